@@ -1,0 +1,290 @@
+"""pytest wiring of the conformance suite: options, hypothesis profiles, the backend session,
+known failures, and the closing summary.
+
+Every option value is checked once, at start-up; a bad one stops the run with one line that
+names the option, the value and what is accepted.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+import tomllib
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, Phase, Verbosity, settings
+from hypothesis.database import DirectoryBasedExampleDatabase
+
+from fixtures.backends import BUILTINS, BackendError, BackendSpec, parse_options
+from golden.judges import JUDGES
+from spec.clauses import CLAUSE, PRODUCTS, clauses_for
+from spec.profiles import ProfileError, load
+from suites._conformance import Cell, Conformance, Options, cells, tier_for
+
+ROOT = Path(__file__).parent
+
+# Profiles are loaded explicitly (below), never picked by hypothesis from a CI variable.
+settings.register_profile(
+    "pr", derandomize=True, deadline=None, max_examples=6, database=None, print_blob=False,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+    phases=[Phase.explicit, Phase.generate, Phase.target, Phase.shrink, Phase.explain],
+)
+settings.register_profile(
+    "nightly", derandomize=False, deadline=None, max_examples=60, print_blob=True,
+    database=DirectoryBasedExampleDatabase(str(ROOT / ".hypothesis" / "nightly")),
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
+settings.register_profile("debug", parent=settings.get_profile("pr"), max_examples=2,
+                          verbosity=Verbosity.verbose)
+HYPOTHESIS_PROFILES = ("pr", "nightly", "debug")
+EXPECTATION_KEYS = {"clause", "side", "product", "ep", "backend", "profile", "reason"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    g = parser.getgroup("conformance", "aclnnAlltoAllvGroupedMatMul conformance")
+    g.addoption("--backend", default="sim",
+                help=f"a built-in backend ({', '.join(BUILTINS)}) or package.module:factory")
+    g.addoption("--backend-option", action="append", default=[], metavar="KEY=VALUE",
+                help="keyword argument for the backend factory (repeatable)")
+    g.addoption("--product", default="A3",
+                help=f"product(s) whose contract to test, comma-separated: {', '.join(PRODUCTS)}")
+    g.addoption("--spec-profile", default="doc", help="contract version: spec/profiles/*.toml")
+    g.addoption("--world-sizes", default="",
+                help="comma-separated ep values to test (default: all the product's)")
+    g.addoption("--judge", default="mixed", help=f"accuracy standard: {', '.join(JUDGES)}")
+    g.addoption("--expectations", default=None, metavar="FILE",
+                help="TOML file of known failures, each with a reason")
+    g.addoption("--output-dir", default=str(ROOT / "reports" / "out"),
+                help="where failing cases and run records are written")
+    g.addoption("--case-timeout", type=float, default=180.0,
+                help="seconds a case may take on any rank before it is a timeout")
+    g.addoption("--memory-budget", default=None, metavar="GIB",
+                help="host memory a world may use to compute a case (default: the tier's)")
+
+
+def _fail(message: str) -> None:
+    raise pytest.UsageError(message)
+
+
+def _products(raw: str) -> tuple[str, ...]:
+    names = tuple(p.strip() for p in raw.split(",") if p.strip())
+    bad = [p for p in names if p not in PRODUCTS]
+    if not names or bad:
+        _fail(f"--product {raw!r}: unknown product {bad[0] if bad else '(none)'}; "
+              f"accepted: {', '.join(PRODUCTS)} (comma-separated)")
+    return names
+
+
+def _world_sizes(raw: str) -> tuple[int, ...] | None:
+    if not raw.strip():
+        return None
+    try:
+        sizes = tuple(int(s) for s in raw.split(","))
+    except ValueError:
+        _fail(f"--world-sizes {raw!r}: expected comma-separated positive integers, e.g. 4,8")
+    if any(s < 1 for s in sizes):
+        _fail(f"--world-sizes {raw!r}: world sizes must be positive")
+    return sizes
+
+
+def _options(config: pytest.Config) -> Options:
+    get = config.getoption
+    try:
+        profile = load(get("spec_profile"))
+    except ProfileError as err:
+        _fail(f"--spec-profile: {err}")
+    if get("judge") not in JUDGES:
+        _fail(f"--judge {get('judge')!r}: accepted: {', '.join(JUDGES)}")
+    hyp = get("hypothesis_profile") or "pr"
+    if hyp not in HYPOTHESIS_PROFILES:
+        _fail(f"--hypothesis-profile {hyp!r}: accepted: {', '.join(HYPOTHESIS_PROFILES)}")
+    tier = tier_for(hyp)
+    try:
+        options = parse_options(get("backend_option"))
+        if get("backend") == "sim" and "behavior" not in options:
+            from fixtures.sim import BEHAVIORS
+
+            if profile.name not in BEHAVIORS:
+                _fail(f"--spec-profile {profile.name}: the sim has no behaviour for it; add "
+                      f"--backend-option behavior=<{'|'.join(BEHAVIORS)}>")
+            options["behavior"] = profile.name  # the sim honours the chosen contract
+        backend = BackendSpec(get("backend"), options)
+        backend.make()  # a bad name or option fails here, once, with one line
+    except BackendError as err:
+        _fail(str(err))
+    budget = tier.memory_budget
+    if get("memory_budget") is not None:
+        try:
+            budget = int(float(get("memory_budget")) * (1 << 30))
+        except ValueError:
+            _fail(f"--memory-budget {get('memory_budget')!r}: expected a number of GiB")
+    if get("case_timeout") <= 0:
+        _fail("--case-timeout: expected a positive number of seconds")
+    return Options(backend=backend, products=_products(get("product")), profile=profile,
+                   world_sizes=_world_sizes(get("world_sizes")), judge=get("judge"),
+                   output=Path(get("output_dir")), hypothesis_profile=hyp,
+                   case_timeout=get("case_timeout"), memory_budget=budget)
+
+
+def _expectations(path: str | None) -> list[dict]:
+    if path is None:
+        return []
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        _fail(f"--expectations {path}: no such file")
+    except tomllib.TOMLDecodeError as err:
+        _fail(f"--expectations {path}: not valid TOML ({err})")
+    entries = data.get("expected_failure", [])
+    if set(data) - {"expected_failure"} or not isinstance(entries, list):
+        _fail(f"--expectations {path}: expected only [[expected_failure]] tables")
+    for i, e in enumerate(entries):
+        where = f"--expectations {path}: expected_failure #{i + 1}"
+        if set(e) - EXPECTATION_KEYS:
+            _fail(f"{where}: unknown key {sorted(set(e) - EXPECTATION_KEYS)[0]!r}; accepted: "
+                  f"{', '.join(sorted(EXPECTATION_KEYS))}")
+        if not str(e.get("reason", "")).strip():
+            _fail(f"{where}: every known failure needs a reason")
+        if "clause" not in e or e["clause"] not in CLAUSE:
+            _fail(f"{where}: 'clause' must name a clause of spec/clauses.py, got "
+                  f"{e.get('clause')!r}")
+    return entries
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    hyp = config.getoption("hypothesis_profile") or "pr"
+    if hyp in HYPOTHESIS_PROFILES:
+        settings.load_profile(hyp)
+    if not _wants_conformance(config):
+        return
+    opts = _options(config)
+    config._conformance_options = opts
+    config._conformance_expectations = _expectations(config.getoption("expectations"))
+    config._conformance_start = time.time()
+    config._conformance_records = []
+
+
+def _wants_conformance(config: pytest.Config) -> bool:
+    """The suite's own tests (tests/) do not need a backend session."""
+    args = [a for a in config.args if not a.startswith("-")]
+    return not args or any("suites" in Path(a).parts or a.startswith("suites") for a in args)
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "cell" not in metafunc.fixturenames:
+        return
+    opts = getattr(metafunc.config, "_conformance_options", None)
+    if opts is None:
+        opts = _options(metafunc.config)
+        metafunc.config._conformance_options = opts
+    area_cells = cells(metafunc.module.AREA, opts)
+    metafunc.parametrize("cell", area_cells, ids=[c.id for c in area_cells])
+
+
+@pytest.fixture(scope="session")
+def conformance(request: pytest.FixtureRequest):
+    session = Conformance(request.config._conformance_options)
+    yield session
+    session.close()
+
+
+def _matches(entry: dict, cell: Cell, opts: Options) -> bool:
+    return (entry["clause"] == cell.clause
+            and entry.get("side", cell.side) == cell.side
+            and entry.get("product", cell.product) == cell.product
+            and int(entry.get("ep", cell.ep)) == cell.ep
+            and entry.get("backend", opts.backend.name) == opts.backend.name
+            and entry.get("profile", opts.profile.name) == opts.profile.name)
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    expectations = getattr(config, "_conformance_expectations", [])
+    opts = getattr(config, "_conformance_options", None)
+    for item in items:
+        cell = getattr(getattr(item, "callspec", None), "params", {}).get("cell")
+        if cell is None:
+            continue
+        item.add_marker(pytest.mark.clause(cell.clause))
+        for entry in expectations:
+            if _matches(entry, cell, opts):
+                item.add_marker(pytest.mark.xfail(reason=entry["reason"], strict=True))
+                break
+
+
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.when != "call":
+        return
+    config = _CONFIG.get("config")
+    if config is None or not hasattr(config, "_conformance_records"):
+        return
+    for key, value in report.user_properties:
+        if key == "conformance_cases":
+            config._conformance_records.extend(value)
+
+
+_CONFIG: dict = {}
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    _CONFIG["config"] = session.config
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    config = session.config
+    if hasattr(config, "workerinput") or not hasattr(config, "_conformance_records"):
+        return
+    opts: Options = config._conformance_options
+    opts.output.mkdir(parents=True, exist_ok=True)
+    with (opts.output / "cases.jsonl").open("w", encoding="utf-8") as f:
+        for rec in config._conformance_records:
+            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+
+
+def coverage(records: list[dict], products: tuple[str, ...]) -> list[str]:
+    lines = []
+    for product in products:
+        valid_total = invalid_total = valid = invalid = 0
+        seen_valid = {c for r in records if r["cell"]["product"] == product
+                      and r["outcome"] != "not_applicable" and r["cell"]["side"] == "valid"
+                      for c in r["exercised"]}
+        seen_invalid = {r["cell"]["clause"] for r in records if r["cell"]["product"] == product
+                        and r["cell"]["side"] == "invalid"}
+        for clause in clauses_for(product):
+            valid_total += 1
+            valid += clause.id in seen_valid
+            if clause.has_invalid_side:
+                invalid_total += 1
+                invalid += clause.id in seen_invalid
+        lines.append(f"{product}: {valid + invalid}/{valid_total + invalid_total} clause sides "
+                     f"covered (valid side {valid}/{valid_total}, invalid side "
+                     f"{invalid}/{invalid_total})")
+    return lines
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
+    if hasattr(config, "workerinput") or not hasattr(config, "_conformance_records"):
+        return
+    opts: Options = config._conformance_options
+    records = config._conformance_records
+    if not records and not terminalreporter.stats.get("passed"):
+        return
+    outcomes = {o: sum(r["outcome"] == o for r in records) for o in ("passed", "failed")}
+    first_only = sum(1 for r in records if not r["computed"])
+    tr = terminalreporter
+    tr.section("conformance summary")
+    tr.write_line(f"backend {opts.backend.describe()}; spec profile {opts.profile.name}; "
+                  f"products {', '.join(opts.products)}; judge {opts.judge}; "
+                  f"hypothesis profile {opts.hypothesis_profile}")
+    tr.write_line(f"cases run: {len(records)} (passed {outcomes['passed']}, failed "
+                  f"{outcomes['failed']}); outputs computed in {len(records) - first_only}, "
+                  f"first stage only in {first_only}")
+    for line in coverage(records, opts.products):
+        tr.write_line(f"clauses covered: {line}")
+    tr.write_line(f"wall time: {time.time() - config._conformance_start:.1f} s; "
+                  f"records: {opts.output / 'cases.jsonl'}")
+    if os.environ.get("CONFORMANCE_SUMMARY_JSON"):
+        Path(os.environ["CONFORMANCE_SUMMARY_JSON"]).write_text(json.dumps({
+            "cases": len(records), **outcomes, "first_stage_only": first_only,
+            "wall_seconds": time.time() - config._conformance_start}), encoding="utf-8")

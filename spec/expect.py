@@ -1,0 +1,105 @@
+"""The expected outcome of a world's calls under a spec profile.
+
+Rules decide which clauses a call breaks; the profile decides what each broken clause returns.
+When a call breaks several enforced clauses, the first in spec order decides (clauses are listed
+in the shipped check order).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+from spec.call import Call, Undefined
+from spec.clauses import CLAUSES, Clause
+from spec.profiles import Profile
+
+
+@dataclass(frozen=True)
+class Expectation:
+    outcome: str  # "success", "reject", "unchecked" or "undefined"
+    status1: tuple[int, ...]  # per rank, the first stage's status
+    status2: int | None  # the second stage's status (all ranks), None if it is not run
+    clause: str | None  # the clause that decides a non-success outcome
+    violated: frozenset[str]  # every clause some rank breaks (under this profile's rules)
+
+    @property
+    def runs_stage2(self) -> bool:
+        return self.status2 is not None
+
+    def describe(self) -> str:
+        if self.outcome == "reject":
+            if self.status2 is not None:
+                return f"status {self.status2} from the second stage ({self.clause})"
+            codes = sorted(set(self.status1))
+            return f"status {'/'.join(map(str, codes))} from the first stage ({self.clause})"
+        if self.outcome == "unchecked":
+            return f"status 0 from the first stage ({self.clause} is not checked)"
+        if self.outcome == "undefined":
+            return f"undefined behaviour ({self.clause} is a precondition)"
+        return "status 0 from both stages and outputs matching the oracle"
+
+
+def _applies(clause: Clause, product: str) -> bool:
+    return clause.rule is not None and product in clause.products
+
+
+def broken(call: Call, profile: Profile, stage: int = 1) -> list[str]:
+    """Ids of the per-call clauses of `stage` that this call breaks, in spec order."""
+    out = []
+    for clause in CLAUSES:
+        if not _applies(clause, call.product) or clause.world_rule or clause.stage != stage:
+            continue
+        try:
+            if not profile.rule(clause.id).holds(call):
+                out.append(clause.id)
+        except Undefined:
+            continue
+    return out
+
+
+def broken_world(calls: Sequence[Call], profile: Profile) -> list[str]:
+    out = []
+    for clause in CLAUSES:
+        if _applies(clause, calls[0].product) and clause.world_rule:
+            try:
+                if not profile.rule(clause.id).holds_world(calls):
+                    out.append(clause.id)
+            except Undefined:
+                continue
+    return out
+
+
+def expect(calls: Sequence[Call], profile: Profile) -> Expectation:
+    per_rank = [broken(c, profile, 1) for c in calls]
+    world = broken_world(calls, profile)
+    stage2 = sorted({cid for c in calls for cid in broken(c, profile, 2)},
+                    key=[cl.id for cl in CLAUSES].index)
+    violated = frozenset(cid for ids in per_rank for cid in ids) | set(world) | set(stage2)
+
+    status1, deciding = [], None
+    for ids in per_rank:
+        first = next((cid for cid in ids if profile.enforces(cid).kind == "status"), None)
+        status1.append(profile.enforces(first).status if first else 0)
+        deciding = deciding or first
+    if deciding is not None:
+        return Expectation("reject", tuple(status1), None, deciding, violated)
+
+    stage1_ids = [cid for ids in per_rank for cid in ids] + world
+    for kind in ("undefined", "unchecked"):
+        hit = next((cid for cid in stage1_ids if profile.enforces(cid).kind == kind), None)
+        if hit is not None:
+            return Expectation(kind, tuple(status1), None, hit, violated)
+
+    enforced2 = next((cid for cid in stage2 if profile.enforces(cid).kind == "status"), None)
+    if enforced2 is not None:
+        return Expectation("reject", tuple(status1), profile.enforces(enforced2).status,
+                           enforced2, violated)
+    return Expectation("success", tuple(status1), 0, None, violated)
+
+
+@lru_cache(maxsize=512)
+def expect_case(case, profile: Profile) -> Expectation:
+    """`expect` for a whole case, remembered: strategies and the runner both ask."""
+    return expect(case.calls(), profile)

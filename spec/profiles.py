@@ -1,0 +1,139 @@
+"""Spec profiles: per contract version, what each clause's violation returns.
+
+A profile is a TOML file in `spec/profiles/` (see doc.toml for the format); adding a contract
+version is adding a file. `[values]` replaces a clause rule's parameters (for example the set of
+epWorldSize a version accepts).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from spec.clauses import CLAUSE
+from spec.rules import Rule
+
+PROFILE_DIR = Path(__file__).with_name("profiles")
+KINDS = ("status", "accepted", "unchecked", "undefined", "checked")
+
+
+class ProfileError(ValueError):
+    pass
+
+
+@dataclass(frozen=True)
+class Enforcement:
+    kind: str
+    status: int = 0
+    stage: int = 1
+
+    def describe(self) -> str:
+        if self.kind == "status":
+            return f"status {self.status} at stage {self.stage}"
+        return {
+            "accepted": "accepted (both stages succeed)",
+            "unchecked": "not checked (first stage succeeds, what follows is undefined)",
+            "undefined": "undefined (a precondition, not tested)",
+            "checked": "checked on valid calls",
+        }[self.kind]
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    title: str
+    path: Path
+    enforcement: dict[str, Enforcement]
+    values: dict[str, dict]
+
+    def __hash__(self) -> int:
+        return hash(self.name)
+
+    def enforces(self, clause_id: str) -> Enforcement:
+        return self.enforcement[clause_id]
+
+    def rule(self, clause_id: str) -> Rule | None:
+        rule = CLAUSE[clause_id].rule
+        if rule is not None and clause_id in self.values:
+            rule = dataclasses.replace(rule, **self.values[clause_id])
+        return rule
+
+
+def _parse_entry(where: str, value: object) -> Enforcement:
+    if isinstance(value, int) and not isinstance(value, bool):
+        return Enforcement("status", value, 1)
+    if isinstance(value, str):
+        if value not in KINDS[1:]:
+            raise ProfileError(f"{where}: unknown value {value!r}; accepted: a status code, "
+                               f"{{status = N, stage = 1|2}}, or one of {', '.join(KINDS[1:])}")
+        return Enforcement(value)
+    if isinstance(value, dict) and set(value) <= {"status", "stage"} and "status" in value:
+        stage = value.get("stage", 1)
+        if stage not in (1, 2) or not isinstance(value["status"], int):
+            raise ProfileError(f"{where}: status must be an integer and stage 1 or 2")
+        return Enforcement("status", value["status"], stage)
+    raise ProfileError(f"{where}: cannot read {value!r}; accepted: a status code, "
+                       f"{{status = N, stage = 1|2}}, or one of {', '.join(KINDS[1:])}")
+
+
+def _read(path: Path) -> dict:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as err:
+        raise ProfileError(f"{path.name}: not valid TOML: {err}") from err
+
+
+def available() -> tuple[str, ...]:
+    return tuple(sorted(_read(p).get("name", p.stem) for p in PROFILE_DIR.glob("*.toml")))
+
+
+@cache
+def load(name: str) -> Profile:
+    paths = {(_read(p).get("name", p.stem)): p for p in PROFILE_DIR.glob("*.toml")}
+    if name not in paths:
+        raise ProfileError(f"unknown spec profile {name!r}; available: {', '.join(sorted(paths))}")
+    path = paths[name]
+    data = _read(path)
+    unknown = set(data) - {"name", "title", "extends", "clauses", "values"}
+    if unknown:
+        raise ProfileError(f"{path.name}: unknown keys {sorted(unknown)}; accepted: name, title, "
+                           "extends, clauses, values")
+    enforcement: dict[str, Enforcement] = {}
+    values: dict[str, dict] = {}
+    if "extends" in data:
+        base = load(data["extends"])
+        enforcement.update(base.enforcement)
+        values.update(base.values)
+    for cid, value in data.get("clauses", {}).items():
+        if cid not in CLAUSE:
+            raise ProfileError(f"{path.name}: clause {cid!r} is not in spec/clauses.py")
+        enforcement[cid] = _parse_entry(f"{path.name}: {cid}", value)
+    for cid, params in data.get("values", {}).items():
+        if cid not in CLAUSE or CLAUSE[cid].rule is None:
+            raise ProfileError(f"{path.name}: [values] names {cid!r}, which has no rule")
+        fields = {f.name for f in dataclasses.fields(CLAUSE[cid].rule)}
+        if not isinstance(params, dict) or not set(params) <= fields:
+            raise ProfileError(f"{path.name}: [values] {cid}: accepted keys {sorted(fields)}")
+        values[cid] = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    return Profile(name, data.get("title", name), path, enforcement, values)
+
+
+def missing_mappings(profile: Profile) -> list[str]:
+    """Clause ids the profile does not map (a complete profile returns [])."""
+    return [cid for cid in CLAUSE if cid not in profile.enforcement]
+
+
+def inconsistent_mappings(profile: Profile) -> list[str]:
+    """Mappings that cannot apply: a status for a clause without a rule, "checked" for one with."""
+    bad = []
+    for cid, enf in profile.enforcement.items():
+        has_rule = CLAUSE[cid].rule is not None
+        if (enf.kind == "checked") == has_rule:
+            bad.append(f"{cid}: {enf.kind}")
+        elif enf.kind == "status" and CLAUSE[cid].stage != enf.stage:
+            bad.append(f"{cid}: stage {enf.stage}, the rule is checked at stage {CLAUSE[cid].stage}")
+    return bad

@@ -1,0 +1,222 @@
+"""The kinds of rule a clause states, each a small declarative predicate over a `Call`.
+
+A rule raises `Undefined` when the call lacks what it talks about (a null tensor, a wrong rank):
+the clause that covers that defect reports it, so every malformed call violates the clauses it
+breaks and no others.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from spec.call import Call, Undefined, quantity
+from spec.params import FLOAT_DTYPES
+
+
+class Rule:
+    stage = 1
+
+    def holds(self, call: Call) -> bool:
+        raise NotImplementedError
+
+    def describe(self) -> str:
+        raise NotImplementedError
+
+
+def _present(call: Call, param: str) -> bool:
+    if param in call.tensors:
+        return call.tensors[param] is not None
+    if param == "group":
+        return call.group is not None
+    if param == "sendCounts":
+        return call.send_counts is not None
+    if param == "recvCounts":
+        return call.recv_counts is not None
+    if param in ("workspaceSize", "executor"):
+        return param not in call.null_pointers
+    raise KeyError(param)
+
+
+@dataclass(frozen=True)
+class NotNull(Rule):
+    param: str
+
+    def holds(self, call: Call) -> bool:
+        return _present(call, self.param)
+
+    def describe(self) -> str:
+        return f"{self.param} is not null"
+
+
+@dataclass(frozen=True)
+class IsNull(Rule):
+    param: str
+
+    def holds(self, call: Call) -> bool:
+        return not _present(call, self.param)
+
+    def describe(self) -> str:
+        return f"{self.param} is null"
+
+
+@dataclass(frozen=True)
+class DtypeIn(Rule):
+    param: str
+    dtypes: tuple[str, ...]
+
+    def holds(self, call: Call) -> bool:
+        return call.tensor(self.param).dtype in self.dtypes
+
+    def describe(self) -> str:
+        return f"dtype of {self.param} in {{{', '.join(self.dtypes)}}}"
+
+
+@dataclass(frozen=True)
+class DtypeMatches(Rule):
+    param: str
+    ref: str = "gmmX"
+
+    def holds(self, call: Call) -> bool:
+        mine, ref = call.tensor(self.param).dtype, call.tensor(self.ref).dtype
+        if mine not in FLOAT_DTYPES or ref not in FLOAT_DTYPES:
+            raise Undefined("agreement is between supported dtypes (DTYPE.* covers the rest)")
+        return mine == ref
+
+    def describe(self) -> str:
+        return f"dtype of {self.param} == dtype of {self.ref}"
+
+
+@dataclass(frozen=True)
+class FormatIn(Rule):
+    param: str
+    formats: tuple[str, ...]
+
+    def holds(self, call: Call) -> bool:
+        return call.tensor(self.param).format in self.formats
+
+    def describe(self) -> str:
+        return f"format of {self.param} in {{{', '.join(self.formats)}}}"
+
+
+@dataclass(frozen=True)
+class RankIs(Rule):
+    param: str
+    rank: int
+
+    def holds(self, call: Call) -> bool:
+        return len(call.tensor(self.param).shape) == self.rank
+
+    def describe(self) -> str:
+        return f"{self.param} is {self.rank}-D"
+
+
+@dataclass(frozen=True)
+class Equal(Rule):
+    left: str
+    right: str
+
+    def holds(self, call: Call) -> bool:
+        return quantity(call, self.left) == quantity(call, self.right)
+
+    def describe(self) -> str:
+        return f"{self.left} == {self.right}"
+
+
+@dataclass(frozen=True)
+class InRange(Rule):
+    """lo < q (or <=, lo_closed) and q < hi (or <=, hi_closed); None is unbounded."""
+
+    quantity: str
+    lo: int | None
+    hi: int | None
+    lo_closed: bool = False
+    hi_closed: bool = False
+
+    def holds(self, call: Call) -> bool:
+        return self.contains(quantity(call, self.quantity))
+
+    def contains(self, v: int) -> bool:
+        if self.lo is not None and (v < self.lo or (v == self.lo and not self.lo_closed)):
+            return False
+        return not (self.hi is not None and (v > self.hi or (v == self.hi and not self.hi_closed)))
+
+    @property
+    def min_valid(self) -> int | None:
+        return None if self.lo is None else self.lo if self.lo_closed else self.lo + 1
+
+    @property
+    def max_valid(self) -> int | None:
+        return None if self.hi is None else self.hi if self.hi_closed else self.hi - 1
+
+    def describe(self) -> str:
+        lo = "" if self.lo is None else f"{self.lo} {'<=' if self.lo_closed else '<'} "
+        hi = "" if self.hi is None else f" {'<=' if self.hi_closed else '<'} {self.hi}"
+        return f"{lo}{self.quantity}{hi}"
+
+
+@dataclass(frozen=True)
+class InSet(Rule):
+    quantity: str
+    values: tuple[int, ...]
+
+    def holds(self, call: Call) -> bool:
+        return quantity(call, self.quantity) in self.values
+
+    def describe(self) -> str:
+        return f"{self.quantity} in {{{', '.join(map(str, self.values))}}}"
+
+
+@dataclass(frozen=True)
+class Truthy(Rule):
+    quantity: str
+    stage: int = 1
+
+    def holds(self, call: Call) -> bool:
+        return bool(quantity(call, self.quantity))
+
+    def describe(self) -> str:
+        return self.quantity
+
+
+@dataclass(frozen=True)
+class Implies(Rule):
+    condition: str
+    consequence: str
+
+    def holds(self, call: Call) -> bool:
+        return not quantity(call, self.condition) or bool(quantity(call, self.consequence))
+
+    def describe(self) -> str:
+        return f"{self.condition} implies {self.consequence}"
+
+
+@dataclass(frozen=True)
+class CountsConsistent(Rule):
+    """World rule: recvCounts of rank r at [s*e+j] equals sendCounts of rank s at [r*e+j]."""
+
+    def holds(self, call: Call) -> bool:  # pragma: no cover - world rules use holds_world
+        raise Undefined("a world rule")
+
+    def holds_world(self, calls: Sequence[Call]) -> bool:
+        for c in calls:
+            if not c.send_counts or not c.recv_counts:
+                raise Undefined("counts are null or empty")
+            if min(c.send_counts) < 0 or min(c.recv_counts) < 0:
+                raise Undefined("negative counts are not token numbers")
+        e, rem = divmod(len(calls[0].send_counts), calls[0].ep_world_size)
+        if rem or e == 0 or any(
+            len(c.send_counts) != e * c.ep_world_size or len(c.recv_counts) != e * c.ep_world_size
+            for c in calls
+        ):
+            raise Undefined("counts lengths differ from e * epWorldSize")
+        ranks = range(len(calls))
+        return all(
+            calls[r].recv_counts[s * e + j] == calls[s].send_counts[r * e + j]
+            for r in ranks
+            for s in ranks
+            for j in range(e)
+        )
+
+    def describe(self) -> str:
+        return "recvCounts[r][s*e+j] == sendCounts[s][r*e+j] for all ranks"

@@ -1,0 +1,53 @@
+"""Where a builder's random choices come from: hypothesis, or the minimal choice every time.
+
+The case builders in this package are plain functions of a `Choices`. Under hypothesis each
+choice is a labelled draw (so failures shrink and replay); under `Minimal` every choice takes
+its smallest option, which turns a builder into a deterministic probe: if even the minimal world
+cannot break a clause alone at some world size, that cell is unreachable and says so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol, TypeVar
+
+from hypothesis import strategies as st
+
+T = TypeVar("T")
+
+
+class Choices(Protocol):
+    def int(self, lo: int, hi: int, label: str) -> int: ...
+
+    def choice(self, options: Sequence[T], label: str) -> T: ...
+
+    def bool(self, label: str) -> bool: ...
+
+
+class Drawn:
+    """Choices drawn by hypothesis (inside `st.composite`)."""
+
+    def __init__(self, draw) -> None:
+        self.draw = draw
+
+    def int(self, lo: int, hi: int, label: str) -> int:
+        return self.draw(st.integers(lo, hi), label=label) if hi > lo else lo
+
+    def choice(self, options: Sequence[T], label: str) -> T:
+        return self.draw(st.sampled_from(options), label=label) if len(options) > 1 else options[0]
+
+    def bool(self, label: str) -> bool:
+        return self.draw(st.booleans(), label=label)
+
+
+class Minimal:
+    """The smallest option of every choice: a deterministic probe of a builder."""
+
+    def int(self, lo: int, hi: int, label: str) -> int:
+        return lo
+
+    def choice(self, options: Sequence[T], label: str) -> T:
+        return options[0]
+
+    def bool(self, label: str) -> bool:
+        return False

@@ -1,0 +1,356 @@
+"""For every clause: a case that breaks it alone (invalid side) and one that sits on its valid
+side, as close to the edge as the rule allows.
+
+Most builders follow from the rule's kind (a null pointer, a dtype, a rank, a range); the rest
+are written out per clause. Ranges are read from the rule, so the boundary values (H1 = 65535 and
+65536, K = 2, 8 and 1, 9, ...) are never restated here.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from spec.case import Case, Fault
+from spec.clauses import CLAUSE
+from spec.params import FLOAT_DTYPES
+from spec.profiles import Profile
+from spec.rules import DtypeIn, DtypeMatches, FormatIn, InRange, IsNull, NotNull, RankIs
+from strategies.choices import Choices
+from strategies.worlds import Pins, Unreachable, build_world
+
+BAD_DTYPES = ("float32", "int8", "int32")
+BAD_FORMATS = ("FRACTAL_NZ", "NCHW", "NHWC")
+MM_PARAMS = ("mmX", "mmWeight", "mmY")
+MIB = 1 << 20
+
+# Violations that cannot come alone: a card below 2 MiB always has a peer below 2 MiB; with
+# ep >= 8, e > 32 means e*ep > 256 and e*ep > 256 means e > 32 (Atlas A3 knows no ep below 8).
+IMPLIED: dict[str, frozenset[str]] = {
+    "VOLUME.A3.card_min": frozenset({"VOLUME.A3.per_peer_min"}),
+    "RANGE.e": frozenset({"RANGE.e_ep"}),
+    "RANGE.e_ep": frozenset({"RANGE.e"}),
+}
+
+Builder = Callable[[Choices, str, int, Profile], Case]
+
+
+def _param_pins(param: str, **extra) -> Pins:
+    """A world in which `param` is passed at all."""
+    if param in MM_PARAMS:
+        extra.setdefault("shared", True)
+    if param == "permuteOut":
+        extra.setdefault("flag", True)
+    return Pins(**extra)
+
+
+def _world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins, clause: str,
+           side: str, *faults: Fault) -> Case:
+    case = build_world(ch, product, ep, profile, pins, clause, side)
+    return case.with_(faults=tuple(faults)) if faults else case
+
+
+def _delta(ch: Choices, size: int) -> int:
+    """A change of a dimension that keeps it non-negative."""
+    return ch.choice((1, 7, -1) if size >= 1 else (1, 7), "dimension change")
+
+
+# -- ranges: the knob that sets each ranged quantity -----------------------------------------
+
+
+def _range_pins(quantity: str, value: int, ep: int, side: str) -> tuple[Pins, tuple[Fault, ...]]:
+    budget = "boundary"
+    if quantity == "H1":
+        return Pins(h1=value, budget=budget), ()
+    if quantity == "N1":
+        return Pins(n1=value, budget=budget), ()
+    if quantity == "H2":
+        return Pins(h2=value, budget=budget), ()
+    if quantity == "N2":
+        return Pins(n2=value, budget=budget), ()
+    if quantity == "e":
+        return Pins(e=value, wide=True, budget=budget), ()
+    if quantity == "e*ep":  # the e whose product with ep is nearest the limit, on `side`
+        e = value if value <= 1 else (value // ep if side == "valid" else math.ceil(value / ep))
+        return Pins(e=e, wide=True, budget=budget), ()
+    if quantity == "K":
+        return Pins(k=value, budget=budget), ()
+    if quantity == "BSK":  # H1 = 1 keeps the largest BSK within the A3 card volume
+        return Pins(bsk=value, h1=1 if value > 1 << 20 else None, shared=False,
+                    budget=budget), ()
+    if quantity == "len.group":
+        return Pins(budget="first"), (Fault("value", "group", "g" * value),)
+    raise KeyError(quantity)
+
+
+def range_values(rule: InRange, side: str) -> tuple[int, ...]:
+    if side == "valid":
+        vals = (rule.min_valid, rule.max_valid)
+    else:
+        vals = (None if rule.lo is None else rule.lo if not rule.lo_closed else rule.lo - 1,
+                None if rule.hi is None else rule.hi if not rule.hi_closed else rule.hi + 1)
+    return tuple(v for v in vals if v is not None)
+
+
+def _range_builder(cid: str, side: str) -> Builder:
+    def build(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+        rule = profile.rule(cid)
+        value = ch.choice(range_values(rule, side), f"{rule.quantity} ({side} edge)")
+        pins, faults = _range_pins(rule.quantity, value, ep, side)
+        return _world(ch, product, ep, profile, pins, cid, side, *faults)
+
+    return build
+
+
+# -- invalid side ---------------------------------------------------------------------------
+
+
+def _generic_invalid(cid: str) -> Builder:
+    rule = CLAUSE[cid].rule
+
+    def build(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+        if isinstance(rule, NotNull):
+            fault = Fault("null", rule.param)
+        elif isinstance(rule, IsNull):
+            fault = Fault("present", rule.param)
+        elif isinstance(rule, DtypeIn):
+            fault = Fault("dtype", rule.param, ch.choice(BAD_DTYPES, "bad dtype"))
+        elif isinstance(rule, FormatIn):
+            fault = Fault("format", rule.param, ch.choice(BAD_FORMATS, "bad format"))
+        elif isinstance(rule, RankIs):
+            fault = Fault("rank", rule.param, ch.choice((1, -1), "rank change"))
+        elif isinstance(rule, DtypeMatches):
+            case = _world(ch, product, ep, profile, _param_pins(rule.param, budget="first"),
+                          cid, "invalid")
+            other = next(d for d in FLOAT_DTYPES if d != case.dtype)
+            return case.with_(faults=(Fault("dtype", rule.param, other),))
+        else:
+            raise KeyError(cid)
+        param = getattr(rule, "param", "")
+        return _world(ch, product, ep, profile, _param_pins(param, budget="first"), cid,
+                      "invalid", fault)
+
+    return build
+
+
+def _resize(cid: str, param: str, dim: Callable[[Case], int], size: Callable[[Case], int],
+            **pins) -> Builder:
+    def build(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+        case = _world(ch, product, ep, profile, _param_pins(param, budget="first", **pins), cid,
+                      "invalid")
+        return case.with_(faults=(Fault("resize", param, (dim(case), _delta(ch, size(case)))),))
+
+    return build
+
+
+def _fault(cid: str, pins: Pins, *faults: Fault) -> Builder:
+    def build(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+        return _world(ch, product, ep, profile, pins, cid, "invalid", *faults)
+
+    return build
+
+
+def _mm_pair(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+    which = ch.choice(("mmWeight", "mmX"), "which of the pair is null")
+    return _world(ch, product, ep, profile, Pins(shared=True, budget="first"), "OPTPAIR.mm",
+                  "invalid", Fault("null", which))
+
+
+def _unrequested_mm_y(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+    shape = (ch.int(1, 8, "mmY rows"), ch.int(1, 8, "mmY columns"))
+    return _world(ch, product, ep, profile, Pins(shared=False, budget="boundary"),
+                  "OPTPAIR.mmY_unexpected", "invalid", Fault("present", "mmY", shape))
+
+
+def _ep_world_size(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+    from spec.products import world_sizes
+
+    case = build_world(ch, product, ep, profile, Pins(budget="first"), "COMM.epWorldSize",
+                       "invalid")
+    bigger = [v for v in world_sizes(product) if v > ep and case.e * v <= 256]
+    if not bigger:
+        raise Unreachable(f"no larger supported epWorldSize keeps e*ep <= 256 at ep={ep}")
+    return case.with_(faults=(Fault("value", "epWorldSize", bigger[0]),))
+
+
+def _peer_floor(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+    """Each rank sends nothing to its next peer: one peer block under the floor both ways,
+    while every card still moves more than 2 MiB."""
+    case = build_world(ch, product, ep, profile, Pins(budget="compute"),
+                       "VOLUME.A3.per_peer_min", "invalid")
+    e = case.e
+    send = [list(row) for row in case.send]
+    for s in range(ep):
+        nxt = (s + 1) % ep
+        send[s][nxt * e:(nxt + 1) * e] = [0] * e
+    return case.with_(send=tuple(tuple(r) for r in send), shared=None, trans_mm_weight=False)
+
+
+def _card_rows(limit: int, h1: int) -> int:
+    return limit // (2 * h1)
+
+
+def _card_min(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+    h1 = ch.choice((16, 64, 1024), "H1")
+    rows = ch.int(1, 3, "rows per peer")
+    if ep * rows * 2 * h1 >= CLAUSE["VOLUME.A3.card_min"].rule.lo:
+        raise Unreachable("the card would reach the floor")
+    return _world(ch, product, ep, profile, Pins(h1=h1, peer_rows=rows, shared=False,
+                  budget="boundary"), "VOLUME.A3.card_min", "invalid")
+
+
+def _card_max(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+    h1 = ch.choice((4096, 16384), "H1")
+    total = _card_rows(CLAUSE["VOLUME.A3.card_max"].rule.hi, h1) + ch.int(1, 64, "rows over")
+    return _world(ch, product, ep, profile, Pins(h1=h1, card_rows=total, shared=False,
+                  budget="boundary"), "VOLUME.A3.card_max", "invalid")
+
+
+def _invalid_builders() -> dict[str, Builder]:
+    first = Pins(budget="first")
+    b: dict[str, Builder] = {
+        "GROUP.empty": _fault("GROUP.empty", first, Fault("value", "group", "")),
+        "OPTPAIR.mm": _mm_pair,
+        "OPTPAIR.mmY": _fault("OPTPAIR.mmY", Pins(shared=True, budget="first"),
+                              Fault("null", "mmY")),
+        "OPTPAIR.mmY_unexpected": _unrequested_mm_y,
+        "PAIR.permuteOut.required": _fault("PAIR.permuteOut.required",
+                                           Pins(flag=True, budget="first"),
+                                           Fault("null", "permuteOut")),
+        "PAIR.permuteOut.unexpected": _fault("PAIR.permuteOut.unexpected",
+                                             Pins(flag=False, budget="boundary"),
+                                             Fault("present", "permuteOut")),
+        "COUNTS.send_empty": _fault("COUNTS.send_empty", first,
+                                    Fault("counts", "sendCounts", "empty")),
+        "COUNTS.recv_empty": _fault("COUNTS.recv_empty", first,
+                                    Fault("counts", "recvCounts", "empty")),
+        "SHAPE.H1": _resize("SHAPE.H1", "gmmWeight", lambda c: 2 if c.trans_gmm_weight else 1,
+                            lambda c: c.h1),
+        "SHAPE.gmmY.N1": _resize("SHAPE.gmmY.N1", "gmmY", lambda c: 1, lambda c: c.n1),
+        "SHAPE.H2": _resize("SHAPE.H2", "mmWeight", lambda c: 1 if c.trans_mm_weight else 0,
+                            lambda c: c.shared.h2),
+        "SHAPE.mmY.BS": _resize("SHAPE.mmY.BS", "mmY", lambda c: 0, lambda c: min(c.shared.bs)),
+        "SHAPE.mmY.N2": _resize("SHAPE.mmY.N2", "mmY", lambda c: 1, lambda c: c.shared.n2),
+        "SHAPE.permuteOut.rows": _resize("SHAPE.permuteOut.rows", "permuteOut", lambda c: 0,
+                                         lambda c: min(c.a(r) for r in range(c.ep))),
+        "SHAPE.permuteOut.H1": _resize("SHAPE.permuteOut.H1", "permuteOut", lambda c: 1,
+                                       lambda c: c.h1),
+        "COUNTS.send_len": _fault("COUNTS.send_len", first,
+                                  Fault("counts", "sendCounts", "append_zero")),
+        "COUNTS.recv_len": _fault("COUNTS.recv_len", first,
+                                  Fault("counts", "recvCounts", "append_zero")),
+        "COUNTS.send_sum": _resize("COUNTS.send_sum", "gmmX", lambda c: 0,
+                                   lambda c: min(c.bsk(r) for r in range(c.ep))),
+        "COUNTS.recv_sum": _resize("COUNTS.recv_sum", "gmmY", lambda c: 0, lambda c: 0,
+                                   flag=False),
+        "COUNTS.send_nonneg": _fault("COUNTS.send_nonneg", Pins(e=2, budget="first"),
+                                     Fault("counts", "sendCounts", "negative")),
+        "COUNTS.recv_nonneg": _fault("COUNTS.recv_nonneg", Pins(e=2, budget="first"),
+                                     Fault("counts", "recvCounts", "negative")),
+        "OPTPAIR.transMm": _fault("OPTPAIR.transMm",
+                                  Pins(shared=False, trans_mm=True, budget="boundary")),
+        "VOLUME.A3.per_peer_min": _peer_floor,
+        "VOLUME.A3.card_min": _card_min,
+        "VOLUME.A3.card_max": _card_max,
+        "COMM.epWorldSize": _ep_world_size,
+        "CONSIST.counts": _fault("CONSIST.counts", first,
+                                 Fault("counts", "recvCounts", "shift")),
+        "STAGE2.executor_null": _fault("STAGE2.executor_null", first,
+                                       Fault("null", "stage2.executor")),
+        "STAGE2.workspace_null": _fault("STAGE2.workspace_null", first,
+                                        Fault("null", "stage2.workspace")),
+    }
+
+    def short(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+        return _world(ch, product, ep, profile, first, "STAGE2.workspace_small", "invalid",
+                      Fault("stage2", "workspace_short", ch.int(1, 4096, "bytes short")))
+
+    b["STAGE2.workspace_small"] = short
+    for c in CLAUSE.values():
+        if c.rule is None or c.id in b or c.id.startswith("PRODUCT."):
+            continue
+        b[c.id] = _range_builder(c.id, "invalid") if isinstance(c.rule, InRange) else (
+            _generic_invalid(c.id))
+    return b
+
+
+def _product_builder(cid: str, side: str) -> Builder:
+    """The world size itself is the value: the item's ep is in or out of the product's set."""
+
+    def build(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+        return build_world(ch, product, ep, profile, Pins(budget="first"), cid, side)
+
+    return build
+
+
+# -- valid side -----------------------------------------------------------------------------
+
+
+_OUTPUT_CLAUSE_PINS = {  # valid worlds that put each output clause to work; computed
+    "CALC.permute": Pins(flag=True),
+    "CALC.mm": Pins(shared=True),
+    "CALC.transGmmWeight": Pins(trans_gmm=True),
+    "CALC.transMmWeight": Pins(shared=True, trans_mm=True),
+}
+
+
+def _valid_pins(cid: str) -> Pins:
+    rule = CLAUSE[cid].rule
+    if rule is None:
+        return _OUTPUT_CLAUSE_PINS.get(cid, Pins())
+    param = getattr(rule, "param", "")
+    if cid.startswith(("OPTPAIR.mm", "SHAPE.H2", "SHAPE.mmY")):
+        return Pins(shared=True, budget="boundary")
+    if cid.startswith(("PAIR.permuteOut", "SHAPE.permuteOut")):
+        return _param_pins("permuteOut", budget="boundary")
+    if cid == "OPTPAIR.transMm":
+        return Pins(shared=True, trans_mm=True, budget="boundary")
+    return _param_pins(param, budget="boundary")
+
+
+def _volume_valid(cid: str) -> Builder:
+    """Exactly on the floor or the ceiling of the volume rule."""
+
+    def build(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+        if cid == "VOLUME.A3.per_peer_min":
+            h1 = ch.choice((16384, 8192, 32768), "H1")
+            pins = Pins(h1=h1, peer_rows=CLAUSE[cid].rule.lo // (2 * h1), shared=False)
+        elif cid == "VOLUME.A3.card_min":
+            floor = CLAUSE[cid].rule.lo
+            rows = max(1, floor // (ep * 2 * 32768))
+            pins = Pins(h1=floor // (ep * 2 * rows), peer_rows=rows, shared=False)
+        else:
+            h1 = 4096
+            pins = Pins(h1=h1, card_rows=_card_rows(CLAUSE[cid].rule.hi, h1), shared=False)
+        return _world(ch, product, ep, profile, Pins(**{**pins.__dict__, "budget": "boundary"}),
+                      cid, "valid")
+
+    return build
+
+
+def _plain_valid(cid: str) -> Builder:
+    def build(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+        return build_world(ch, product, ep, profile, _valid_pins(cid), cid, "valid")
+
+    return build
+
+
+def _valid_builders() -> dict[str, Builder]:
+    b: dict[str, Builder] = {}
+    for c in CLAUSE.values():
+        if c.id.startswith("PRODUCT."):
+            b[c.id] = _product_builder(c.id, "valid")
+        elif c.id.startswith("VOLUME."):
+            b[c.id] = _volume_valid(c.id)
+        elif isinstance(c.rule, InRange) and c.rule.quantity in (
+                "H1", "N1", "H2", "N2", "e", "e*ep", "K", "BSK", "len.group"):
+            b[c.id] = _range_builder(c.id, "valid")
+        else:
+            b[c.id] = _plain_valid(c.id)
+    return b
+
+
+INVALID = _invalid_builders()
+INVALID.update({cid: _product_builder(cid, "invalid") for cid in CLAUSE
+                if cid.startswith("PRODUCT.")})
+VALID = _valid_builders()

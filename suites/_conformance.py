@@ -1,0 +1,243 @@
+"""What every conformance test does with its cell: draw cases, run them, say what failed.
+
+A cell is (clause, side, product, ep). Its test draws cases on that side of that clause in a
+world of ep ranks (hypothesis), runs each on the chosen backend and checks the outcome the chosen
+spec profile expects. A failure names the clause, says what differs, and gives one command that
+replays exactly that case.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, event, given, note, reject, settings
+from hypothesis.errors import Unsatisfiable
+
+from fixtures.backends import BackendSpec
+from fixtures.runner import CaseResult, Worlds
+from spec.case import Case
+from spec.clauses import AREAS, CLAUSE, clauses_for
+from spec.products import world_sizes
+from spec.profiles import Profile
+from strategies import clause_cases, probe, world_bytes
+from strategies import tier as tiers
+
+INVALID_WORLD_SIZES = (2, 4, 12, 128)  # candidates for an unsupported epWorldSize
+
+
+@dataclass(frozen=True)
+class Cell:
+    clause: str
+    side: str
+    product: str
+    ep: int
+
+    @property
+    def id(self) -> str:
+        return f"{self.clause}-{self.side}-{self.product}-ep{self.ep}"
+
+    @property
+    def area(self) -> str:
+        return CLAUSE[self.clause].area
+
+
+@dataclass
+class Options:
+    backend: BackendSpec
+    products: tuple[str, ...]
+    profile: Profile
+    world_sizes: tuple[int, ...] | None  # None: each product's own
+    judge: str
+    output: Path
+    hypothesis_profile: str
+    case_timeout: float
+    memory_budget: int
+    extra_args: list[str] = field(default_factory=list)
+
+    def sizes(self, product: str) -> tuple[int, ...]:
+        own = world_sizes(product)
+        return own if self.world_sizes is None else tuple(s for s in own if s in self.world_sizes)
+
+    def product_sizes(self, cell_clause: str, product: str, side: str) -> tuple[int, ...]:
+        """World sizes of a PRODUCT.*.epWorldSize cell: the ep values themselves are the test."""
+        allowed = self.profile.rule(cell_clause).values
+        sizes = allowed if side == "valid" else tuple(s for s in INVALID_WORLD_SIZES if s not in allowed)
+        return sizes if self.world_sizes is None else tuple(
+            s for s in sizes if s in self.world_sizes)
+
+
+def cells(area: str, opts: Options) -> list[Cell]:
+    if area not in AREAS:
+        raise KeyError(area)
+    out = []
+    for product in opts.products:
+        for clause in clauses_for(product, area):
+            sides = ("valid", "invalid") if clause.has_invalid_side else ("valid",)
+            for side in sides:
+                sizes = (opts.product_sizes(clause.id, product, side)
+                         if clause.id.startswith("PRODUCT.") else opts.sizes(product))
+                out += [Cell(clause.id, side, product, ep) for ep in sizes]
+    return out
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text)[:180]
+
+
+class Conformance:
+    """The session's backend, profile and judge, and the checks every test shares."""
+
+    def __init__(self, opts: Options) -> None:
+        self.opts = opts
+        self.worlds = Worlds(opts.backend, opts.case_timeout)
+        self._probes: dict[Cell, tuple[Case | None, str | None]] = {}
+
+    def close(self) -> None:
+        self.worlds.close()
+
+    # -- replay --------------------------------------------------------------------------
+    def replay_command(self, path: Path) -> str:
+        o = self.opts
+        parts = ["python", "-m", "ci.replay", str(path), "--backend", o.backend.name]
+        for k, v in o.backend.options.items():
+            parts += ["--backend-option", f"{k}={v}"]
+        parts += ["--spec-profile", o.profile.name, "--judge", o.judge]
+        return shlex.join(parts)
+
+    def save_case(self, case: Case, name: str) -> Path:
+        folder = self.opts.output / "cases"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{_slug(name)}.json"
+        path.write_text(case.to_json() + "\n", encoding="utf-8")
+        return path
+
+    # -- one case ------------------------------------------------------------------------
+    def run_case(self, case: Case) -> CaseResult:
+        case = self.cap_by_memory(case)
+        return self.worlds.run(case, self.opts.profile, self.opts.judge)
+
+    def cap_by_memory(self, case: Case) -> Case:
+        """A world too large for this tier runs its first stage only (reported as such)."""
+        if case.stage == "both" and self.too_big(case):
+            return case.with_(stage="first")
+        return case
+
+    def too_big(self, case: Case) -> str | None:
+        size = world_bytes(case)
+        if size > self.opts.memory_budget:
+            return f"the world needs {size / 2**30:.1f} GiB, over the memory budget"
+        return tiers.current().computable(size, case.ep)
+
+    def failure_message(self, result: CaseResult, path: Path) -> str:
+        case, exp = result.case, result.expectation
+        lines = []
+        for f in result.findings[:8]:
+            lines.append(f"[{f.clause}] {f.kind} on rank {f.rank}: {f.message.splitlines()[0]}")
+        if len(result.findings) > 8:
+            lines.append(f"... and {len(result.findings) - 8} more findings")
+        statuses = [(r.status1, r.status2) for r in result.reports]
+        lines += [
+            f"case: {case.label()} ({case.side} side of {case.clause}, stage {case.stage})",
+            f"expected ({self.opts.profile.name}): {exp.describe()}",
+            f"statuses per rank (first, second stage): {statuses}",
+            f"replay: {self.replay_command(path)}",
+            f"keep as a regression: cp {path} suites/regressions/",
+        ]
+        return "\n".join(lines)
+
+    # -- one cell ------------------------------------------------------------------------
+    def skip_reason(self, cell: Cell) -> str | None:
+        clause, profile = CLAUSE[cell.clause], self.opts.profile
+        enforcement = profile.enforces(cell.clause)
+        if cell.side == "invalid" and enforcement.kind == "undefined":
+            return (f"not applicable: {cell.clause} is a caller precondition in profile "
+                    f"{profile.name}; breaking it is undefined behaviour")
+        missing = set(clause.needs) - self.worlds.capabilities if cell.side == "invalid" else set()
+        if missing:
+            return (f"not applicable: backend {self.opts.backend.name} cannot express this call "
+                    f"(needs {', '.join(sorted(missing))})")
+        if cell not in self._probes:
+            self._probes[cell] = probe(cell.clause, cell.side, cell.product, cell.ep, profile)
+        why = self._probes[cell][1]
+        return None if why is None else f"unreachable at ep={cell.ep}: {why}"
+
+    def examples(self, cell: Cell) -> int:
+        """The profile's number of examples, fewer for cells whose worlds are large to compute."""
+        base = settings.default.max_examples
+        case = self._probes[cell][0]
+        if case is None or case.stage != "both" or self.too_big(case):
+            return base
+        if world_bytes(case) <= tiers.current().small_world:
+            return base
+        return max(2, base // 3) if cell.ep <= 8 else max(1, base // 6)
+
+    def check(self, cell: Cell, item: pytest.Item) -> None:
+        why = self.skip_reason(cell)
+        if why:
+            item.user_properties.append(("conformance_skip", {"cell": cell.__dict__, "why": why}))
+            pytest.skip(why)
+        records: list[dict] = []
+        item.user_properties.append(("conformance_cases", records))
+        not_applicable: list[str] = []
+        replay_name = f"{item.nodeid}"
+
+        @settings(max_examples=self.examples(cell),
+                  suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
+                                         HealthCheck.filter_too_much])
+        @given(case=clause_cases(cell.clause, cell.side, cell.product, cell.ep,
+                                 self.opts.profile))
+        def conformance_case(case: Case) -> None:
+            start = time.perf_counter()
+            result = self.run_case(case)
+            event(f"stage: {result.plan.case.stage if result.plan else 'not run'}")
+            if result.outcome == "not_applicable":
+                not_applicable.append(result.reason)
+                reject()
+            records.append(case_record(cell, result, time.perf_counter() - start))
+            if not result.passed:
+                path = self.save_case(result.case, replay_name)
+                note(f"case JSON: {path}")
+                raise ConformanceFailure(self.failure_message(result, path), result)
+
+        # One hypothesis database entry per cell, not one for all cells.
+        conformance_case.hypothesis.inner_test._hypothesis_internal_add_digest = cell.id.encode()
+        try:
+            conformance_case()
+        except Unsatisfiable:
+            if not_applicable:
+                pytest.skip(f"not applicable: {not_applicable[0]}")
+            raise
+
+
+class ConformanceFailure(AssertionError):
+    def __init__(self, message: str, result: CaseResult) -> None:
+        super().__init__(message)
+        self.result = result
+
+
+def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:
+    plan = result.plan
+    return {
+        "cell": cell.__dict__,
+        "case_id": result.case.id,
+        "outcome": result.outcome,
+        "stage": plan.case.stage if plan else None,
+        "computed": bool(plan and plan.data_mode),
+        "expected": result.expectation.describe(),
+        "exercised": sorted(result.exercised),
+        "failed_clauses": result.failing_clauses(),
+        "findings": [f.__dict__ for f in result.findings[:20]],
+        "verdicts": [v for r in result.reports for v in r.verdicts][:12],
+        "seconds": round(seconds, 4),
+        "case": json.loads(result.case.to_json(None)),
+    }
+
+
+def tier_for(hypothesis_profile: str) -> tiers.Tier:
+    return tiers.use("nightly" if hypothesis_profile == "nightly" else "pr")
