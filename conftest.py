@@ -27,16 +27,16 @@ ROOT = Path(__file__).parent
 
 # Profiles are loaded explicitly (below), never picked by hypothesis from a CI variable.
 settings.register_profile(
-    "pr", derandomize=True, deadline=None, max_examples=6, database=None, print_blob=False,
+    "pr", derandomize=True, deadline=None, max_examples=3, database=None, print_blob=False,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
     phases=[Phase.explicit, Phase.generate, Phase.target, Phase.shrink, Phase.explain],
 )
 settings.register_profile(
-    "nightly", derandomize=False, deadline=None, max_examples=60, print_blob=True,
+    "nightly", derandomize=False, deadline=None, max_examples=30, print_blob=True,
     database=DirectoryBasedExampleDatabase(str(ROOT / ".hypothesis" / "nightly")),
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
 )
-settings.register_profile("debug", parent=settings.get_profile("pr"), max_examples=2,
+settings.register_profile("debug", parent=settings.get_profile("pr"), max_examples=1,
                           verbosity=Verbosity.verbose)
 HYPOTHESIS_PROFILES = ("pr", "nightly", "debug")
 EXPECTATION_KEYS = {"clause", "side", "product", "ep", "backend", "profile", "reason"}

@@ -19,7 +19,7 @@ from spec.case import Case
 from spec.expect import expect_case
 from spec.profiles import Profile
 from strategies import tier
-from strategies.choices import Choices, Drawn, Minimal
+from strategies.choices import Choices, Drawn, Minimal, Pinned
 from strategies.clauses import IMPLIED, INVALID, VALID
 from strategies.volume import policy
 from strategies.worlds import Pins, Unreachable, build_world, world_bytes
@@ -60,11 +60,16 @@ def _builder(clause: str, side: str):
     return table[clause]
 
 
+def _pinned(ch: Choices, dtype: str | None) -> Choices:
+    return ch if dtype is None else Pinned(ch, {"dtype": dtype})
+
+
 @st.composite
-def clause_cases(draw, clause: str, side: str, product: str, ep: int, profile: Profile) -> Case:
-    """A case on `side` of `clause` in a world of `ep` ranks."""
+def clause_cases(draw, clause: str, side: str, product: str, ep: int, profile: Profile,
+                 dtype: str | None = None) -> Case:
+    """A case on `side` of `clause` in a world of `ep` ranks (of `dtype`, if given)."""
     try:
-        case = _builder(clause, side)(Drawn(draw), product, ep, profile)
+        case = _builder(clause, side)(_pinned(Drawn(draw), dtype), product, ep, profile)
     except Unreachable:
         reject()
     if intended(case, profile) is not None:
@@ -104,14 +109,14 @@ def probes() -> list[Choices]:
     return [Minimal(), _Seeded(0, "max"), *(_Seeded(s) for s in range(12))]
 
 
-def probe(clause: str, side: str, product: str, ep: int, profile: Profile
-          ) -> tuple[Case | None, str | None]:
+def probe(clause: str, side: str, product: str, ep: int, profile: Profile,
+          dtype: str | None = None) -> tuple[Case | None, str | None]:
     """A case on `side` of `clause` at `ep` ranks built by deterministic probes, or why none
     exists (the builders are tried with minimal, maximal and seeded choices)."""
     why = "no probe built a case"
     for ch in probes():
         try:
-            case = _builder(clause, side)(ch, product, ep, profile)
+            case = _builder(clause, side)(_pinned(ch, dtype), product, ep, profile)
         except Unreachable as err:
             why = str(err)
             continue
@@ -122,6 +127,7 @@ def probe(clause: str, side: str, product: str, ep: int, profile: Profile
     return None, why
 
 
-def reachable(clause: str, side: str, product: str, ep: int, profile: Profile) -> str | None:
+def reachable(clause: str, side: str, product: str, ep: int, profile: Profile,
+              dtype: str | None = None) -> str | None:
     """None when some world of `ep` ranks puts a case on `side` of `clause`; else why not."""
-    return probe(clause, side, product, ep, profile)[1]
+    return probe(clause, side, product, ep, profile, dtype)[1]

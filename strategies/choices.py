@@ -51,3 +51,23 @@ class Minimal:
 
     def bool(self, label: str) -> bool:
         return False
+
+
+class Pinned:
+    """Another `Choices` with some labelled choices fixed from outside (a test cell's dtype)."""
+
+    def __init__(self, inner: Choices, pins: dict[str, object]) -> None:
+        self.inner, self.pins = inner, pins
+
+    def int(self, lo: int, hi: int, label: str) -> int:
+        return self.pins[label] if label in self.pins else self.inner.int(lo, hi, label)
+
+    def choice(self, options: Sequence[T], label: str) -> T:
+        if label in self.pins:
+            if self.pins[label] not in options:
+                raise ValueError(f"pinned {label}={self.pins[label]!r} is not among {options}")
+            return self.pins[label]
+        return self.inner.choice(options, label)
+
+    def bool(self, label: str) -> bool:
+        return self.pins[label] if label in self.pins else self.inner.bool(label)

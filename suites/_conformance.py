@@ -23,6 +23,7 @@ from fixtures.backends import BackendSpec
 from fixtures.runner import CaseResult, Worlds
 from spec.case import Case
 from spec.clauses import AREAS, CLAUSE, clauses_for
+from spec.params import FLOAT_DTYPES
 from spec.products import world_sizes
 from spec.profiles import Profile
 from strategies import clause_cases, probe, world_bytes
@@ -33,14 +34,17 @@ INVALID_WORLD_SIZES = (2, 4, 12, 128)  # candidates for an unsupported epWorldSi
 
 @dataclass(frozen=True)
 class Cell:
+    """One test item: a clause's side, on a product, in a world of ep ranks, in one dtype."""
+
     clause: str
     side: str
     product: str
     ep: int
+    dtype: str
 
     @property
     def id(self) -> str:
-        return f"{self.clause}-{self.side}-{self.product}-ep{self.ep}"
+        return f"{self.clause}-{self.side}-{self.product}-ep{self.ep}-{self.dtype}"
 
     @property
     def area(self) -> str:
@@ -82,7 +86,8 @@ def cells(area: str, opts: Options) -> list[Cell]:
             for side in sides:
                 sizes = (opts.product_sizes(clause.id, product, side)
                          if clause.id.startswith("PRODUCT.") else opts.sizes(product))
-                out += [Cell(clause.id, side, product, ep) for ep in sizes]
+                out += [Cell(clause.id, side, product, ep, dtype)
+                        for ep in sizes for dtype in FLOAT_DTYPES]
     return out
 
 
@@ -163,7 +168,8 @@ class Conformance:
             return (f"not applicable: backend {self.opts.backend.name} cannot express this call "
                     f"(needs {', '.join(sorted(missing))})")
         if cell not in self._probes:
-            self._probes[cell] = probe(cell.clause, cell.side, cell.product, cell.ep, profile)
+            self._probes[cell] = probe(cell.clause, cell.side, cell.product, cell.ep, profile,
+                                       cell.dtype)
         why = self._probes[cell][1]
         return None if why is None else f"unreachable at ep={cell.ep}: {why}"
 
@@ -175,7 +181,7 @@ class Conformance:
             return base
         if world_bytes(case) <= tiers.current().small_world:
             return base
-        return max(2, base // 3) if cell.ep <= 8 else max(1, base // 6)
+        return max(1, base // 3) if cell.ep <= 8 else max(1, base // 6)
 
     def check(self, cell: Cell, item: pytest.Item) -> None:
         why = self.skip_reason(cell)
@@ -191,7 +197,7 @@ class Conformance:
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                          HealthCheck.filter_too_much])
         @given(case=clause_cases(cell.clause, cell.side, cell.product, cell.ep,
-                                 self.opts.profile))
+                                 self.opts.profile, cell.dtype))
         def conformance_case(case: Case) -> None:
             start = time.perf_counter()
             result = self.run_case(case)
