@@ -21,7 +21,7 @@ from fixtures.backends import BUILTINS, BackendError, BackendSpec, parse_options
 from golden.judges import JUDGES
 from spec.clauses import CLAUSE, PRODUCTS, clauses_for
 from spec.profiles import ProfileError, load
-from suites._conformance import Cell, Conformance, Options, cells, tier_for
+from suites._conformance import Cell, Conformance, Options, cells, regressions, tier_for
 
 ROOT = Path(__file__).parent
 
@@ -102,15 +102,8 @@ def _options(config: pytest.Config) -> Options:
         _fail(f"--hypothesis-profile {hyp!r}: accepted: {', '.join(HYPOTHESIS_PROFILES)}")
     tier = tier_for(hyp)
     try:
-        options = parse_options(get("backend_option"))
-        if get("backend") == "sim" and "behavior" not in options:
-            from fixtures.sim import BEHAVIORS
-
-            if profile.name not in BEHAVIORS:
-                _fail(f"--spec-profile {profile.name}: the sim has no behaviour for it; add "
-                      f"--backend-option behavior=<{'|'.join(BEHAVIORS)}>")
-            options["behavior"] = profile.name  # the sim honours the chosen contract
-        backend = BackendSpec(get("backend"), options)
+        backend = BackendSpec.for_profile(get("backend"), parse_options(get("backend_option")),
+                                          profile.name)
         backend.make()  # a bad name or option fails here, once, with one line
     except BackendError as err:
         _fail(str(err))
@@ -173,14 +166,18 @@ def _wants_conformance(config: pytest.Config) -> bool:
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "cell" not in metafunc.fixturenames:
+    if "cell" not in metafunc.fixturenames and "regression" not in metafunc.fixturenames:
         return
     opts = getattr(metafunc.config, "_conformance_options", None)
     if opts is None:
         opts = _options(metafunc.config)
         metafunc.config._conformance_options = opts
-    area_cells = cells(metafunc.module.AREA, opts)
-    metafunc.parametrize("cell", area_cells, ids=[c.id for c in area_cells])
+    if "cell" in metafunc.fixturenames:
+        area_cells = cells(metafunc.module.AREA, opts)
+        metafunc.parametrize("cell", area_cells, ids=[c.id for c in area_cells])
+    else:
+        saved = regressions(opts)
+        metafunc.parametrize("regression", saved, ids=[p.stem for p in saved])
 
 
 @pytest.fixture(scope="session")

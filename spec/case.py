@@ -186,7 +186,7 @@ class Case:
 # -- faults -----------------------------------------------------------------------------------
 
 
-def _edit_counts(counts: tuple[int, ...], edit: str) -> tuple[int, ...]:
+def _edit_counts(counts: tuple[int, ...], edit: str, e: int) -> tuple[int, ...]:
     c = list(counts)
     if edit == "drop_last":
         return tuple(c[:-1])
@@ -198,10 +198,12 @@ def _edit_counts(counts: tuple[int, ...], edit: str) -> tuple[int, ...]:
         c[-2] += c[-1] + 1
         c[-1] = -1
         return tuple(c)
-    if edit == "shift":  # one row moved to the next slot: locally fine, inconsistent with peers
-        i = next(i for i, v in enumerate(c[:-1]) if v > 0)
-        c[i] -= 1
-        c[i + 1] += 1
+    if edit == "shift":  # a row moved to the next expert of the same peer: every local sum
+        # and every peer's share stay as they were, but the peers sent it elsewhere
+        movable = [i for i, v in enumerate(c) if v > 0 and (e == 1 or i % e < e - 1)]
+        if movable:  # (a rank that receives nothing has nothing to move)
+            c[movable[0]] -= 1
+            c[(movable[0] + 1) % len(c)] += 1
         return tuple(c)
     raise CaseFormatError(f"faults: counts edit {edit!r} unknown; accepted: {COUNT_EDITS}")
 
@@ -257,7 +259,7 @@ def apply_fault(case: Case, call: Call, fault: Fault) -> Call:
                        recv_counts=call.recv_counts + pad)
     elif op == "counts" and p in ("sendCounts", "recvCounts"):
         key = "send_counts" if p == "sendCounts" else "recv_counts"
-        return replace(call, **{key: _edit_counts(getattr(call, key), arg)})
+        return replace(call, **{key: _edit_counts(getattr(call, key), arg, case.e)})
     elif op == "stage2" and p == "workspace_short":
         return replace(call, stage2=replace(call.stage2, workspace_short=int(arg)))
     raise CaseFormatError(f"faults: cannot apply {op}({p}, {arg!r}); operations: {sorted(FAULT_OPS)}")

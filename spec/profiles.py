@@ -87,13 +87,14 @@ def _read(path: Path) -> dict:
         raise ProfileError(f"{path.name}: not valid TOML: {err}") from err
 
 
-def available() -> tuple[str, ...]:
-    return tuple(sorted(_read(p).get("name", p.stem) for p in PROFILE_DIR.glob("*.toml")))
+def available(directory: Path = PROFILE_DIR) -> tuple[str, ...]:
+    return tuple(sorted(_read(p).get("name", p.stem) for p in directory.glob("*.toml")))
 
 
 @cache
-def load(name: str) -> Profile:
-    paths = {(_read(p).get("name", p.stem)): p for p in PROFILE_DIR.glob("*.toml")}
+def load(name: str, directory: Path = PROFILE_DIR) -> Profile:
+    """The profile called `name` among the TOML files of `directory`, `extends` resolved."""
+    paths = {(_read(p).get("name", p.stem)): p for p in directory.glob("*.toml")}
     if name not in paths:
         raise ProfileError(f"unknown spec profile {name!r}; available: {', '.join(sorted(paths))}")
     path = paths[name]
@@ -105,7 +106,7 @@ def load(name: str) -> Profile:
     enforcement: dict[str, Enforcement] = {}
     values: dict[str, dict] = {}
     if "extends" in data:
-        base = load(data["extends"])
+        base = load(data["extends"], directory)
         enforcement.update(base.enforcement)
         values.update(base.values)
     for cid, value in data.get("clauses", {}).items():

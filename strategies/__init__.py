@@ -8,9 +8,6 @@ clause can be broken alone at a world size at all.
 
 from __future__ import annotations
 
-import random
-from collections.abc import Sequence
-from typing import TypeVar
 
 from hypothesis import reject
 from hypothesis import strategies as st
@@ -19,12 +16,10 @@ from spec.case import Case
 from spec.expect import expect_case
 from spec.profiles import Profile
 from strategies import tier
-from strategies.choices import Choices, Drawn, Minimal, Pinned
+from strategies.choices import Choices, Drawn, Minimal, Pinned, Seeded
 from strategies.clauses import IMPLIED, INVALID, VALID
 from strategies.volume import policy
 from strategies.worlds import Pins, Unreachable, build_world, world_bytes
-
-T = TypeVar("T")
 
 __all__ = [
     "Pins",
@@ -89,24 +84,8 @@ def valid_worlds(draw, product: str, ep: int, profile: Profile, pins: Pins | Non
     return case
 
 
-class _Seeded:
-    """Choices from a seeded PRNG: more probes for `reachable` than the minimal one."""
-
-    def __init__(self, seed: int, extreme: str | None = None) -> None:
-        self.rnd, self.extreme = random.Random(seed), extreme
-
-    def int(self, lo: int, hi: int, label: str) -> int:
-        return hi if self.extreme == "max" else self.rnd.randint(lo, hi)
-
-    def choice(self, options: Sequence[T], label: str) -> T:
-        return options[-1] if self.extreme == "max" else self.rnd.choice(list(options))
-
-    def bool(self, label: str) -> bool:
-        return self.extreme == "max" or self.rnd.random() < 0.5
-
-
 def probes() -> list[Choices]:
-    return [Minimal(), _Seeded(0, "max"), *(_Seeded(s) for s in range(12))]
+    return [Minimal(), Seeded(0, "max"), *(Seeded(s) for s in range(12))]
 
 
 def probe(clause: str, side: str, product: str, ep: int, profile: Profile,

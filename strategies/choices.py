@@ -8,6 +8,7 @@ cannot break a clause alone at some world size, that cell is unreachable and say
 
 from __future__ import annotations
 
+import random
 from collections.abc import Sequence
 from typing import Protocol, TypeVar
 
@@ -71,3 +72,19 @@ class Pinned:
 
     def bool(self, label: str) -> bool:
         return self.pins[label] if label in self.pins else self.inner.bool(label)
+
+
+class Seeded:
+    """Choices from a seeded PRNG (or always the largest option): more deterministic probes."""
+
+    def __init__(self, seed: int, extreme: str | None = None) -> None:
+        self.rnd, self.extreme = random.Random(seed), extreme
+
+    def int(self, lo: int, hi: int, label: str) -> int:
+        return hi if self.extreme == "max" else self.rnd.randint(lo, hi)
+
+    def choice(self, options: Sequence[T], label: str) -> T:
+        return options[-1] if self.extreme == "max" else self.rnd.choice(list(options))
+
+    def bool(self, label: str) -> bool:
+        return self.extreme == "max" or self.rnd.random() < 0.5

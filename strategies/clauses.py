@@ -71,7 +71,10 @@ def _range_pins(quantity: str, value: int, ep: int, side: str) -> tuple[Pins, tu
     if quantity == "e":
         return Pins(e=value, wide=True, budget=budget), ()
     if quantity == "e*ep":  # the e whose product with ep is nearest the limit, on `side`
-        e = value if value <= 1 else (value // ep if side == "valid" else math.ceil(value / ep))
+        if side == "valid":  # as near as e <= 32 allows (256 itself is out of reach below ep=8)
+            e = value if value <= 1 else min(value // ep, CLAUSE["RANGE.e"].rule.max_valid)
+        else:
+            e = value if value <= 1 else math.ceil(value / ep)
         return Pins(e=e, wide=True, budget=budget), ()
     if quantity == "K":
         return Pins(k=value, budget=budget), ()
@@ -253,7 +256,7 @@ def _invalid_builders() -> dict[str, Builder]:
         "VOLUME.A3.card_min": _card_min,
         "VOLUME.A3.card_max": _card_max,
         "COMM.epWorldSize": _ep_world_size,
-        "CONSIST.counts": _fault("CONSIST.counts", first,
+        "CONSIST.counts": _fault("CONSIST.counts", Pins(e=2, budget="first"),
                                  Fault("counts", "recvCounts", "shift")),
         "STAGE2.executor_null": _fault("STAGE2.executor_null", first,
                                        Fault("null", "stage2.executor")),
@@ -287,7 +290,7 @@ def _product_builder(cid: str, side: str) -> Builder:
 
 
 _OUTPUT_CLAUSE_PINS = {  # valid worlds that put each output clause to work; computed
-    "CALC.permute": Pins(flag=True),
+    "CALC.permute": Pins(flag=True, min_e=2),  # with one expert every order is the same
     "CALC.mm": Pins(shared=True),
     "CALC.transGmmWeight": Pins(trans_gmm=True),
     "CALC.transMmWeight": Pins(shared=True, trans_mm=True),
@@ -319,9 +322,10 @@ def _volume_valid(cid: str) -> Builder:
             floor = CLAUSE[cid].rule.lo
             rows = max(1, floor // (ep * 2 * 32768))
             pins = Pins(h1=floor // (ep * 2 * rows), peer_rows=rows, shared=False)
-        else:
+        else:  # e a power of two: the balanced matrix then fills the ceiling exactly both ways
             h1 = 4096
-            pins = Pins(h1=h1, card_rows=_card_rows(CLAUSE[cid].rule.hi, h1), shared=False)
+            pins = Pins(h1=h1, card_rows=_card_rows(CLAUSE[cid].rule.hi, h1), shared=False,
+                        e=ch.choice((1, 2, 4), "e"))
         return _world(ch, product, ep, profile, Pins(**{**pins.__dict__, "budget": "boundary"}),
                       cid, "valid")
 

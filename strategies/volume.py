@@ -50,3 +50,24 @@ def policy(product: str, ep: int, profile: Profile) -> Volume:
         return strict
     own = _rules(product, [profile])
     return Volume(own.peer_min, own.card_min, own.card_max, strict=False)
+
+
+def unmet(vol: Volume, send, e: int, h1: int) -> str | None:
+    """Which volume rule a world's send matrix breaks (None when it honours them all)."""
+    ep, row = len(send), ROW_BYTES_PER_H1 * h1
+    blocks = [[sum(send[s][r * e:(r + 1) * e]) for r in range(ep)] for s in range(ep)]
+    sent = [sum(b) * row for b in blocks]
+    got = [sum(blocks[s][r] for s in range(ep)) * row for r in range(ep)]
+    if vol.peer_min and min(min(b) for b in blocks) * row < vol.peer_min:
+        return "a peer block under the per-peer floor"
+    if vol.card_min and min(sent + got) < vol.card_min:
+        return "a card under the volume floor"
+    if vol.card_max is not None and max(sent + got) > vol.card_max:
+        return "a card over the volume ceiling"
+    return None
+
+
+def min_rows_per_rank(vol: Volume, ep: int, h1: int) -> int:
+    """The fewest rows a rank can send (spread over its peers) and honour the volume rules."""
+    row = ROW_BYTES_PER_H1 * h1
+    return max(ep * -(-vol.peer_min // row), -(-vol.card_min // row), 1)

@@ -20,7 +20,7 @@ from spec.params import FLOAT_DTYPES
 from spec.profiles import Profile
 from strategies import tier as tiers
 from strategies.choices import Choices
-from strategies.volume import ROW_BYTES_PER_H1, Volume, policy
+from strategies.volume import ROW_BYTES_PER_H1, Volume, min_rows_per_rank, policy, unmet
 
 SMALL_H1 = (16, 1, 2, 3, 7, 32, 64, 100, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 VOLUME_H1 = (16384, 8192, 32768, 65535, 12288, 20000, 4096)
@@ -49,6 +49,7 @@ class Pins:
     peer_rows: int | None = None  # rows of every peer block (volume boundaries)
     card_rows: int | None = None  # every rank sends and receives exactly this many rows
     min_bsk: int = 1
+    min_e: int = 1
     wide: bool = False  # may use up to 32 experts
     # "compute": both stages run (memory permitting); "boundary": only while the world is
     # small (the tier's boundary budget); "first": the first stage alone (validation).
@@ -129,7 +130,7 @@ def build_world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins
     tier = tiers.current()
     vol = policy(product, ep, profile)
     e_cap = min(32, 256 // ep) if pins.wide else min(4, 256 // ep)
-    e = pins.e if pins.e is not None else ch.int(1, max(1, e_cap), "e")
+    e = pins.e if pins.e is not None else ch.int(min(pins.min_e, e_cap), max(1, e_cap), "e")
     dtype = pins.dtype or ch.choice(FLOAT_DTYPES, "dtype")
     flag = pins.flag if pins.flag is not None else not ch.bool("permuteOutFlag=false")
     trans_gmm = pins.trans_gmm if pins.trans_gmm is not None else ch.bool("transGmmWeight")
@@ -148,8 +149,14 @@ def build_world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins
         raise Unreachable("e = 0 leaves no counts to send: BSK > 0 breaks too")
     rng = np.random.default_rng(ch.int(0, 2**32 - 1, "send matrix seed"))
     min_bsk = max(pins.min_bsk, 2 if shared else 1, (pins.k or 0))
-    if pins.bsk is not None:
-        send = balanced_matrix(ep, e, pins.bsk)
+    bsk = pins.bsk
+    if pins.k is not None and bsk is None:  # K = BSK // BS exactly: BSK a multiple of BS
+        floor = min_rows_per_rank(vol, ep, h1) if vol.constrained else 1
+        bsk = pins.k * max(-(-floor // max(pins.k, 1)), ch.int(1, 4, "BS for the pinned K"))
+    if bsk is not None:
+        send = balanced_matrix(ep, e, bsk)
+        if vol.constrained and unmet(vol, send, e, h1):
+            raise Unreachable(f"BSK={bsk} at H1={h1} leaves {unmet(vol, send, e, h1)}")
     elif vol.constrained:
         if h1 <= 0:
             raise Unreachable("the volume rules need H1 > 0")
@@ -164,13 +171,13 @@ def build_world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins
         n2 = pins.n2 if pins.n2 is not None else ch.choice(SMALL_N, "N2")
         bs = []
         for row in send:
-            bsk = sum(row)
+            rows = sum(row)
             if pins.k is not None:
-                bs.append(bs_for_k(bsk, pins.k))
-            elif bsk < 2:
+                bs.append(bs_for_k(rows, pins.k))
+            elif rows < 2:
                 raise Unreachable("a shared expert needs BSK >= 2 (K = BSK // BS >= 2)")
             else:
-                bs.append(int(rng.integers(bsk // 9 + 1, bsk // 2 + 1)))
+                bs.append(int(rng.integers(rows // 9 + 1, rows // 2 + 1)))
         shared_desc = Shared(tuple(bs), h2, n2)
     case = Case(
         product=product, ep=ep, e=e, h1=h1, n1=n1,

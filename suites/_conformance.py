@@ -221,6 +221,37 @@ class Conformance:
             raise
 
 
+REGRESSION_DIR = Path(__file__).with_name("regressions")
+
+
+def regressions(opts: Options) -> list[Path]:
+    """The saved cases of the products and world sizes this run tests."""
+    chosen = []
+    for path in sorted(REGRESSION_DIR.glob("*.json")):
+        case = Case.from_json(path.read_text(encoding="utf-8"))
+        if case.product in opts.products and (opts.world_sizes is None
+                                              or case.ep in opts.world_sizes):
+            chosen.append(path)
+    return chosen
+
+
+def replay_regression(conformance: Conformance, path: Path, item: pytest.Item) -> None:
+    """Run a saved case (suites/regressions/*.json) as an explicit example: the `@example` of
+    this suite, kept as data so a failure found by hypothesis becomes a regression by copying
+    its JSON file."""
+    case = Case.from_json(path.read_text(encoding="utf-8"))
+    cell = Cell(case.clause, case.side, case.product, case.ep, case.dtype)
+    records: list[dict] = []
+    item.user_properties.append(("conformance_cases", records))
+    start = time.perf_counter()
+    result = conformance.run_case(case)
+    if result.outcome == "not_applicable":
+        pytest.skip(f"not applicable: {result.reason}")
+    records.append(case_record(cell, result, time.perf_counter() - start))
+    if not result.passed:
+        raise ConformanceFailure(conformance.failure_message(result, path), result)
+
+
 class ConformanceFailure(AssertionError):
     def __init__(self, message: str, result: CaseResult) -> None:
         super().__init__(message)
@@ -236,6 +267,7 @@ def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:
         "stage": plan.case.stage if plan else None,
         "computed": bool(plan and plan.data_mode),
         "expected": result.expectation.describe(),
+        "deciding_clause": result.expectation.clause,  # whose violation sets the status
         "exercised": sorted(result.exercised),
         "failed_clauses": result.failing_clauses(),
         "findings": [f.__dict__ for f in result.findings[:20]],

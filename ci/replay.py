@@ -1,0 +1,96 @@
+"""Replay one saved case and print its verdict.
+
+    python -m ci.replay CASE.json [--backend sim] [--backend-option KEY=VALUE ...]
+                        [--spec-profile doc] [--judge mixed] [--case-timeout SECONDS]
+
+Every failing case the suite finds is saved as JSON and its failure message prints this command.
+Exit status: 0 the case passed, 1 it failed, 2 bad input (a malformed case file, an unknown
+backend, profile or judge), 3 the backend cannot express the case (not applicable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from fixtures.backends import BackendError, BackendSpec, parse_options
+from fixtures.runner import CaseResult, Worlds
+from golden.judges import JUDGES
+from spec.case import Case, CaseFormatError
+from spec.profiles import ProfileError, load
+
+EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_APPLICABLE = 0, 1, 2, 3
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # one line, exit status 2
+        print(f"replay: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def parse_args(argv: list[str] | None) -> argparse.Namespace:
+    p = _Parser(prog="python -m ci.replay", description=__doc__.splitlines()[0])
+    p.add_argument("case", type=Path, help="a case JSON saved by the suite")
+    p.add_argument("--backend", default="sim")
+    p.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--spec-profile", default="doc")
+    p.add_argument("--judge", default="mixed", choices=sorted(JUDGES))
+    p.add_argument("--case-timeout", type=float, default=300.0)
+    p.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    return p.parse_args(argv)
+
+
+def verdict_lines(result: CaseResult) -> list[str]:
+    case, exp = result.case, result.expectation
+    lines = [
+        f"case: {case.label()}",
+        f"clause: {case.clause} ({case.side} side), stage {case.stage}, id {case.id}",
+        f"expected: {exp.describe()}",
+        f"verdict: {result.outcome.upper().replace('_', ' ')}",
+    ]
+    if result.reason:
+        lines.append(f"reason: {result.reason}")
+    for r in result.reports:
+        lines.append(f"rank {r.rank}: first stage {r.status1}, workspace {r.workspace_size}, "
+                     f"second stage {r.status2}")
+    for f in result.findings:
+        lines.append(f"[{f.clause}] {f.kind} on rank {f.rank}: {f.message.splitlines()[0]}")
+    for r in result.reports:
+        for v in r.verdicts:
+            lines.append(f"rank {r.rank} {v['clause']}: {v['standard']} "
+                         f"{'passed' if v['passed'] else 'FAILED'}, matched {v['matched_ratio']:.4%},"
+                         f" max abs error {v['max_abs_error']:.3g}")
+    return lines
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parse_args(argv)
+    try:
+        case = Case.from_json(args.case.read_text(encoding="utf-8"))
+        profile = load(args.spec_profile)
+        spec = BackendSpec.for_profile(args.backend, parse_options(args.backend_option),
+                                       profile.name)
+        worlds = Worlds(spec, args.case_timeout)
+    except FileNotFoundError:
+        print(f"replay: {args.case}: no such file", file=sys.stderr)
+        return EXIT_USAGE
+    except (CaseFormatError, ProfileError, BackendError) as err:
+        print(f"replay: {args.case}: {err}", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        result = worlds.run(case, profile, args.judge)
+    finally:
+        worlds.close()
+    if args.json:
+        print(json.dumps({"outcome": result.outcome, "reason": result.reason,
+                          "failed_clauses": result.failing_clauses(),
+                          "findings": [f.__dict__ for f in result.findings]}, indent=1))
+    else:
+        print("\n".join(verdict_lines(result)))
+    return {"passed": EXIT_PASSED, "failed": EXIT_FAILED}.get(result.outcome, EXIT_NOT_APPLICABLE)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

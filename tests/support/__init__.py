@@ -1,0 +1,1 @@
+"""Helpers for the suite's own tests (test doubles, small runs of the entry points)."""

@@ -1,0 +1,118 @@
+"""The case model: JSON in and out unchanged, one clear error per malformed field, counts derived
+from the world's send matrix, and content-addressed data that needs no other rank's data."""
+
+from __future__ import annotations
+
+import json
+
+import ml_dtypes
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from spec import data
+from spec.case import Case, CaseFormatError, Fault, Shared
+from spec.clauses import CLAUSE
+from spec.profiles import load
+from strategies import clause_cases, valid_worlds
+
+DOC = load("doc")
+CELLS = [("RANGE.H1", "invalid", "910_95", 4), ("NULL.gmmY", "invalid", "A3", 8),
+         ("STAGE2.workspace_small", "invalid", "910_95", 8), ("COUNTS.recv_nonneg", "invalid",
+         "A3", 16), ("OPTPAIR.mmY_unexpected", "invalid", "910_95", 4),
+         ("RANGE.group_len", "valid", "A3", 8), ("RANGE.K", "valid", "910_95", 16)]
+
+
+def any_case():
+    worlds = st.sampled_from([("910_95", 4), ("910_95", 8), ("A3", 8)]).flatmap(
+        lambda pe: valid_worlds(pe[0], pe[1], DOC))
+    cells = st.sampled_from(CELLS).flatmap(lambda c: clause_cases(*c, DOC))
+    return st.one_of(worlds, cells)
+
+
+@settings(max_examples=40, deadline=None)
+@given(any_case())
+def test_json_round_trip_changes_nothing(case):
+    text = case.to_json()
+    back = Case.from_json(text)
+    assert back == case
+    assert back.to_json() == text
+    assert back.id == case.id and back.calls() == case.calls()
+
+
+def _valid_dict() -> dict:
+    case = Case("910_95", 4, 1, 8, 2, ((1, 0, 2, 1),) * 4, shared=Shared((2, 2, 2, 2), 4, 3),
+                faults=(Fault("dtype", "gmmX", "float32"),))
+    return json.loads(case.to_json())
+
+
+@pytest.mark.parametrize("field, value, fragment", [
+    ("product", "A4", "case field 'product': expected one of ('A3', '910_95'), got 'A4'"),
+    ("ep", -1, "case field 'ep': expected a non-negative integer"),
+    ("send", [[1, 0, 2, 1]], "case field 'send': expected a list of ep=4 rows"),
+    ("send", [[1, 0, 2]] * 4, "case field 'send[0]': expected ep*e=4 non-negative integers"),
+    ("dtype", "float8", "case field 'dtype': expected one of"),
+    ("permute_out_flag", "yes", "case field 'permute_out_flag': expected true or false"),
+    ("stage", "second", "case field 'stage': expected one of ('both', 'first')"),
+    ("shared", {"bs": [1], "h2": 1, "n2": 1}, "case field 'shared.bs': expected ep=4"),
+    ("faults", [{"op": "melt", "param": "gmmX"}], "case field 'faults[0].op'"),
+    ("faults", [{"op": "null", "param": "nothing"}], "case field 'faults': cannot be applied"),
+    ("schema", "v0", "case field 'schema': expected 'alltoallv-gmm-case/1'"),
+    ("colour", "red", "case field 'colour' is unknown"),
+])
+def test_a_malformed_case_names_the_field(field, value, fragment):
+    d = _valid_dict()
+    d[field] = value
+    with pytest.raises(CaseFormatError) as err:
+        Case.from_dict(d)
+    assert fragment in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_a_missing_field_and_broken_json_are_named():
+    d = _valid_dict()
+    del d["h1"]
+    with pytest.raises(CaseFormatError, match="case field 'h1'"):
+        Case.from_dict(d)
+    with pytest.raises(CaseFormatError, match="not JSON"):
+        Case.from_json("{")
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.sampled_from([("910_95", 4), ("910_95", 8), ("A3", 8)]).flatmap(
+    lambda pe: valid_worlds(pe[0], pe[1], DOC)))
+def test_counts_derive_from_the_send_matrix(case):
+    e = case.e
+    for r in range(case.ep):
+        recv = case.recv_counts(r)
+        for s in range(case.ep):
+            for j in range(e):
+                assert recv[s * e + j] == case.send_counts(s)[r * e + j]
+    assert sum(case.a(r) for r in range(case.ep)) == sum(case.bsk(r) for r in range(case.ep))
+    assert CLAUSE["CONSIST.counts"].rule.holds_world(case.calls())
+
+
+def test_data_is_content_addressed_per_block():
+    case = Case("910_95", 4, 2, 16, 3, ((1, 0, 2, 1, 0, 3, 1, 1),) * 4, dtype="bfloat16", seed=9)
+    x1 = data.gmm_x(case, 1)
+    assert x1.dtype == np.dtype(ml_dtypes.bfloat16) and x1.shape == (case.bsk(1), 16)
+    assert np.all(x1.astype(np.float32) != 0)
+    # Rank 1's rows are the concatenation of its blocks, each regenerated on its own.
+    blocks = [data.gmm_x_block(case, 1, r, j) for r in range(4) for j in range(2)]
+    assert np.array_equal(np.concatenate(blocks).view(np.uint16), x1.view(np.uint16))
+    # Another rank's counts do not touch rank 1's data; another seed does.
+    other = case.with_(send=(case.send[0], case.send[1], (5,) * 8, case.send[3]))
+    assert np.array_equal(data.gmm_x(other, 1).view(np.uint16), x1.view(np.uint16))
+    assert not np.array_equal(data.gmm_x(case.with_(seed=10), 1).view(np.uint16),
+                              x1.view(np.uint16))
+    # Distinct blocks hold distinct rows: a misrouted row shows.
+    assert not np.array_equal(data.gmm_x_block(case, 1, 0, 0), data.gmm_x_block(case, 1, 2, 0)[:1])
+
+
+def test_transposed_weights_hold_the_same_logical_values():
+    case = Case("910_95", 4, 2, 5, 3, ((1,) * 8,) * 4)
+    w = data.gmm_weight(case, 2)
+    wt = data.gmm_weight(case.with_(trans_gmm_weight=True), 2)
+    assert wt.shape == (2, 3, 5) and wt.flags.c_contiguous
+    assert np.array_equal(wt.transpose(0, 2, 1), w)

@@ -1,0 +1,141 @@
+"""The contract as data: every clause mapped by every profile, profiles addable as data alone,
+and the departures of the shipped code from the published text exactly as OPERATOR.md lists."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+import shutil
+
+import pytest
+
+from spec.clauses import AREAS, CLAUSE, CLAUSES, PRODUCTS
+from spec.params import PARAMS
+from spec.products import world_sizes
+from spec.profiles import (
+    PROFILE_DIR,
+    ProfileError,
+    available,
+    inconsistent_mappings,
+    load,
+    missing_mappings,
+)
+from spec.rules import InRange
+
+# OPERATOR.md section 2, read by hand: where the shipped code (Dec 2025) departs from the text.
+DEPARTURES = {
+    # op_api returns NULLPTR for non-null count tensors; the text lists them under 161002.
+    "COUNTTENSOR.send", "COUNTTENSOR.recv",
+    # group empty -> 161001 (the text: length (0, 128) is a range, 161002).
+    "GROUP.empty",
+    # the mm triple partly null and permuteOutFlag == (permuteOut == null) -> 161001, where the
+    # text only says an unrequested output is not written.
+    "OPTPAIR.mmY_unexpected", "PAIR.permuteOut.unexpected",
+    # sendCounts/recvCounts null -> 161002 (a null required attribute is 161001 in the text).
+    "NULL.sendCounts", "NULL.recvCounts",
+    # every tiling check returns 561002, not 161002.
+    "RANK.gmmX", "RANK.gmmWeight", "RANK.mmX", "RANK.mmWeight", "RANK.gmmY", "RANK.mmY",
+    "RANK.permuteOut", "SHAPE.H1", "SHAPE.H2", "SHAPE.mmY.BS", "SHAPE.permuteOut.rows",
+    "SHAPE.permuteOut.H1", "RANGE.H1", "RANGE.N1", "RANGE.H2", "RANGE.N2", "RANGE.e",
+    "RANGE.e_ep", "RANGE.BSK", "RANGE.K", "PRODUCT.A3.epWorldSize", "PRODUCT.910_95.epWorldSize",
+    "COUNTS.send_len", "COUNTS.recv_len", "COUNTS.send_sum", "COUNTS.recv_sum",
+    "COUNTS.send_nonneg", "COUNTS.recv_nonneg",
+    # transMmWeight=true without mm is rejected by tiling; the text gives it no condition.
+    "OPTPAIR.transMm",
+    # not checked in Dec 2025: gmmY's N1 and mmY's N2.
+    "SHAPE.gmmY.N1", "SHAPE.mmY.N2",
+    # Atlas A3 volume: a per-peer floor instead of the card range, the 100 MB ceiling removed.
+    "VOLUME.A3.per_peer_min", "VOLUME.A3.card_min", "VOLUME.A3.card_max",
+}
+
+
+@pytest.mark.parametrize("name", available())
+def test_every_clause_is_mapped_by_every_profile(name):
+    profile = load(name)
+    assert missing_mappings(profile) == [], f"profile {name} leaves clauses unmapped"
+    assert inconsistent_mappings(profile) == []
+
+
+def test_a_missing_mapping_is_detected():
+    profile = load("doc")
+    mapping = dict(profile.enforcement)
+    del mapping["RANGE.H1"]
+    assert missing_mappings(dataclasses.replace(profile, enforcement=mapping)) == ["RANGE.H1"]
+
+
+def test_a_profile_is_added_as_data_alone(tmp_path):
+    for f in PROFILE_DIR.glob("*.toml"):
+        shutil.copy(f, tmp_path)
+    (tmp_path / "cann-2026.toml").write_text(
+        'name = "cann-2026"\nextends = "cann-2025.12"\n[clauses]\n"SHAPE.gmmY.N1" = 561002\n'
+        '[values]\n"PRODUCT.910_95.epWorldSize" = { values = [2, 4, 8, 16, 32, 64] }\n')
+    new = load("cann-2026", tmp_path)
+    assert "cann-2026" in available(tmp_path)
+    assert missing_mappings(new) == []
+    assert new.enforces("SHAPE.gmmY.N1").status == 561002
+    assert new.enforces("RANGE.H1").status == 561002  # inherited
+    assert new.rule("PRODUCT.910_95.epWorldSize").values == (2, 4, 8, 16, 32, 64)
+
+
+@pytest.mark.parametrize("text, fragment", [
+    ('name = "x"\n[clauses]\n"NO.SUCH" = 161001\n', "'NO.SUCH' is not in spec/clauses.py"),
+    ('name = "x"\n[clauses]\n"RANGE.H1" = "sometimes"\n', "unknown value 'sometimes'"),
+    ('name = "x"\n[clauses]\n"RANGE.H1" = {status = 1, stage = 3}\n', "stage 1 or 2"),
+    ('name = "x"\nextend = "doc"\n', "unknown keys ['extend']"),
+    ('name = "x"\n[values]\n"RANGE.H1" = { top = 3 }\n', "accepted keys"),
+    ('name = "x"\n[clauses\n', "not valid TOML"),
+])
+def test_a_malformed_profile_gets_one_clear_error(tmp_path, text, fragment):
+    (tmp_path / "x.toml").write_text(text)
+    with pytest.raises(ProfileError, match=re.escape(fragment)):
+        load("x", tmp_path)
+
+
+def test_unknown_profile_names_the_available_ones():
+    with pytest.raises(ProfileError, match="available: cann-2025.12, doc"):
+        load("cann-1999")
+
+
+def test_departures_of_the_shipped_code_are_the_ones_operator_md_lists():
+    doc, cann = load("doc"), load("cann-2025.12")
+    differ = {c.id for c in CLAUSES if doc.enforces(c.id) != cann.enforces(c.id)
+              or doc.rule(c.id) != cann.rule(c.id)}
+    assert differ == DEPARTURES
+
+
+def test_clause_ids_areas_and_products_are_well_formed():
+    assert len({c.id for c in CLAUSES}) == len(CLAUSES)
+    for c in CLAUSES:
+        assert re.fullmatch(r"[A-Z0-9]+(\.[A-Za-z0-9_]+)+", c.id), c.id
+        assert c.area in AREAS and set(c.products) <= set(PRODUCTS) and c.text
+    assert {c.area for c in CLAUSES} == set(AREAS)
+
+
+def test_both_stages_have_all_their_parameters():
+    assert [p.c_name for p in PARAMS if p.stage == 1] == [
+        "gmmX", "gmmWeight", "sendCountsTensorOptional", "recvCountsTensorOptional",
+        "mmXOptional", "mmWeightOptional", "group", "epWorldSize", "sendCounts", "recvCounts",
+        "transGmmWeight", "transMmWeight", "permuteOutFlag", "gmmY", "mmYOptional",
+        "permuteOutOptional", "workspaceSize", "executor"]
+    assert [p.c_name for p in PARAMS if p.stage == 2] == [
+        "workspace", "workspaceSize", "executor", "stream"]
+    roles = {p.c_name: p.role for p in PARAMS if p.stage == 1}
+    assert roles["gmmY"] == roles["executor"] == "output" and roles["group"] == "attribute"
+
+
+def test_ranges_are_the_published_ones():
+    """The numbers of the contract, read once more from the seed text (not from spec/)."""
+    def r(cid):
+        rule = CLAUSE[cid].rule
+        assert isinstance(rule, InRange)
+        return rule.lo, rule.hi, rule.lo_closed, rule.hi_closed
+
+    assert r("RANGE.BSK") == (0, 52428800, False, False)
+    assert r("RANGE.H1") == (0, 65536, False, False)
+    assert r("RANGE.H2") == (0, 12288, False, True)
+    assert r("RANGE.N1") == r("RANGE.N2") == (0, 65536, False, False)
+    assert r("RANGE.e") == (0, 32, False, True)
+    assert r("RANGE.e_ep") == (0, 256, False, True)
+    assert r("RANGE.K") == (2, 8, True, True)
+    assert world_sizes("A3") == (8, 16, 32, 64)
+    assert world_sizes("910_95") == (4, 8, 16, 32, 64)
