@@ -25,6 +25,9 @@ from suites._conformance import Cell, Conformance, Options, cells, regressions, 
 
 ROOT = Path(__file__).parent
 
+# Device leasing, worlds attached to torchrun, and `-n auto` on hardware (fixtures/plugin.py).
+pytest_plugins = ["fixtures.plugin"]
+
 # Profiles are loaded explicitly (below), never picked by hypothesis from a CI variable.
 settings.register_profile(
     "pr", derandomize=True, deadline=None, max_examples=3, database=None, print_blob=False,

@@ -1,0 +1,758 @@
+/*
+ * A fake of the CANN libraries the `aclnn` backend loads (libascendcl, libnnopbase, libopapi,
+ * libhccl), for testing the adapter on a machine without an NPU.
+ *
+ * "Device" memory is host memory. Every function checks the arguments it receives as strictly as
+ * the C contract allows (OPERATOR.md section 4): a tensor's dims, strides, offset, storage and
+ * address; an int array's pointer and length; that handles are live; that every byte the operator
+ * will touch lies in a live allocation. A broken argument makes the call fail loudly: a NULL
+ * handle or the status FAKE_MISUSE, a message on stderr, in aclGetRecentErrMsg() and in the log.
+ *
+ * The operator itself is not implemented here: the two aclnn stages hand a description of the
+ * call to callbacks registered with fake_set_operator() (the tests register Python callbacks
+ * that run fixtures.sim.SimBackend over the rank's communicator), so statuses and outputs are
+ * real. Every call is appended to a JSON-lines log (fake_set_log) that tests read back.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define FAKE_MISUSE 999001        /* the caller broke the C contract */
+#define FAKE_NO_OPERATOR 999003   /* no operator callbacks registered */
+#define ACL_ERROR_INVALID_PARAM 100000
+#define ACL_ERROR_REPEAT_INITIALIZE 100002
+#define ACL_ERROR_RT_MEMORY_ALLOCATION 207001
+#define MAX_DIMS 8
+#define MAX_INT_ARRAY 65536
+#define GROUP_MAX 4096
+#define ROOT_INFO_BYTES 4108
+#define COMM_NAME_BYTES 128
+#define TENSOR_MAGIC 0x54454e534f52ULL
+#define ARRAY_MAGIC 0x494e544152ULL
+#define EXEC_MAGIC 0x45584543ULL
+#define STREAM_MAGIC 0x5354524dULL
+#define COMM_MAGIC 0x48434f4dULL
+
+/* ---- what the operator callbacks see (mirrored by ctypes in tests/fakes/acl/operator.py) ---- */
+typedef struct fake_tensor {
+    uint64_t magic;
+    int64_t id;
+    int64_t live;
+    int64_t ndim;
+    int64_t view[MAX_DIMS];
+    int64_t strides[MAX_DIMS];
+    int64_t offset;
+    int64_t dtype;
+    int64_t format;
+    int64_t nstorage;
+    int64_t storage[MAX_DIMS];
+    int64_t storage_bytes;
+    void *data;
+} fake_tensor;
+
+typedef struct fake_int_array {
+    uint64_t magic;
+    int64_t id;
+    int64_t live;
+    int64_t size;
+    int64_t *values;
+} fake_int_array;
+
+enum { T_GMM_X, T_GMM_WEIGHT, T_SEND_COUNTS, T_RECV_COUNTS, T_MM_X, T_MM_WEIGHT, T_GMM_Y, T_MM_Y,
+       T_PERMUTE_OUT, N_TENSORS };
+static const char *TENSOR_NAMES[N_TENSORS] = {
+    "gmmX", "gmmWeight", "sendCountsTensor", "recvCountsTensor", "mmX", "mmWeight", "gmmY", "mmY",
+    "permuteOut"};
+
+typedef struct fake_call {
+    int64_t call_id;
+    fake_tensor *tensors[N_TENSORS];
+    const char *group;
+    int64_t ep_world_size;
+    fake_int_array *send_counts;
+    fake_int_array *recv_counts;
+    int64_t trans_gmm_weight;
+    int64_t trans_mm_weight;
+    int64_t permute_out_flag;
+    int64_t workspace_size_null;
+    int64_t executor_null;
+} fake_call;
+
+typedef int32_t (*fake_stage1_fn)(const fake_call *call, uint64_t *workspace_size);
+typedef int32_t (*fake_stage2_fn)(int64_t call_id, void *workspace, uint64_t workspace_size);
+
+typedef struct fake_executor {
+    uint64_t magic;
+    int64_t id;
+    int64_t used;
+    int64_t destroyed;
+    fake_tensor *tensors[N_TENSORS];
+    fake_int_array *arrays[2];
+} fake_executor;
+
+typedef struct { uint64_t magic; int64_t id; int64_t live; } fake_stream;
+typedef struct { uint64_t magic; int64_t rank; int64_t size; int64_t live; char name[COMM_NAME_BYTES]; } fake_comm;
+typedef struct { char *raw; char *base; uint64_t size; int64_t id; } allocation;
+
+/* ---- global state, guarded by one mutex (never held while calling back into Python) ---- */
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+static int initialised;
+static FILE *log_file;
+static fake_stage1_fn stage1_cb;
+static fake_stage2_fn stage2_cb;
+static allocation *allocs;
+static int64_t n_allocs, cap_allocs, alloc_ids, live_bytes;
+static void **handles;  /* every handle ever created: tensors, arrays, executors, streams, comms */
+static int64_t n_handles, cap_handles, next_id = 1;
+static int64_t device_limit = (int64_t)64 << 30;
+static __thread char recent_error[1024];
+static __thread int have_error;
+static int32_t current_device = -1;
+
+static void push_handle(void *h) {
+    if (n_handles == cap_handles) {
+        cap_handles = cap_handles ? 2 * cap_handles : 1024;
+        handles = realloc(handles, (size_t)cap_handles * sizeof(void *));
+    }
+    handles[n_handles++] = h;
+}
+
+static int known_handle(const void *h, uint64_t magic) {
+    if (h == NULL) return 0;
+    for (int64_t i = n_handles - 1; i >= 0; i--)
+        if (handles[i] == h) return *(const uint64_t *)h == magic;
+    return 0;
+}
+
+static void json_string(FILE *f, const char *s) {
+    fputc('"', f);
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') fprintf(f, "\\%c", c);
+        else if (c < 0x20) fprintf(f, "\\u%04x", c);
+        else fputc(c, f);
+    }
+    fputc('"', f);
+}
+
+static void json_ints(FILE *f, const int64_t *v, int64_t n) {
+    fputc('[', f);
+    for (int64_t i = 0; v && i < n; i++) fprintf(f, "%s%" PRId64, i ? "," : "", v[i]);
+    fputc(']', f);
+}
+
+/* Record a failure: recent error, stderr, and the log. Call with the lock held. */
+static void misuse(const char *fn, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(recent_error, sizeof recent_error, fmt, ap);
+    va_end(ap);
+    have_error = 1;
+    fprintf(stderr, "fake_acl: %s: %s\n", fn, recent_error);
+    if (log_file) {
+        fprintf(log_file, "{\"fn\":\"%s\",\"pid\":%d,\"error\":", fn, (int)getpid());
+        json_string(log_file, recent_error);
+        fputs("}\n", log_file);
+        fflush(log_file);
+    }
+}
+
+/* The live allocation holding [p, p + n), or NULL. */
+static allocation *find_alloc(const void *p, uint64_t n) {
+    const char *c = p;
+    for (int64_t i = 0; i < n_allocs; i++) {
+        allocation *a = &allocs[i];
+        if (c >= a->base && c <= a->base + a->size && n <= (uint64_t)(a->base + a->size - c)) return a;
+    }
+    return NULL;
+}
+
+/* ---------------------------------- test hooks ------------------------------------------ */
+void fake_set_operator(fake_stage1_fn s1, fake_stage2_fn s2) {
+    pthread_mutex_lock(&lock);
+    stage1_cb = s1;
+    stage2_cb = s2;
+    pthread_mutex_unlock(&lock);
+}
+
+int32_t fake_set_log(const char *path) {
+    pthread_mutex_lock(&lock);
+    if (log_file) fclose(log_file);
+    log_file = path ? fopen(path, "a") : NULL;
+    int32_t ok = path == NULL || log_file != NULL;
+    pthread_mutex_unlock(&lock);
+    return ok ? 0 : errno;
+}
+
+void fake_set_device_limit(int64_t bytes) { device_limit = bytes; }
+int64_t fake_live_allocations(void) { return n_allocs; }
+int64_t fake_live_bytes(void) { return live_bytes; }
+
+int64_t fake_live_handles(void) {
+    pthread_mutex_lock(&lock);
+    int64_t n = 0;
+    for (int64_t i = 0; i < n_handles; i++) {
+        uint64_t m = *(uint64_t *)handles[i];
+        if (m == TENSOR_MAGIC) n += ((fake_tensor *)handles[i])->live != 0;
+        else if (m == ARRAY_MAGIC) n += ((fake_int_array *)handles[i])->live != 0;
+    }
+    pthread_mutex_unlock(&lock);
+    return n;
+}
+
+/* Copy the bytes of a device range to host, for tests that inspect guard regions. */
+int32_t fake_peek(const void *device, void *host, uint64_t n) {
+    pthread_mutex_lock(&lock);
+    int ok = find_alloc(device, n) != NULL;
+    if (ok) memcpy(host, device, n);
+    pthread_mutex_unlock(&lock);
+    return ok ? 0 : FAKE_MISUSE;
+}
+
+/* Write into device memory behind the adapter's back (a test plants an out-of-bounds write). */
+int32_t fake_poke(void *device, const void *host, uint64_t n) {
+    pthread_mutex_lock(&lock);
+    int ok = find_alloc(device, n) != NULL;
+    if (ok) memcpy(device, host, n);
+    pthread_mutex_unlock(&lock);
+    return ok ? 0 : FAKE_MISUSE;
+}
+
+/* ---------------------------------- libascendcl ----------------------------------------- */
+int32_t aclInit(const char *config) {
+    (void)config;
+    pthread_mutex_lock(&lock);
+    int32_t ret = initialised ? ACL_ERROR_REPEAT_INITIALIZE : 0;
+    initialised = 1;
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
+int32_t aclFinalize(void) {
+    pthread_mutex_lock(&lock);
+    initialised = 0;
+    pthread_mutex_unlock(&lock);
+    return 0;
+}
+
+const char *aclGetRecentErrMsg(void) {
+    if (!have_error) return NULL;
+    have_error = 0;
+    return recent_error;
+}
+
+int32_t aclrtSetDevice(int32_t device) {
+    pthread_mutex_lock(&lock);
+    int32_t ret = 0;
+    if (!initialised) { misuse("aclrtSetDevice", "aclInit was not called"); ret = FAKE_MISUSE; }
+    else if (device < 0) { misuse("aclrtSetDevice", "device %d < 0", device); ret = ACL_ERROR_INVALID_PARAM; }
+    else current_device = device;
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
+int32_t aclrtResetDevice(int32_t device) { (void)device; return 0; }
+
+/* One context per device; a thread makes it current with aclrtSetCurrentContext. */
+static int64_t contexts[64];
+static __thread int64_t *thread_context;
+
+int32_t aclrtGetCurrentContext(void **context) {
+    pthread_mutex_lock(&lock);
+    int32_t ret = 0;
+    if (context == NULL) { misuse("aclrtGetCurrentContext", "null pointer"); ret = FAKE_MISUSE; }
+    else if (current_device < 0 || current_device >= 64) {
+        misuse("aclrtGetCurrentContext", "no device set (aclrtSetDevice)"); ret = FAKE_MISUSE;
+    } else {
+        contexts[current_device] = current_device + 1;
+        thread_context = &contexts[current_device];
+        *context = thread_context;
+    }
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
+int32_t aclrtSetCurrentContext(void *context) {
+    int64_t *c = context;
+    if (c < contexts || c >= contexts + 64 || *c == 0) {
+        pthread_mutex_lock(&lock);
+        misuse("aclrtSetCurrentContext", "%p is not a context from aclrtGetCurrentContext", context);
+        pthread_mutex_unlock(&lock);
+        return FAKE_MISUSE;
+    }
+    thread_context = c;
+    return 0;
+}
+
+int32_t aclrtCreateStream(void **stream) {
+    pthread_mutex_lock(&lock);
+    int32_t ret = 0;
+    if (stream == NULL) { misuse("aclrtCreateStream", "null stream pointer"); ret = FAKE_MISUSE; }
+    else if (current_device < 0) { misuse("aclrtCreateStream", "no device set (aclrtSetDevice)"); ret = FAKE_MISUSE; }
+    else {
+        fake_stream *s = calloc(1, sizeof *s);
+        s->magic = STREAM_MAGIC; s->id = next_id++; s->live = 1;
+        push_handle(s);
+        *stream = s;
+    }
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
+int32_t aclrtDestroyStream(void *stream) {
+    pthread_mutex_lock(&lock);
+    int32_t ret = 0;
+    if (!known_handle(stream, STREAM_MAGIC) || !((fake_stream *)stream)->live) {
+        misuse("aclrtDestroyStream", "not a live stream: %p", stream); ret = FAKE_MISUSE;
+    } else ((fake_stream *)stream)->live = 0;
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
+int32_t aclrtSynchronizeStreamWithTimeout(void *stream, int32_t timeout) {
+    pthread_mutex_lock(&lock);
+    int32_t ret = 0;
+    if (!known_handle(stream, STREAM_MAGIC) || !((fake_stream *)stream)->live) {
+        misuse("aclrtSynchronizeStreamWithTimeout", "not a live stream: %p", stream); ret = FAKE_MISUSE;
+    } else if (timeout < -1) {
+        misuse("aclrtSynchronizeStreamWithTimeout", "timeout %d < -1", timeout); ret = ACL_ERROR_INVALID_PARAM;
+    }
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
+/* 32-byte aligned and deliberately never 64-byte aligned: an adapter must not assume more. */
+int32_t aclrtMalloc(void **ptr, size_t size, int32_t policy) {
+    (void)policy;
+    pthread_mutex_lock(&lock);
+    int32_t ret = 0;
+    if (ptr == NULL || size == 0) {
+        misuse("aclrtMalloc", "null pointer or size 0 (size %zu)", size); ret = ACL_ERROR_INVALID_PARAM;
+    } else if ((int64_t)size > device_limit - live_bytes) {
+        snprintf(recent_error, sizeof recent_error, "out of fake device memory (%zu bytes asked)", size);
+        have_error = 1; ret = ACL_ERROR_RT_MEMORY_ALLOCATION;
+    } else {
+        char *raw = malloc(size + 96);
+        if (raw == NULL) {
+            snprintf(recent_error, sizeof recent_error, "malloc(%zu) failed", size);
+            have_error = 1; ret = ACL_ERROR_RT_MEMORY_ALLOCATION;
+        } else {
+            uintptr_t b = ((uintptr_t)raw + 31) & ~(uintptr_t)31;
+            if (b % 64 == 0) b += 32;
+            if (n_allocs == cap_allocs) {
+                cap_allocs = cap_allocs ? 2 * cap_allocs : 256;
+                allocs = realloc(allocs, (size_t)cap_allocs * sizeof *allocs);
+            }
+            allocs[n_allocs++] = (allocation){raw, (char *)b, size, ++alloc_ids};
+            live_bytes += (int64_t)size;
+            *ptr = (void *)b;
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
+int32_t aclrtFree(void *ptr) {
+    pthread_mutex_lock(&lock);
+    int32_t ret = FAKE_MISUSE;
+    for (int64_t i = 0; i < n_allocs; i++) {
+        if (allocs[i].base == ptr) {
+            live_bytes -= (int64_t)allocs[i].size;
+            free(allocs[i].raw);
+            allocs[i] = allocs[--n_allocs];
+            ret = 0;
+            break;
+        }
+    }
+    if (ret) misuse("aclrtFree", "%p is not the start of a live allocation", ptr);
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
+/* kind: 0 host->host, 1 host->device, 2 device->host, 3 device->device */
+int32_t aclrtMemcpy(void *dst, size_t dest_max, const void *src, size_t count, int32_t kind) {
+    pthread_mutex_lock(&lock);
+    int32_t ret = 0;
+    int dst_dev = kind == 1 || kind == 3, src_dev = kind == 2 || kind == 3;
+    if (kind < 0 || kind > 3) { misuse("aclrtMemcpy", "unknown kind %d", kind); ret = FAKE_MISUSE; }
+    else if (count > dest_max) { misuse("aclrtMemcpy", "count %zu > destMax %zu", count, dest_max); ret = FAKE_MISUSE; }
+    else if (count && (dst == NULL || src == NULL)) { misuse("aclrtMemcpy", "null pointer"); ret = FAKE_MISUSE; }
+    else if (count && dst_dev && !find_alloc(dst, count)) {
+        misuse("aclrtMemcpy", "destination [%p, +%zu) is not inside a live device allocation", dst, count);
+        ret = FAKE_MISUSE;
+    } else if (count && src_dev && !find_alloc(src, count)) {
+        misuse("aclrtMemcpy", "source [%p, +%zu) is not inside a live device allocation", src, count);
+        ret = FAKE_MISUSE;
+    } else if (count) memcpy(dst, src, count);
+    if (ret == 0 && log_file) {
+        fprintf(log_file, "{\"fn\":\"aclrtMemcpy\",\"pid\":%d,\"kind\":%d,\"count\":%zu}\n", (int)getpid(),
+                kind, count);
+        fflush(log_file);
+    }
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
+int32_t aclrtMemset(void *dev, size_t max_count, int32_t value, size_t count) {
+    pthread_mutex_lock(&lock);
+    int32_t ret = 0;
+    if (count > max_count) { misuse("aclrtMemset", "count %zu > maxCount %zu", count, max_count); ret = FAKE_MISUSE; }
+    else if (count && !find_alloc(dev, count)) {
+        misuse("aclrtMemset", "[%p, +%zu) is not inside a live device allocation", dev, count); ret = FAKE_MISUSE;
+    } else if (count) memset(dev, value, count);
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
+/* ---------------------------------- libnnopbase ----------------------------------------- */
+static int dtype_size(int64_t dtype) {
+    switch (dtype) {
+    case 0: case 3: case 8: return 4;          /* FLOAT, INT32, UINT32 */
+    case 1: case 6: case 7: case 27: return 2; /* FLOAT16, INT16, UINT16, BF16 */
+    case 2: case 4: case 12: return 1;         /* INT8, UINT8, BOOL */
+    case 9: case 10: case 11: return 8;        /* INT64, UINT64, DOUBLE */
+    default: return 0;
+    }
+}
+
+static int known_format(int64_t f) {
+    static const int64_t formats[] = {0, 1, 2, 3, 4, 12, 16, 27, 29, 30, 32, 33, 35, 47};
+    for (size_t i = 0; i < sizeof formats / sizeof *formats; i++)
+        if (formats[i] == f) return 1;
+    return 0;
+}
+
+void *aclCreateTensor(const int64_t *view_dims, uint64_t view_num, int32_t dtype, const int64_t *stride,
+                      int64_t offset, int32_t format, const int64_t *storage_dims, uint64_t storage_num,
+                      void *data) {
+    const char *fn = "aclCreateTensor";
+    fake_tensor *t = NULL;
+    pthread_mutex_lock(&lock);
+    if (view_num > MAX_DIMS) { misuse(fn, "viewDimsNum %" PRIu64 " > %d", view_num, MAX_DIMS); goto out; }
+    if (storage_num > MAX_DIMS) { misuse(fn, "storageDimsNum %" PRIu64 " > %d", storage_num, MAX_DIMS); goto out; }
+    if (view_num && view_dims == NULL) { misuse(fn, "viewDims is null with viewDimsNum %" PRIu64, view_num); goto out; }
+    if (view_num && stride == NULL) { misuse(fn, "stride is null with viewDimsNum %" PRIu64, view_num); goto out; }
+    if (storage_num && storage_dims == NULL) { misuse(fn, "storageDims is null"); goto out; }
+    if (dtype_size(dtype) == 0) { misuse(fn, "unknown aclDataType %d", dtype); goto out; }
+    if (!known_format(format)) { misuse(fn, "unknown aclFormat %d", format); goto out; }
+    if (offset != 0) { misuse(fn, "offset (argument 5) must be 0 here, got %" PRId64, offset); goto out; }
+    int64_t extent = 1, storage = 1, empty = 0;
+    for (uint64_t i = 0; i < view_num; i++) {
+        if (view_dims[i] < 0) { misuse(fn, "viewDims[%" PRIu64 "] = %" PRId64 " < 0", i, view_dims[i]); goto out; }
+        if (stride[i] < 0) { misuse(fn, "stride[%" PRIu64 "] = %" PRId64 " < 0", i, stride[i]); goto out; }
+        if (view_dims[i] == 0) empty = 1;
+        else extent += (view_dims[i] - 1) * stride[i];
+    }
+    for (uint64_t i = 0; i < storage_num; i++) {
+        if (storage_dims[i] < 0) { misuse(fn, "storageDims[%" PRIu64 "] < 0", i); goto out; }
+        storage *= storage_dims[i];
+    }
+    if (empty) extent = 0;
+    if (offset + extent > storage) {
+        misuse(fn, "the view reaches element %" PRId64 " but the storage holds %" PRId64
+               " (strides inconsistent with storageDims)", offset + extent, storage);
+        goto out;
+    }
+    int64_t bytes = storage * dtype_size(dtype);
+    if (bytes > 0) {
+        if (data == NULL) { misuse(fn, "tensorData is null for %" PRId64 " bytes of storage", bytes); goto out; }
+        if ((uintptr_t)data % 32) { misuse(fn, "tensorData %p is not 32-byte aligned", data); goto out; }
+        if (!find_alloc(data, 1)) { misuse(fn, "tensorData %p is not inside a live device allocation", data); goto out; }
+    }
+    t = calloc(1, sizeof *t);
+    t->magic = TENSOR_MAGIC; t->id = next_id++; t->live = 1; t->ndim = (int64_t)view_num;
+    for (uint64_t i = 0; i < view_num; i++) { t->view[i] = view_dims[i]; t->strides[i] = stride[i]; }
+    t->nstorage = (int64_t)storage_num;
+    for (uint64_t i = 0; i < storage_num; i++) t->storage[i] = storage_dims[i];
+    t->offset = offset; t->dtype = dtype; t->format = format; t->storage_bytes = bytes; t->data = data;
+    push_handle(t);
+    if (log_file) {
+        allocation *a = data ? find_alloc(data, 0) : NULL;
+        fprintf(log_file, "{\"fn\":\"%s\",\"pid\":%d,\"id\":%" PRId64 ",\"view\":", fn, (int)getpid(), t->id);
+        json_ints(log_file, t->view, t->ndim);
+        fputs(",\"strides\":", log_file);
+        json_ints(log_file, t->strides, t->ndim);
+        fprintf(log_file, ",\"offset\":%" PRId64 ",\"dtype\":%d,\"format\":%d,\"storage\":", offset, dtype, format);
+        json_ints(log_file, t->storage, t->nstorage);
+        fprintf(log_file, ",\"alloc\":%" PRId64 ",\"alloc_offset\":%" PRId64 ",\"alloc_size\":%" PRIu64 "}\n",
+                a ? a->id : 0, a ? (int64_t)((char *)data - a->base) : -1, a ? a->size : 0);
+        fflush(log_file);
+    }
+out:
+    pthread_mutex_unlock(&lock);
+    return t;
+}
+
+int32_t aclDestroyTensor(const void *tensor) {
+    pthread_mutex_lock(&lock);
+    int32_t ret = 0;
+    if (!known_handle(tensor, TENSOR_MAGIC) || !((fake_tensor *)tensor)->live) {
+        misuse("aclDestroyTensor", "not a live tensor: %p", tensor); ret = FAKE_MISUSE;
+    } else ((fake_tensor *)tensor)->live = 0;
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
+void *aclCreateIntArray(const int64_t *value, uint64_t size) {
+    fake_int_array *a = NULL;
+    pthread_mutex_lock(&lock);
+    if (size > MAX_INT_ARRAY) misuse("aclCreateIntArray", "size %" PRIu64 " > %d", size, MAX_INT_ARRAY);
+    else if (size && value == NULL) misuse("aclCreateIntArray", "value is null with size %" PRIu64, size);
+    else {
+        a = calloc(1, sizeof *a);
+        a->magic = ARRAY_MAGIC; a->id = next_id++; a->live = 1; a->size = (int64_t)size;
+        a->values = malloc((size ? size : 1) * sizeof(int64_t));
+        if (size) memcpy(a->values, value, size * sizeof(int64_t));
+        push_handle(a);
+        if (log_file) {
+            fprintf(log_file, "{\"fn\":\"aclCreateIntArray\",\"pid\":%d,\"id\":%" PRId64 ",\"values\":",
+                    (int)getpid(), a->id);
+            json_ints(log_file, a->values, a->size);
+            fputs("}\n", log_file);
+            fflush(log_file);
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return a;
+}
+
+int32_t aclDestroyIntArray(const void *array) {
+    pthread_mutex_lock(&lock);
+    int32_t ret = 0;
+    if (!known_handle(array, ARRAY_MAGIC) || !((fake_int_array *)array)->live) {
+        misuse("aclDestroyIntArray", "not a live int array: %p", array); ret = FAKE_MISUSE;
+    } else ((fake_int_array *)array)->live = 0;
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
+int32_t aclDestroyAclOpExecutor(void *executor) {
+    pthread_mutex_lock(&lock);
+    int32_t ret = 0;
+    fake_executor *e = executor;
+    if (!known_handle(e, EXEC_MAGIC) || e->destroyed) {
+        misuse("aclDestroyAclOpExecutor", "not a live executor: %p", executor); ret = FAKE_MISUSE;
+    } else if (e->used) {
+        misuse("aclDestroyAclOpExecutor", "executor %" PRId64 " was consumed by the second stage", e->id);
+        ret = FAKE_MISUSE;
+    } else e->destroyed = 1;
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
+/* ---------------------------------- libhccl --------------------------------------------- */
+typedef struct { char internal[ROOT_INFO_BYTES]; } HcclRootInfo;
+
+int32_t HcclGetRootInfo(HcclRootInfo *info) {
+    static int64_t counter;
+    if (info == NULL) return 1; /* HCCL_E_PARA */
+    pthread_mutex_lock(&lock);
+    memset(info, 0, sizeof *info);
+    snprintf(info->internal, sizeof info->internal, "FAKEROOT:%d:%" PRId64, (int)getpid(), ++counter);
+    pthread_mutex_unlock(&lock);
+    return 0;
+}
+
+int32_t HcclCommInitRootInfo(uint32_t n_ranks, const HcclRootInfo *info, uint32_t rank, void **comm) {
+    pthread_mutex_lock(&lock);
+    int32_t ret = 0;
+    if (info == NULL || comm == NULL || strncmp(info->internal, "FAKEROOT:", 9) != 0) {
+        misuse("HcclCommInitRootInfo", "null pointer or a root info not made by HcclGetRootInfo"); ret = 1;
+    } else if (rank >= n_ranks) {
+        misuse("HcclCommInitRootInfo", "rank %u >= nRanks %u", rank, n_ranks); ret = 1;
+    } else {
+        fake_comm *c = calloc(1, sizeof *c);
+        c->magic = COMM_MAGIC; c->rank = rank; c->size = n_ranks; c->live = 1;
+        snprintf(c->name, sizeof c->name, "fake_hccl_%s", info->internal + 9);
+        for (char *p = c->name; *p; p++) if (*p == ':') *p = '_';
+        push_handle(c);
+        *comm = c;
+        if (log_file) {
+            fprintf(log_file, "{\"fn\":\"HcclCommInitRootInfo\",\"pid\":%d,\"rank\":%u,\"n_ranks\":%u,\"name\":",
+                    (int)getpid(), rank, n_ranks);
+            json_string(log_file, c->name);
+            fputs("}\n", log_file);
+            fflush(log_file);
+        }
+    }
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
+int32_t HcclGetCommName(void *comm, char *name) {
+    pthread_mutex_lock(&lock);
+    int32_t ret = 0;
+    if (!known_handle(comm, COMM_MAGIC) || !((fake_comm *)comm)->live || name == NULL) {
+        misuse("HcclGetCommName", "not a live communicator or null name buffer"); ret = 1;
+    } else memcpy(name, ((fake_comm *)comm)->name, COMM_NAME_BYTES);
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
+int32_t HcclCommDestroy(void *comm) {
+    pthread_mutex_lock(&lock);
+    int32_t ret = 0;
+    if (!known_handle(comm, COMM_MAGIC) || !((fake_comm *)comm)->live) {
+        misuse("HcclCommDestroy", "not a live communicator"); ret = 1;
+    } else ((fake_comm *)comm)->live = 0;
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
+/* ---------------------------------- libopapi -------------------------------------------- */
+static void log_tensor_arg(int i, const fake_tensor *t) {
+    fprintf(log_file, "%s\"%s\":", i ? "," : "", TENSOR_NAMES[i]);
+    if (t) fprintf(log_file, "%" PRId64, t->id);
+    else fputs("null", log_file);
+}
+
+int32_t aclnnAlltoAllvGroupedMatMulGetWorkspaceSize(
+    const void *gmm_x, const void *gmm_weight, const void *send_counts_tensor, const void *recv_counts_tensor,
+    const void *mm_x, const void *mm_weight, const char *group, int64_t ep_world_size, const void *send_counts,
+    const void *recv_counts, _Bool trans_gmm_weight, _Bool trans_mm_weight, _Bool permute_out_flag,
+    void *gmm_y, void *mm_y, void *permute_out, uint64_t *workspace_size, void **executor) {
+    const char *fn = "aclnnAlltoAllvGroupedMatMulGetWorkspaceSize";
+    const void *args[N_TENSORS] = {gmm_x, gmm_weight, send_counts_tensor, recv_counts_tensor, mm_x,
+                                   mm_weight, gmm_y, mm_y, permute_out};
+    fake_call call;
+    memset(&call, 0, sizeof call);
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < N_TENSORS; i++) {
+        if (args[i] && (!known_handle(args[i], TENSOR_MAGIC) || !((fake_tensor *)args[i])->live)) {
+            misuse(fn, "%s is neither null nor a live aclTensor: %p", TENSOR_NAMES[i], args[i]);
+            pthread_mutex_unlock(&lock);
+            return FAKE_MISUSE;
+        }
+        call.tensors[i] = (fake_tensor *)args[i];
+    }
+    const void *arrays[2] = {send_counts, recv_counts};
+    for (int i = 0; i < 2; i++) {
+        if (arrays[i] && (!known_handle(arrays[i], ARRAY_MAGIC) || !((fake_int_array *)arrays[i])->live)) {
+            misuse(fn, "%s is neither null nor a live aclIntArray: %p", i ? "recvCounts" : "sendCounts", arrays[i]);
+            pthread_mutex_unlock(&lock);
+            return FAKE_MISUSE;
+        }
+    }
+    if (group && strnlen(group, GROUP_MAX) == GROUP_MAX) {
+        misuse(fn, "group is not a NUL-terminated string within %d bytes", GROUP_MAX);
+        pthread_mutex_unlock(&lock);
+        return FAKE_MISUSE;
+    }
+    call.call_id = next_id++;
+    call.group = group;
+    call.ep_world_size = ep_world_size;
+    call.send_counts = (fake_int_array *)send_counts;
+    call.recv_counts = (fake_int_array *)recv_counts;
+    call.trans_gmm_weight = trans_gmm_weight;
+    call.trans_mm_weight = trans_mm_weight;
+    call.permute_out_flag = permute_out_flag;
+    call.workspace_size_null = workspace_size == NULL;
+    call.executor_null = executor == NULL;
+    fake_stage1_fn cb = stage1_cb;
+    if (log_file) {
+        fprintf(log_file, "{\"fn\":\"%s\",\"pid\":%d,\"call\":%" PRId64 ",\"tensors\":{", fn, (int)getpid(), call.call_id);
+        for (int i = 0; i < N_TENSORS; i++) log_tensor_arg(i, call.tensors[i]);
+        fputs("},\"group\":", log_file);
+        if (group) json_string(log_file, group);
+        else fputs("null", log_file);
+        fprintf(log_file, ",\"ep_world_size\":%" PRId64 ",\"send_counts\":", ep_world_size);
+        if (send_counts) fprintf(log_file, "%" PRId64, ((fake_int_array *)send_counts)->id);
+        else fputs("null", log_file);
+        fputs(",\"recv_counts\":", log_file);
+        if (recv_counts) fprintf(log_file, "%" PRId64, ((fake_int_array *)recv_counts)->id);
+        else fputs("null", log_file);
+        fprintf(log_file, ",\"trans_gmm_weight\":%s,\"trans_mm_weight\":%s,\"permute_out_flag\":%s,"
+                "\"workspace_size_ptr_null\":%s,\"executor_ptr_null\":%s}\n",
+                trans_gmm_weight ? "true" : "false", trans_mm_weight ? "true" : "false",
+                permute_out_flag ? "true" : "false", workspace_size ? "false" : "true",
+                executor ? "false" : "true");
+        fflush(log_file);
+    }
+    pthread_mutex_unlock(&lock);
+    if (cb == NULL) {
+        pthread_mutex_lock(&lock);
+        misuse(fn, "no operator registered (fake_set_operator)");
+        pthread_mutex_unlock(&lock);
+        return FAKE_NO_OPERATOR;
+    }
+    uint64_t size = 0;
+    int32_t status = cb(&call, &size);
+    pthread_mutex_lock(&lock);
+    if (status == 0 && workspace_size) *workspace_size = size;
+    if (status == 0 && executor) {
+        fake_executor *e = calloc(1, sizeof *e);
+        e->magic = EXEC_MAGIC; e->id = call.call_id;
+        memcpy(e->tensors, call.tensors, sizeof e->tensors);
+        e->arrays[0] = call.send_counts; e->arrays[1] = call.recv_counts;
+        push_handle(e);
+        *executor = e;
+    }
+    if (log_file) {
+        fprintf(log_file, "{\"fn\":\"%s.return\",\"pid\":%d,\"call\":%" PRId64 ",\"status\":%d,\"workspace_size\":%"
+                PRIu64 "}\n", fn, (int)getpid(), call.call_id, status, size);
+        fflush(log_file);
+    }
+    pthread_mutex_unlock(&lock);
+    return status;
+}
+
+int32_t aclnnAlltoAllvGroupedMatMul(void *workspace, uint64_t workspace_size, void *executor, void *stream) {
+    const char *fn = "aclnnAlltoAllvGroupedMatMul";
+    fake_executor *e = executor;
+    pthread_mutex_lock(&lock);
+    if (log_file) {
+        fprintf(log_file, "{\"fn\":\"%s\",\"pid\":%d,\"workspace_null\":%s,\"workspace_size\":%" PRIu64
+                ",\"executor\":%" PRId64 ",\"stream_null\":%s}\n", fn, (int)getpid(),
+                workspace ? "false" : "true", workspace_size, known_handle(e, EXEC_MAGIC) ? e->id : 0,
+                stream ? "false" : "true");
+        fflush(log_file);
+    }
+    int32_t bad = 0;
+    if (e && (!known_handle(e, EXEC_MAGIC) || e->destroyed)) {
+        misuse(fn, "executor %p is not a live aclOpExecutor", executor); bad = 1;
+    } else if (e && e->used) {
+        misuse(fn, "executor %" PRId64 " was already consumed by a second stage", e->id); bad = 1;
+    } else if (!known_handle(stream, STREAM_MAGIC) || !((fake_stream *)stream)->live) {
+        misuse(fn, "stream %p is not a live aclrtStream", stream); bad = 1;
+    } else if (workspace && workspace_size && !find_alloc(workspace, workspace_size)) {
+        misuse(fn, "workspace [%p, +%" PRIu64 ") is not inside a live device allocation", workspace, workspace_size);
+        bad = 1;
+    } else if (workspace && (uintptr_t)workspace % 32) {
+        misuse(fn, "workspace %p is not 32-byte aligned", workspace); bad = 1;
+    }
+    for (int i = 0; !bad && e && i < N_TENSORS; i++) {
+        fake_tensor *t = e->tensors[i];
+        if (t && !t->live) {
+            misuse(fn, "%s was destroyed before the second stage", TENSOR_NAMES[i]); bad = 1;
+        } else if (t && t->storage_bytes && !find_alloc(t->data, (uint64_t)t->storage_bytes)) {
+            misuse(fn, "%s: its storage [%p, +%" PRId64 ") is not inside a live device allocation",
+                   TENSOR_NAMES[i], t->data, t->storage_bytes);
+            bad = 1;
+        }
+    }
+    for (int i = 0; !bad && e && i < 2; i++) {
+        if (e->arrays[i] && !e->arrays[i]->live) {
+            misuse(fn, "%s was destroyed before the second stage", i ? "recvCounts" : "sendCounts"); bad = 1;
+        }
+    }
+    if (!bad && e) e->used = 1;
+    fake_stage2_fn cb = stage2_cb;
+    pthread_mutex_unlock(&lock);
+    if (bad) return FAKE_MISUSE;
+    if (cb == NULL) return FAKE_NO_OPERATOR;
+    int32_t status = cb(e ? e->id : 0, workspace, workspace_size);
+    pthread_mutex_lock(&lock);
+    if (log_file) {
+        fprintf(log_file, "{\"fn\":\"%s.return\",\"pid\":%d,\"executor\":%" PRId64 ",\"status\":%d}\n", fn,
+                (int)getpid(), e ? e->id : 0, status);
+        fflush(log_file);
+    }
+    pthread_mutex_unlock(&lock);
+    return status;
+}

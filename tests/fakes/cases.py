@@ -1,0 +1,13 @@
+"""Small hand-made worlds the backends' tests share (exact shapes, so logs can be checked)."""
+
+from __future__ import annotations
+
+from spec.case import Case, Shared
+
+SEND = ((1, 2, 0, 1, 2, 0, 1, 1), (2, 0, 1, 1, 0, 2, 1, 1), (0, 1, 2, 1, 1, 1, 2, 0),
+        (1, 1, 1, 1, 1, 1, 1, 1))
+# 910_95, ep 4, e 2: every rank sends 8 rows; a shared expert with BS 4 (K 2); the gmm weight
+# stored transposed (e, N1, H1); no permuteOut. Rank 0 receives (1, 2, 2, 0, 0, 1, 1, 1).
+BASE = Case(product="910_95", ep=4, e=2, h1=16, n1=8, send=SEND, dtype="float16",
+            shared=Shared((4, 4, 4, 4), 16, 4), trans_gmm_weight=True, permute_out_flag=False,
+            clause="CALC.gmm")

@@ -1,0 +1,60 @@
+"""What a world may leave behind, seen from /proc and /dev/shm (Linux)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+SHM = Path("/dev/shm")
+
+
+def alive(pid: int) -> bool:
+    """True while the process exists at all, a zombie included (a zombie is a leak too)."""
+    return Path(f"/proc/{pid}").exists()
+
+
+def children(pid: int | None = None) -> list[int]:
+    """Processes whose parent is `pid` (default: this process), zombies included."""
+    pid = os.getpid() if pid is None else pid
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def shm_entries() -> set[str]:
+    return {p.name for p in SHM.iterdir()} if SHM.is_dir() else set()
+
+
+def orphaned_shm(before: set[str]) -> list[str]:
+    """Segments created since `before` that no living process has open or mapped."""
+    new = shm_entries() - before
+    if not new:
+        return []
+    used: set[str] = set()
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            used.update(Path(os.readlink(fd)).name for fd in (proc / "fd").iterdir()
+                        if os.readlink(fd).startswith(str(SHM)))
+            used.update(line.rsplit("/", 1)[-1].split()[0] for line in
+                        (proc / "maps").read_text().splitlines() if str(SHM) in line)
+        except OSError:
+            continue
+    return sorted(new - used)
+
+
+def pids_with(marker: str) -> list[int]:
+    """Processes whose environment contains `marker` (a path only one test's ranks carry)."""
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        try:
+            if marker.encode() in environ.read_bytes():
+                found.append(int(environ.parent.name))
+        except OSError:
+            continue
+    return found
