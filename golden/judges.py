@@ -155,9 +155,12 @@ def exact(output: str, out: np.ndarray, golden: np.ndarray) -> Verdict:
         return _shape_mismatch("bitwise", output, out, golden)
     width = np.dtype(f"u{out.dtype.itemsize}")
     ok = np.ascontiguousarray(out).view(width) == np.ascontiguousarray(golden).view(width)
+    if ok.all():  # the common case: no float64 copies of a large tensor
+        return Verdict(True, "bitwise", output, int(ok.size), 1.0, 0.0, 0.0, 0.0, None, None,
+                       None)
     err, rel = _stats(out, golden)
-    reason = "" if ok.all() else f"{int((~ok).sum())} elements differ in their bits"
-    return _verdict("bitwise", output, out, golden, ok, bool(ok.all()), err, rel, reason)
+    reason = f"{int((~ok).sum())} elements differ in their bits"
+    return _verdict("bitwise", output, out, golden, ok, False, err, rel, reason)
 
 
 def _shape_mismatch(standard: str, output: str, out: np.ndarray, golden: np.ndarray) -> Verdict:

@@ -78,23 +78,28 @@ def expect(calls: Sequence[Call], profile: Profile) -> Expectation:
                     key=[cl.id for cl in CLAUSES].index)
     violated = frozenset(cid for ids in per_rank for cid in ids) | set(world) | set(stage2)
 
+    product = calls[0].product
+
+    def enforced(cid: str):
+        return profile.enforces(cid, product)
+
     status1, deciding = [], None
     for ids in per_rank:
-        first = next((cid for cid in ids if profile.enforces(cid).kind == "status"), None)
-        status1.append(profile.enforces(first).status if first else 0)
+        first = next((cid for cid in ids if enforced(cid).kind == "status"), None)
+        status1.append(enforced(first).status if first else 0)
         deciding = deciding or first
     if deciding is not None:
         return Expectation("reject", tuple(status1), None, deciding, violated)
 
     stage1_ids = [cid for ids in per_rank for cid in ids] + world
     for kind in ("undefined", "unchecked"):
-        hit = next((cid for cid in stage1_ids if profile.enforces(cid).kind == kind), None)
+        hit = next((cid for cid in stage1_ids if enforced(cid).kind == kind), None)
         if hit is not None:
             return Expectation(kind, tuple(status1), None, hit, violated)
 
-    enforced2 = next((cid for cid in stage2 if profile.enforces(cid).kind == "status"), None)
+    enforced2 = next((cid for cid in stage2 if enforced(cid).kind == "status"), None)
     if enforced2 is not None:
-        return Expectation("reject", tuple(status1), profile.enforces(enforced2).status,
+        return Expectation("reject", tuple(status1), enforced(enforced2).status,
                            enforced2, violated)
     return Expectation("success", tuple(status1), 0, None, violated)
 

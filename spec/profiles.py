@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from spec.clauses import CLAUSE
+from spec.clauses import CLAUSE, PRODUCTS
 from spec.rules import Rule
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
@@ -46,14 +46,27 @@ class Profile:
     name: str
     title: str
     path: Path
-    enforcement: dict[str, Enforcement]
+    enforcement: dict[str, Enforcement | dict[str, Enforcement]]  # a dict: one per product
     values: dict[str, dict]
 
     def __hash__(self) -> int:
         return hash(self.name)
 
-    def enforces(self, clause_id: str) -> Enforcement:
-        return self.enforcement[clause_id]
+    def enforces(self, clause_id: str, product: str | None = None) -> Enforcement:
+        """What violating the clause gives; a clause mapped per product needs the product
+        (unless every product gets the same)."""
+        entry = self.enforcement[clause_id]
+        if not isinstance(entry, dict):
+            return entry
+        if product is not None:
+            return entry[product]
+        if len(set(entry.values())) == 1:
+            return next(iter(entry.values()))
+        raise ValueError(f"{clause_id} is mapped per product in profile {self.name}: name one")
+
+    def per_product(self, clause_id: str) -> dict[str, Enforcement]:
+        entry = self.enforcement[clause_id]
+        return entry if isinstance(entry, dict) else dict.fromkeys(CLAUSE[clause_id].products, entry)
 
     def rule(self, clause_id: str) -> Rule | None:
         rule = CLAUSE[clause_id].rule
@@ -62,7 +75,14 @@ class Profile:
         return rule
 
 
-def _parse_entry(where: str, value: object) -> Enforcement:
+def _parse_entry(where: str, value: object, clause_id: str | None = None
+                 ) -> Enforcement | dict[str, Enforcement]:
+    if clause_id and isinstance(value, dict) and set(value) & set(PRODUCTS):
+        products = set(CLAUSE[clause_id].products)
+        if set(value) != products:
+            raise ProfileError(f"{where}: a per-product entry names exactly the clause's "
+                               f"products ({', '.join(sorted(products))}), got {sorted(value)}")
+        return {prod: _parse_entry(f"{where} ({prod})", v) for prod, v in value.items()}
     if isinstance(value, int) and not isinstance(value, bool):
         return Enforcement("status", value, 1)
     if isinstance(value, str):
@@ -112,7 +132,7 @@ def load(name: str, directory: Path = PROFILE_DIR) -> Profile:
     for cid, value in data.get("clauses", {}).items():
         if cid not in CLAUSE:
             raise ProfileError(f"{path.name}: clause {cid!r} is not in spec/clauses.py")
-        enforcement[cid] = _parse_entry(f"{path.name}: {cid}", value)
+        enforcement[cid] = _parse_entry(f"{path.name}: {cid}", value, cid)
     for cid, params in data.get("values", {}).items():
         if cid not in CLAUSE or CLAUSE[cid].rule is None:
             raise ProfileError(f"{path.name}: [values] names {cid!r}, which has no rule")
@@ -131,10 +151,12 @@ def missing_mappings(profile: Profile) -> list[str]:
 def inconsistent_mappings(profile: Profile) -> list[str]:
     """Mappings that cannot apply: a status for a clause without a rule, "checked" for one with."""
     bad = []
-    for cid, enf in profile.enforcement.items():
+    for cid in profile.enforcement:
         has_rule = CLAUSE[cid].rule is not None
-        if (enf.kind == "checked") == has_rule:
-            bad.append(f"{cid}: {enf.kind}")
-        elif enf.kind == "status" and CLAUSE[cid].stage != enf.stage:
-            bad.append(f"{cid}: stage {enf.stage}, the rule is checked at stage {CLAUSE[cid].stage}")
+        for enf in set(profile.per_product(cid).values()):
+            if (enf.kind == "checked") == has_rule:
+                bad.append(f"{cid}: {enf.kind}")
+            elif enf.kind == "status" and CLAUSE[cid].stage != enf.stage:
+                bad.append(f"{cid}: stage {enf.stage}, the rule is checked at stage "
+                           f"{CLAUSE[cid].stage}")
     return bad

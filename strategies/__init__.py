@@ -8,7 +8,6 @@ clause can be broken alone at a world size at all.
 
 from __future__ import annotations
 
-
 from hypothesis import reject
 from hypothesis import strategies as st
 
@@ -44,7 +43,7 @@ def intended(case: Case, profile: Profile) -> str | None:
     if not policy(case.product, case.ep, profile).strict:
         # No world honours every profile's volume rules here: those this profile accepts hold.
         extra = {c for c in extra if not (c.startswith("VOLUME.")
-                                          and profile.enforces(c).kind == "accepted")}
+                                          and profile.enforces(c, case.product).kind == "accepted")}
     return f"also breaks {', '.join(sorted(extra))}" if extra else None
 
 

@@ -35,7 +35,7 @@ class Volume:
 def _rules(product: str, profiles: list[Profile]) -> Volume:
     def enforced(cid: str) -> bool:
         return product in CLAUSE[cid].products and any(
-            p.enforces(cid).kind == "status" for p in profiles)
+            p.enforces(cid, product).kind == "status" for p in profiles)
 
     return Volume(
         peer_min=CLAUSE[PEER].rule.lo if enforced(PEER) else 0,

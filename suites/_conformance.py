@@ -159,7 +159,7 @@ class Conformance:
     # -- one cell ------------------------------------------------------------------------
     def skip_reason(self, cell: Cell) -> str | None:
         clause, profile = CLAUSE[cell.clause], self.opts.profile
-        enforcement = profile.enforces(cell.clause)
+        enforcement = profile.enforces(cell.clause, cell.product)
         if cell.side == "invalid" and enforcement.kind == "undefined":
             return (f"not applicable: {cell.clause} is a caller precondition in profile "
                     f"{profile.name}; breaking it is undefined behaviour")
