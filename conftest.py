@@ -25,8 +25,9 @@ from suites._conformance import Cell, Conformance, Options, cells, regressions, 
 
 ROOT = Path(__file__).parent
 
-# Device leasing, worlds attached to torchrun, and `-n auto` on hardware (fixtures/plugin.py).
-pytest_plugins = ["fixtures.plugin"]
+# Allure labels and attachments, the item records of the compliance matrix (reports/plugin.py);
+# device leasing, worlds attached to torchrun, and `-n auto` on hardware (fixtures/plugin.py).
+pytest_plugins = ["reports.plugin", "fixtures.plugin"]
 
 # Profiles are loaded explicitly (below), never picked by hypothesis from a CI variable.
 settings.register_profile(
@@ -234,6 +235,8 @@ def pytest_sessionstart(session: pytest.Session) -> None:
 def pytest_sessionfinish(session: pytest.Session) -> None:
     config = session.config
     if hasattr(config, "workerinput") or not hasattr(config, "_conformance_records"):
+        return
+    if config.option.collectonly:  # a collection must not replace the last run's records
         return
     opts: Options = config._conformance_options
     opts.output.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,77 @@
+"""The PR entry point: the suite's PR tier with JUnit XML, Allure results, the rendered HTML
+report and the compliance matrix, then a one-screen summary.
+
+    python -m ci.pr [--output-dir reports/out] [--product A3,910_95] [--backend sim]
+                    [--spec-profile doc] [--world-sizes ...] [--workers auto] [-- PYTEST ARGS]
+
+It runs `pytest suites -n auto --hypothesis-profile pr` for both products unless told otherwise,
+with the expectations file (default ci/expectations.toml: a listed failure is a strict xfail),
+and leaves in --output-dir: allure-results/, html/index.html (one offline page), compliance.json,
+compliance.md, compliance.html, junit.xml, cases.jsonl, items.jsonl and run.json.
+
+Exit status:
+  0  every test passed or failed as listed (expected failures), and the reports were built
+  1  a test failed, errored or passed although listed as an expected failure
+  2  bad input: an unknown or invalid option, a missing file, no test selected
+  3  the run broke: pytest was interrupted or crashed, or the reports could not be built
+"""
+
+from __future__ import annotations
+
+import sys
+
+from ci import _pipeline as P
+
+PRODUCTS = "A3,910_95"
+REPORT_NAME = "aclnnAlltoAllvGroupedMatMul conformance (PR)"
+
+
+def parser() -> P.Parser:
+    p = P.Parser(prog="python -m ci.pr", description=" ".join(__doc__.split("\n\n")[0].split()),
+                 epilog="Exit status: 0 passed, 1 failed, 2 bad input, 3 the run broke.")
+    P.add_common_options(p, hypothesis_profile="pr")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = P.parse(parser(), argv)
+    if args.product is None:
+        args.product = PRODUCTS
+    timer = P.Timer()
+    out = args.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    P.clean(out)
+    code = P.run_pytest(P.pytest_command(args, out))
+    if code == P.PYTEST_USAGE:
+        return P.USAGE  # pytest (conftest) printed the one line that says what is wrong
+    if code == P.PYTEST_NO_TESTS:
+        print("ci.pr: no test was selected; check -k and the options", file=sys.stderr)
+        return P.USAGE
+    if code not in (0, 1):
+        print(f"ci.pr: pytest stopped with exit status {code} (interrupted or internal error)",
+              file=sys.stderr)
+        return P.BROKEN
+    reports = P.build_reports(args, REPORT_NAME)
+    lines = [P.banner("conformance: PR tier")]
+    status = P.OK if code == 0 else P.FAILED
+    if reports.results is not None:
+        res = reports.results
+        n = P.outcome_counts(res)
+        lines += [P.run_line(res, timer.seconds), P.tests_line(res), P.cases_line(res)]
+        failures = [i for i in res.items.values() if i["outcome"] in ("failed", "error")]
+        lines += P.listing("failed", failures)
+        lines += P.listing("unexpected passes (listed as expected failures)",
+                           [i for i in res.items.values() if i["outcome"] == "xpassed"])
+        if n["failed"] or n["error"] or n["xpassed"]:
+            status = P.FAILED
+    lines += P.report_lines(args, reports)
+    if reports.errors:
+        status = max(status, P.BROKEN)
+    verdict = {P.OK: "PASSED", P.FAILED: "FAILED", P.BROKEN: "BROKEN"}[status]
+    lines.append(f"RESULT: {verdict} (exit {status})")
+    P.print_summary(lines)
+    return status
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,166 @@
+"""Reading a run's records back: run.json, items.jsonl and cases.jsonl of an output folder.
+
+A conformance run writes, in its --output-dir:
+- `run.json`: what ran (backend, spec profile, products, world sizes, tiers; reports/plugin.py);
+- `items.jsonl`: one line per test item (node id, cell, outcome, reason; reports/plugin.py);
+- `cases.jsonl`: one line per hypothesis example that ran (suites/_conformance.case_record,
+  with the node id of its test added by reports/plugin.py).
+
+A nightly run that re-ran its failed items once has the re-run's records in `rerun/` below the
+folder: a re-run item replaces its first result, marked `flaky` if it passed the second time.
+Every problem with the files is a `ResultsError` whose message names the file and what is wrong.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+RUN_FILE = "run.json"
+ITEMS_FILE = "items.jsonl"
+CASES_FILE = "cases.jsonl"
+RERUN_DIR = "rerun"
+ITEM_OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
+
+
+class ResultsError(ValueError):
+    """Results that cannot be read; the message names the file and what was expected."""
+
+
+def cell_id(cell: dict) -> str:
+    return f"{cell['clause']}-{cell['side']}-{cell['product']}-ep{cell['ep']}-{cell['dtype']}"
+
+
+def record_key(rec: dict) -> str:
+    """Which test a record belongs to: its pytest node id (older records: their cell's id)."""
+    return rec.get("nodeid") or cell_id(rec["cell"])
+
+
+@dataclass
+class Results:
+    """The records of one run (or of several runs of the same spec profile, merged)."""
+
+    runs: list[dict]
+    items: dict[str, dict] = field(default_factory=dict)  # node id -> item record
+    cases: dict[str, list[dict]] = field(default_factory=dict)  # node id -> case records
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def spec_profile(self) -> str:
+        return self.runs[0]["spec_profile"]
+
+    @property
+    def products(self) -> list[str]:
+        seen: list[str] = []
+        for run in self.runs:
+            seen += [p for p in run["products"] if p not in seen]
+        return seen
+
+    def world_sizes(self, product: str) -> list[int]:
+        """The world sizes the runs set out to test on `product` (after --world-sizes)."""
+        sizes: set[int] = set()
+        for run in self.runs:
+            sizes.update(run.get("world_sizes", {}).get(product, []))
+        return sorted(sizes)
+
+    def all_cases(self) -> Iterator[tuple[dict | None, dict]]:
+        for cid, records in self.cases.items():
+            item = self.items.get(cid)
+            for rec in records:
+                yield item, rec
+
+
+def _read_json(path: Path) -> dict:
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: missing; expected the {path.name} a conformance run writes "
+                           "in its --output-dir") from None
+    except json.JSONDecodeError as err:
+        raise ResultsError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: expected a JSON object")
+    return data
+
+
+def _read_jsonl(path: Path, required: tuple[str, ...]) -> Iterator[dict]:
+    try:
+        f = path.open(encoding="utf-8")
+    except FileNotFoundError:
+        raise ResultsError(f"{path}: missing; expected the {path.name} a conformance run writes "
+                           "in its --output-dir") from None
+    with f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as err:
+                raise ResultsError(f"{path}:{n}: not valid JSON ({err.msg})") from None
+            if not isinstance(rec, dict) or any(k not in rec for k in required):
+                raise ResultsError(f"{path}:{n}: expected an object with keys "
+                                   f"{', '.join(required)}")
+            yield rec
+
+
+def _check_run(path: Path, run: dict) -> dict:
+    for key in ("spec_profile", "products", "world_sizes", "backend"):
+        if key not in run:
+            raise ResultsError(f"{path}: no {key!r}; expected the run.json of reports/plugin.py")
+    return run
+
+
+def _read_folder(folder: Path) -> tuple[dict, dict[str, dict], dict[str, list[dict]]]:
+    if not folder.is_dir():
+        raise ResultsError(f"{folder}: not a folder; expected a conformance run's --output-dir "
+                           f"(with {RUN_FILE}, {ITEMS_FILE} and {CASES_FILE})")
+    run = _check_run(folder / RUN_FILE, _read_json(folder / RUN_FILE))
+    items: dict[str, dict] = {}
+    for rec in _read_jsonl(folder / ITEMS_FILE, ("cell", "outcome")):
+        if rec["outcome"] not in ITEM_OUTCOMES:
+            raise ResultsError(f"{folder / ITEMS_FILE}: outcome {rec['outcome']!r}; accepted: "
+                               f"{', '.join(ITEM_OUTCOMES)}")
+        items[record_key(rec)] = rec
+    cases: dict[str, list[dict]] = {}
+    for rec in _read_jsonl(folder / CASES_FILE, ("cell", "outcome", "exercised", "failed_clauses")):
+        cases.setdefault(record_key(rec), []).append(rec)
+    return run, items, cases
+
+
+def load(folder: Path | str) -> Results:
+    """One run's records, with its re-run (if any) applied."""
+    folder = Path(folder)
+    run, items, cases = _read_folder(folder)
+    rerun_dir = folder / RERUN_DIR
+    if (rerun_dir / ITEMS_FILE).exists():
+        _, again, again_cases = _read_folder(rerun_dir)
+        for cid, rec in again.items():
+            first = items.get(cid)
+            rec = dict(rec, rerun=True, first_outcome=first["outcome"] if first else None,
+                       first_reason=first["reason"] if first else "")
+            rec["flaky"] = bool(first and first["outcome"] in ("failed", "error")
+                                and rec["outcome"] in ("passed", "xfailed"))
+            items[cid] = rec
+            cases[cid] = again_cases.get(cid, [])
+    return Results([run], items, cases, [str(folder)])
+
+
+def load_many(folders: list[Path | str]) -> Results:
+    """Several runs' records merged (say one per product or per runner); one spec profile."""
+    if not folders:
+        raise ResultsError("no results given; expected one or more conformance output folders")
+    parts = [load(f) for f in folders]
+    profiles = sorted({p.spec_profile for p in parts})
+    if len(profiles) > 1:
+        raise ResultsError(f"the results are of different spec profiles ({', '.join(profiles)}); "
+                           "build one matrix per profile")
+    merged = Results([], sources=[])
+    for part in parts:
+        merged.runs += part.runs
+        merged.sources += part.sources
+        # A cell run again in a later folder replaces its earlier records.
+        merged.items.update(part.items)
+        merged.cases.update(part.cases)
+    return merged

@@ -1,0 +1,221 @@
+"""The PR entry point on a small run of the faulty sim: its exit status, its summary, the folder
+it leaves (Allure results with their labels, links, parameters and attachments; the JUnit XML;
+the matrix), and its answers to bad input."""
+
+from __future__ import annotations
+
+import json
+import re
+import xml.etree.ElementTree as ET
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from reports.plugin import CATEGORIES, KINDS
+from spec.clauses import AREAS, CLAUSE
+from tests.support.runs import pr_with_faults, run_module
+
+
+@pytest.fixture(scope="module")
+def pr(tmp_path_factory) -> tuple[int, str, Path]:
+    return pr_with_faults(tmp_path_factory)
+
+
+def _items(out: Path) -> list[dict]:
+    return [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
+
+
+def _allure(out: Path) -> list[dict]:
+    return [json.loads(p.read_text(encoding="utf-8"))
+            for p in (out / "allure-results").glob("*-result.json")]
+
+
+def _param(result: dict, name: str) -> dict:
+    return next(p for p in result["parameters"] if p["name"] == name)
+
+
+def _attachment(out: Path, result: dict, prefix: str) -> str:
+    att = next(a for a in result.get("attachments", []) if a["name"].startswith(prefix))
+    return (out / "allure-results" / att["source"]).read_text(encoding="utf-8")
+
+
+def test_exit_status_and_summary_come_from_the_run(pr):
+    code, output, out = pr
+    assert code == 1, output
+    n = Counter(i["outcome"] for i in _items(out))
+    assert n == {"passed": 1, "skipped": 1, "xfailed": 1, "xpassed": 1, "failed": 1}, n
+    summary = output[output.index(" conformance: PR tier "):]
+    assert (f"tests    5: {n['passed']} passed, {n['skipped']} skipped (1 not applicable), "
+            f"1 expected failure, 1 unexpected pass, 1 failed") in summary
+    cases = [json.loads(line) for line in (out / "cases.jsonl").read_text().splitlines()]
+    assert f"cases    {len(cases)} run: " in summary
+    assert re.search(r"failed:\n  RANGE\.H1 \(invalid\) 910_95 ep=4 float16: \[RANGE\.H1\] status",
+                     summary)
+    assert "unexpected passes (listed as expected failures):\n  CALC.gmm (valid)" in summary
+    assert summary.rstrip().endswith("RESULT: FAILED (exit 1)")
+    assert len(summary.strip().splitlines()) <= 25  # one screen
+
+
+def test_the_folder_holds_every_report(pr):
+    _, _, out = pr
+    for name in ("allure-results", "html/index.html", "compliance.json", "compliance.md",
+                 "compliance.html", "junit.xml", "cases.jsonl", "items.jsonl", "run.json"):
+        assert (out / name).exists(), name
+    assert any((out / "cases").glob("*RANGE.H1-invalid*.json"))  # the failing case, to replay
+
+
+def test_allure_labels_links_and_parameters(pr):
+    _, _, out = pr
+    results = [r for r in _allure(out) if any(p["name"] == "cell" for p in r["parameters"])]
+    assert len(results) == len(_items(out))
+    history_ids = Counter(r["historyId"] for r in results)
+    assert max(history_ids.values()) == 1  # every cell its own history
+    for r in results:
+        labels = {lab["name"]: lab["value"] for lab in r["labels"]}
+        clause = labels["story"]
+        assert labels["epic"] == "spec profile doc"
+        assert labels["feature"] == AREAS[CLAUSE[clause].area]
+        assert {"type": "clause", "url": f"../compliance.html#{clause}",
+                "name": f"clause {clause}"} in r["links"]
+        kept = {p["name"]: p["value"] for p in r["parameters"] if not p.get("excluded")}
+        assert {"product", "ep", "dtype", "side", "backend", "spec profile"} <= set(kept)
+        assert kept["product"] == "'910_95'" and kept["ep"] == "4"
+        assert "tests.support.faulty:factory" in kept["backend"]
+        if r["status"] != "skipped" or r["statusDetails"]["message"].startswith("XFAIL"):
+            assert _param(r, "e")["excluded"] is True  # shown, out of the history id
+
+
+def test_allure_attachments_and_status_messages(pr):
+    _, _, out = pr
+    by_story = {(next(lab["value"] for lab in r["labels"] if lab["name"] == "story"), r["status"]): r
+                for r in _allure(out)}
+    failed = by_story[("RANGE.H1", "failed")]
+    case = json.loads(_attachment(out, failed, "case JSON (failing case"))
+    assert case["clause"] == "RANGE.H1" and case["side"] == "invalid"
+    replay = _attachment(out, failed, "replay command")
+    assert replay.startswith("python -m ci.replay ") and "RANGE.H1-invalid" in replay
+    assert "--backend tests.support.faulty:factory" in replay
+    findings = json.loads(_attachment(out, failed, "findings"))
+    assert {(f["clause"], f["kind"]) for f in findings} == {("RANGE.H1", "status")}
+    assert findings[0]["message"].startswith("first stage returned 161001, expected 161002")
+    passed = by_story[("CALC.gmm", "failed")]  # a strict unexpected pass is a failed test
+    assert passed["statusDetails"]["message"].startswith("[XPASS(strict)]")
+    stats = json.loads(_attachment(out, passed, "judge statistics"))
+    assert {s["clause"] for s in stats} >= {"CALC.gmm"} and all("matched_ratio" in s for s in stats)
+    assert "save the 'case JSON' attachment as case.json" in _attachment(out, passed, "replay")
+    assert by_story[("RANGE.group_len", "skipped")]["statusDetails"]["message"].startswith("XFAIL")
+    assert by_story[("CONSIST.counts", "skipped")]["statusDetails"]["message"].startswith(
+        "Skipped: not applicable")
+
+
+def _category(message: str, status: str) -> str | None:
+    """The first category that takes a result, as Allure 3 matches (a search with the s flag);
+    each regex must also match the whole message, as Allure 2 (Java) does."""
+    for c in CATEGORIES:
+        if status in c["matchedStatuses"] and re.search(c["messageRegex"], message, re.S):
+            assert re.fullmatch(c["messageRegex"], message, re.S), c["name"]
+            return c["name"]
+    return None
+
+
+def test_categories_are_written_once_and_take_every_kind(pr):
+    _, _, out = pr
+    folder = out / "allure-results"
+    assert json.loads((folder / "categories.json").read_text()) == CATEGORIES
+    assert len(list(folder.glob("categories*.json"))) == 1
+    props = dict(line.split("=", 1) for line in
+                 (folder / "environment.properties").read_text().splitlines())
+    assert props["backend"].startswith("--backend tests.support.faulty:factory")
+    assert props["products"] == "910_95" and props["spec.profile"].startswith("doc (")
+    assert props["hypothesis.profile"] == "debug"
+    assert {"suite", "python", "torch", "numpy"} <= set(props)
+    names = {"status": "Wrong status code", "numeric": "Numeric mismatch",
+             "movement": "Data-movement mismatch", "crash": "Crash", "timeout": "Timeout",
+             "shape": "Output shape or dtype"}
+    for kind in KINDS:
+        message = (f"suites._conformance.ConformanceFailure: [CALC.gmm] {kind} on rank 3: x\n"
+                   "[OUT.written] integrity on rank 1: y\ncase: ...")
+        assert _category(message, "failed") == names.get(kind, "Integrity (unwritten output, "
+                                                          "guard region, changed input, "
+                                                          "repeatability)")
+    # The first finding decides, not a later line.
+    assert _category("E: [X] numeric on rank 0: a\n[Y] status on rank 1: b", "failed") == (
+        "Numeric mismatch")
+    assert _category("Failed: Timeout >180.0s", "failed") == "Timeout"
+    assert _category("hypothesis.errors.FlakyFailure: Hypothesis conformance_case(case=Case(\n"
+                     "...) produces unreliable results", "broken").startswith("Unreliable")
+    assert _category("ExceptionGroup: Hypothesis found 2 distinct failures. (2 sub-exceptions)",
+                     "failed").startswith("Several distinct failures")
+    assert _category("Skipped: unreachable at ep=8: not valid", "skipped") == (
+        "Not applicable (unreachable at this world size)")
+    # The results of this run land where they belong.
+    for r in _allure(out):
+        message = (r.get("statusDetails") or {}).get("message", "")
+        story = next((lab["value"] for lab in r["labels"] if lab["name"] == "story"), None)
+        expected = {"RANGE.H1": "Wrong status code", "CALC.gmm": "Unexpected pass (listed as "
+                    "an expected failure)", "RANGE.group_len": "Expected failure (listed in "
+                    "the expectations file)", "CONSIST.counts": "Not applicable"}
+        if r["status"] != "passed" and story in expected:
+            assert _category(message, r["status"]) == expected[story], message
+
+
+def test_junit_xml_lists_every_test_with_short_properties(pr):
+    _, _, out = pr
+    tree = ET.parse(out / "junit.xml")
+    cases = tree.getroot().iter("testcase")
+    props = {p.get("name"): p.get("value") for p in tree.getroot().iter("property")}
+    assert len(list(cases)) == len(_items(out))
+    assert re.fullmatch(r"\d+ cases: \d+ passed, \d+ failed", props["conformance_cases"])
+    assert (out / "junit.xml").stat().st_size < 20_000
+
+
+def test_the_matrix_of_the_run(pr):
+    _, _, out = pr
+    m = json.loads((out / "compliance.json").read_text(encoding="utf-8"))
+    clauses = m["products"]["910_95"]["clauses"]
+    assert clauses["RANGE.H1"]["cells"]["4"]["sides"]["invalid"]["state"] == "failed"
+    assert clauses["RANGE.group_len"]["cells"]["4"]["sides"]["invalid"]["state"] == (
+        "expected_failure")
+    assert clauses["CALC.gmm"]["state"] == "passed"
+    assert clauses["CALC.gmm"]["notes"] == ["unexpected_pass"]
+    assert clauses["CONSIST.counts"]["cells"]["4"]["sides"]["invalid"]["state"] == (
+        "not_applicable")
+    assert clauses["RANGE.N1"]["state"] == "untested"  # deselected: untested, never passed
+
+
+@pytest.mark.parametrize(("module", "args", "message"), [
+    ("ci.pr", ["--prodcut", "A3"], r"unrecognized arguments: --prodcut"),
+    ("ci.pr", ["--expectations", "/nonexistent.toml"], r"no such file"),
+    ("ci.pr", ["--workers", "many"], r"--workers: 'many' is not a number"),
+    ("ci.nightly", ["--history", "/"], r"--history: / is not a file"),
+    ("ci.nightly", ["stray"], r"unrecognized arguments: stray"),
+])
+def test_bad_input_is_one_line_and_exit_status_2(module, args, message, tmp_path):
+    proc = run_module(module, *args, "--output-dir", str(tmp_path / "out"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1, proc.stderr
+    assert re.search(message, proc.stderr), proc.stderr
+    assert not (tmp_path / "out").exists()  # nothing ran
+
+
+def test_a_bad_conformance_option_stops_pytest_with_exit_status_2(tmp_path):
+    proc = run_module("ci.pr", "--spec-profile", "cann-1999", "--workers", "0",
+                      "--output-dir", str(tmp_path / "out"))
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    assert "unknown spec profile 'cann-1999'; available: cann-2025.12, doc" in proc.stderr
+    assert "RESULT" not in proc.stdout  # no reports of a run that did not happen
+
+
+def test_the_example_pipeline_calls_the_entry_points_with_valid_options():
+    from ci import nightly, pr
+
+    text = (Path(__file__).parents[1] / "ci" / "examples" / "hardware-runner.gitlab-ci.yml"
+            ).read_text(encoding="utf-8")
+    commands = re.findall(r"- python -m (ci\.\w+)((?:.*\n\s{8}.*)|.*)", text)
+    assert {name for name, _ in commands} == {"ci.pr", "ci.nightly"}
+    for name, args in commands:
+        parser = {"ci.pr": pr.parser, "ci.nightly": nightly.parser}[name]()
+        parsed = parser.parse_args(args.split())
+        assert parsed.backend == "torch_npu" and parsed.product == "A3"
+        assert parsed.spec_profile == "cann-2025.12"

@@ -1,0 +1,80 @@
+"""The pieces of the reports plugin that a small run does not reach: the worst elements of a
+numeric failure, the case JSON and its summary, the environment's versions and escaping."""
+
+from __future__ import annotations
+
+import json
+import math
+
+from reports import plugin
+
+
+def _numeric(rank: int, err: float, index: list[int]) -> dict:
+    return {"clause": "CALC.gmm", "kind": "numeric", "rank": rank, "message": "gmmY: mixed FAILED",
+            "stats": {"output": "gmmY", "standard": "mixed", "worst_index": index,
+                      "worst_value": 1.5 + err, "worst_golden": 1.5, "max_abs_error": err,
+                      "matched_ratio": 0.97, "elements": 64}}
+
+
+def test_worst_elements_of_a_numeric_failure_worst_first():
+    record = {"findings": [
+        _numeric(0, 0.25, [3, 1]),
+        {"clause": "RANGE.H1", "kind": "status", "rank": 1, "message": "x", "stats": None},
+        _numeric(2, math.inf, [0, 7]),
+        _numeric(1, 2.0, [5, 5]),
+    ]}
+    rows = plugin.worst_elements(record)
+    assert [(r["rank"], r["index"]) for r in rows] == [(2, [0, 7]), (1, [5, 5]), (0, [3, 1])]
+    csv = plugin._csv(rows).splitlines()
+    assert csv[0] == ("rank,clause,output,standard,index,got,expected,max_abs_error,"
+                      "matched_ratio,elements")
+    assert csv[2] == '1,CALC.gmm,gmmY,mixed,"[5, 5]",3.5,1.5,2.0,0.97,64'
+    assert plugin.worst_elements({"findings": [record["findings"][1]]}) == []
+
+
+def test_case_json_reads_back_and_a_large_case_is_summarised():
+    case = {"schema": "alltoallv-gmm-case/1", "ep": 3, "e": 2, "send": [[1, 2, 3, 4, 5, 6]] * 3,
+            "dtype": "bfloat16", "faults": [{"op": "null", "param": "gmmX", "arg": None}]}
+    text = plugin.case_json(case)
+    assert json.loads(text) == case
+    assert '  [1, 2, 3, 4, 5, 6],\n' in text  # one line a rank
+    summary = plugin.case_summary(case)
+    assert "send" not in summary
+    assert summary["send_shape"] == [3, 6] and summary["send_rows_per_rank"] == [21, 21, 21]
+
+
+def test_environment_properties_escaping_and_cann_version(tmp_path, monkeypatch):
+    path = tmp_path / "environment.properties"
+    plugin.write_properties(path, {"spec profile": "doc: a=b", "multi": "one\ntwo"})
+    assert path.read_text().splitlines() == ["spec\\ profile=doc: a=b", "multi=one\\ntwo"]
+    toolkit = tmp_path / "toolkit"
+    toolkit.mkdir()
+    (toolkit / "ascend_toolkit_install.info").write_text("package_name=Ascend-cann-toolkit\n"
+                                                         "version=8.2.RC1\n")
+    monkeypatch.setenv("ASCEND_TOOLKIT_HOME", str(toolkit))
+    assert plugin.cann_version() == "8.2.RC1"
+    monkeypatch.setenv("ASCEND_TOOLKIT_HOME", str(tmp_path / "none"))
+    monkeypatch.delenv("ASCEND_HOME_PATH", raising=False)
+    if not (plugin.Path("/usr/local/Ascend/ascend-toolkit/latest")).exists():
+        assert plugin.cann_version() is None
+    assert plugin.suite_version().startswith("0.1.0")
+
+
+def test_render_bad_input_is_one_line_and_exit_status_2(tmp_path):
+    from tests.support.runs import run_module
+
+    cases = [
+        ([str(tmp_path / "missing"), "--output", str(tmp_path / "html")], "no such folder"),
+        ([str(tmp_path), "--output", str(tmp_path / "html")], "no *-result.json files"),
+        ([str(tmp_path)], "the following arguments are required: --output"),
+    ]
+    for args, message in cases:
+        proc = run_module("reports.render", *args)
+        assert proc.returncode == 2, proc.stderr
+        assert len(proc.stderr.strip().splitlines()) == 1 and message in proc.stderr
+    (tmp_path / "x-result.json").write_text("{}")
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "mine.txt").write_text("keep me")
+    proc = run_module("reports.render", str(tmp_path), "--output", str(tmp_path / "notes"))
+    assert proc.returncode == 2 and "is not an Allure report" in proc.stderr
+    assert (tmp_path / "notes" / "mine.txt").exists()  # never deletes what is not a report
