@@ -122,7 +122,16 @@ def _options(config: pytest.Config) -> Options:
     return Options(backend=backend, products=_products(get("product")), profile=profile,
                    world_sizes=_world_sizes(get("world_sizes")), judge=get("judge"),
                    output=Path(get("output_dir")), hypothesis_profile=hyp,
-                   case_timeout=get("case_timeout"), memory_budget=budget)
+                   case_timeout=get("case_timeout"), memory_budget=budget,
+                   seed=_seed(config), in_process=backend.world_kind() == "threads")
+
+
+def _seed(config: pytest.Config) -> str | None:
+    """`--hypothesis-seed` (hypothesis's own option). Hypothesis ignores it under the `pr`
+    profile's derandomize and would give every cell the same stream otherwise, so the suite
+    applies it itself: each cell draws from a seed derived from it and the cell's id."""
+    value = config.getoption("hypothesis_seed", None)
+    return None if value is None else str(value)
 
 
 def _expectations(path: str | None) -> list[dict]:
@@ -279,7 +288,8 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     tr.section("conformance summary")
     tr.write_line(f"backend {opts.backend.describe()}; spec profile {opts.profile.name}; "
                   f"products {', '.join(opts.products)}; judge {opts.judge}; "
-                  f"hypothesis profile {opts.hypothesis_profile}")
+                  f"hypothesis profile {opts.hypothesis_profile}"
+                  + (f" seeded {opts.seed}" if opts.seed is not None else ""))
     tr.write_line(f"cases run: {len(records)} (passed {outcomes['passed']}, failed "
                   f"{outcomes['failed']}); outputs computed in {len(records) - first_only}, "
                   f"first stage only in {first_only}")

@@ -8,6 +8,7 @@ replays exactly that case.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shlex
@@ -16,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, event, given, note, reject, settings
+from hypothesis import HealthCheck, event, given, note, reject, seed, settings
 from hypothesis.errors import Unsatisfiable
 
 from fixtures.backends import BackendSpec
@@ -63,6 +64,8 @@ class Options:
     case_timeout: float
     memory_budget: int
     extra_args: list[str] = field(default_factory=list)
+    seed: str | None = None  # --hypothesis-seed: every cell then draws from its own seed
+    in_process: bool = True  # the backend's ranks are threads of this process (the sim)
 
     def sizes(self, product: str) -> tuple[int, ...]:
         own = world_sizes(product)
@@ -72,8 +75,11 @@ class Options:
         """World sizes of a PRODUCT.*.epWorldSize cell: the ep values themselves are the test."""
         allowed = self.profile.rule(cell_clause).values
         sizes = allowed if side == "valid" else tuple(s for s in INVALID_WORLD_SIZES if s not in allowed)
-        return sizes if self.world_sizes is None else tuple(
-            s for s in sizes if s in self.world_sizes)
+        if self.world_sizes is not None:
+            return tuple(s for s in sizes if s in self.world_sizes)
+        if not self.in_process:  # 128 rank processes only when asked for by --world-sizes
+            return tuple(s for s in sizes if s <= max(world_sizes(product)))
+        return sizes
 
 
 def cells(area: str, opts: Options) -> list[Cell]:
@@ -89,6 +95,12 @@ def cells(area: str, opts: Options) -> list[Cell]:
                 out += [Cell(clause.id, side, product, ep, dtype)
                         for ep in sizes for dtype in FLOAT_DTYPES]
     return out
+
+
+def cell_seed(run_seed: str, cell_id: str) -> int:
+    """The seed of one cell in a seeded run: its own stream per cell (one shared seed would
+    make every cell draw the same choices), the same on every machine and worker."""
+    return int.from_bytes(hashlib.sha256(f"{run_seed}/{cell_id}".encode()).digest()[:8], "big")
 
 
 def _slug(text: str) -> str:
@@ -213,6 +225,8 @@ class Conformance:
 
         # One hypothesis database entry per cell, not one for all cells.
         conformance_case.hypothesis.inner_test._hypothesis_internal_add_digest = cell.id.encode()
+        if self.opts.seed is not None:  # a seeded run (it overrides the profile's derandomize)
+            conformance_case = seed(cell_seed(self.opts.seed, cell.id))(conformance_case)
         try:
             conformance_case()
         except Unsatisfiable:
