@@ -177,13 +177,16 @@ def _ep_world_size(ch: Choices, product: str, ep: int, profile: Profile) -> Case
 
 
 def _peer_floor(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
-    """Each rank sends nothing to its next peer: one peer block under the floor both ways,
-    while every card still moves more than 2 MiB."""
+    """Each rank (or just one) sends nothing to its next peer: one peer block under the floor,
+    seen by its sender as a send and by its receiver as a receive, while every card still moves
+    more than 2 MiB. With one rank only, its receiver's own sends are all above the floor: a
+    check of the send side alone misses the receiver's error."""
     case = build_world(ch, product, ep, profile, Pins(budget="compute"),
                        "VOLUME.A3.per_peer_min", "invalid")
     e = case.e
     send = [list(row) for row in case.send]
-    for s in range(ep):
+    senders = [ch.int(0, ep - 1, "the rank")] if ch.bool("one rank only") else range(ep)
+    for s in senders:
         nxt = (s + 1) % ep
         send[s][nxt * e:(nxt + 1) * e] = [0] * e
     return case.with_(send=tuple(tuple(r) for r in send), shared=None, trans_mm_weight=False)
@@ -193,7 +196,37 @@ def _card_rows(limit: int, h1: int) -> int:
     return limit // (2 * h1)
 
 
+ONE_CARD_SIDES = ("receive", "send", "both")  # which side of a card a volume case breaks
+
+
+def _one_card(ch: Choices, product: str, ep: int, profile: Profile, cid: str, h1: int,
+              side: str, odd: int, rest: int) -> Case:
+    """One card (drawn) off the volume rule on one side only: every block it receives (or
+    sends) holds `odd` rows, every other peer block `rest`, so its other side and every other
+    card stay within the rule. A check of one direction alone passes such a world."""
+    if ep < 2:
+        raise Unreachable("one card off the rule needs a peer")
+    case = build_world(ch, product, ep, profile, Pins(h1=h1, shared=False, budget="first"), cid,
+                       "invalid")
+    card = ch.int(0, ep - 1, "the card off the rule")
+    e = case.e
+
+    def block(s: int, r: int) -> list[int]:
+        rows = odd if (r if side == "receive" else s) == card else rest
+        q, extra = divmod(rows, e)
+        return [q + (1 if j < extra else 0) for j in range(e)]
+
+    send = tuple(tuple(v for r in range(ep) for v in block(s, r)) for s in range(ep))
+    return case.with_(send=send)
+
+
 def _card_min(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+    side = ch.choice(ONE_CARD_SIDES, "which side of a card is under the floor")
+    if side != "both":
+        h1 = 1024
+        floor = -(-CLAUSE["VOLUME.A3.card_min"].rule.lo // (2 * h1))
+        return _one_card(ch, product, ep, profile, "VOLUME.A3.card_min", h1, side,
+                         ch.int(1, 3, "rows per block of that side"), -(-floor // max(ep - 1, 1)))
     h1 = ch.choice((16, 64, 1024), "H1")
     rows = ch.int(1, 3, "rows per peer")
     if ep * rows * 2 * h1 >= CLAUSE["VOLUME.A3.card_min"].rule.lo:
@@ -203,7 +236,15 @@ def _card_min(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
 
 
 def _card_max(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+    side = ch.choice(ONE_CARD_SIDES, "which side of a card is over the ceiling")
     h1 = ch.choice((4096, 16384), "H1")
+    if side != "both":
+        ceiling = _card_rows(CLAUSE["VOLUME.A3.card_max"].rule.hi, h1)
+        peer = -(-CLAUSE["VOLUME.A3.per_peer_min"].rule.lo // (2 * h1))
+        odd = ceiling // ep + ch.int(1, 16, "rows over, per block")
+        # Where the per-peer floor leaves no room (ep = 64) only both sides can go over.
+        if odd >= peer and odd + (ep - 1) * peer <= ceiling and ep * peer <= ceiling:
+            return _one_card(ch, product, ep, profile, "VOLUME.A3.card_max", h1, side, odd, peer)
     total = _card_rows(CLAUSE["VOLUME.A3.card_max"].rule.hi, h1) + ch.int(1, 64, "rows over")
     return _world(ch, product, ep, profile, Pins(h1=h1, card_rows=total, shared=False,
                   budget="boundary"), "VOLUME.A3.card_max", "invalid")
@@ -308,6 +349,8 @@ def _valid_pins(cid: str) -> Pins:
         return _param_pins("permuteOut", budget="boundary")
     if cid == "OPTPAIR.transMm":
         return Pins(shared=True, trans_mm=True, budget="boundary")
+    if cid.startswith("STAGE2.") or cid in ("NULL.workspaceSize", "NULL.executor"):
+        return Pins(budget="compute")  # the valid side is the honest second stage: run it
     return _param_pins(param, budget="boundary")
 
 
