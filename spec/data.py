@@ -15,6 +15,7 @@ import ml_dtypes
 import numpy as np
 
 from spec.call import TensorDesc
+from spec.memo import memoised
 
 NP_DTYPES: dict[str, np.dtype] = {
     "float16": np.dtype(np.float16),
@@ -159,6 +160,7 @@ def mm_weight(case, rank: int) -> np.ndarray:
 INPUT_MAKERS = {"gmmX": gmm_x, "gmmWeight": gmm_weight, "mmX": mm_x, "mmWeight": mm_weight}
 
 
+@memoised(copy=True)
 def input_tensor(case, rank: int, name: str, desc: TensorDesc, counts: tuple[int, ...] | None
                  ) -> np.ndarray:
     """The value of input `name` on `rank` as the call describes it.

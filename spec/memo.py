@@ -1,0 +1,63 @@
+"""An opt-in memo for the pure, costly functions of a case: its input tensors and its oracle.
+
+The suite never turns it on. `python -m ci.mutation` replays each case of a PR run on every
+catalog entry in turn; inside `remembering()` each rank's inputs and expected outputs are then
+computed once per case instead of once per entry. Both are functions of the case alone
+(content-addressed data, DESIGN.md section 3), so a remembered value is the value.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import TypeVar
+
+import numpy as np
+
+F = TypeVar("F", bound=Callable)
+
+_lock = threading.Lock()
+_memo: dict | None = None
+
+
+@contextmanager
+def remembering() -> Iterator[None]:
+    """Remember memoised results inside the block (one case's worth), forget them after it."""
+    global _memo
+    with _lock:
+        if _memo is not None:
+            raise RuntimeError("spec.memo.remembering() does not nest")
+        _memo = {}
+    try:
+        yield
+    finally:
+        with _lock:
+            _memo = None
+
+
+def memoised(copy: bool = False) -> Callable[[F], F]:
+    """Remember a function's results while `remembering()` is active; `copy=True` hands out a
+    fresh copy of a remembered array each time (callers may write to it: a backend under test
+    may even modify its inputs, which the harness must still see)."""
+
+    def wrap(fn: F) -> F:
+        @functools.wraps(fn)
+        def call(*args, **kwargs):
+            memo = _memo
+            if memo is None:
+                return fn(*args, **kwargs)
+            key = (fn.__qualname__, args, tuple(sorted(kwargs.items())))
+            with _lock:
+                hit = key in memo
+                value = memo.get(key)
+            if not hit:
+                value = fn(*args, **kwargs)
+                with _lock:
+                    memo[key] = value
+            return np.array(value, copy=True) if copy and isinstance(value, np.ndarray) else value
+
+        return call  # type: ignore[return-value]
+
+    return wrap
