@@ -1,0 +1,158 @@
+"""The replay worker of `python -m ci.mutation`: run recorded cases on many catalog entries.
+
+Cases go one at a time, each to every entry in turn, inside `spec.memo.remembering()`: a case's
+inputs and oracle are computed once for all entries. Each entry keeps one world per world size,
+made with the suite's own world (fixtures.world.ThreadWorld) and judged by the suite's own
+harness (fixtures.runner.plan_case, summarise), so a verdict here is the verdict of the tier.
+The worlds of one world size share one thread pool; cases come in world-size order, so only one
+size's worlds live at a time. A case that stops after the first stage runs its ranks one after
+the other in one thread (`LoneComm`): the same harness, the same verdict, without waking a world
+of up to 128 threads for a check that needs no communication.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+
+from ci.mutants import Entry
+from fixtures import protocol as P
+from fixtures.harness import RankPlan, RankReport, run_rank
+from fixtures.protocol import CommAborted, RankContext
+from fixtures.runner import plan_case, summarise
+from fixtures.world import ThreadWorld
+from spec import memo
+from spec.case import Case
+from spec.profiles import load
+
+
+class LoneComm:
+    """The communicator of one rank run alone. Valid for plans that stop after the first stage:
+    the harness's only collective there is its vote on going on to the second stage, which such
+    a plan ignores; any other use (a backend that communicates in its first stage) marks the run
+    `misused`, and the case goes to a real world instead."""
+
+    def __init__(self, size: int) -> None:
+        self.size, self.misused = size, False
+
+    def alltoallv(self, chunks: list[np.ndarray]) -> list[np.ndarray]:
+        if len(chunks) == self.size and all(c.dtype == np.int8 and c.shape == (1,) for c in chunks):
+            return [np.array(chunks[0], copy=True) for _ in range(self.size)]
+        return self._misuse()
+
+    def barrier(self) -> None:
+        self._misuse()
+
+    def _misuse(self):
+        self.misused = True
+        raise CommAborted("a first-stage collective outside a world")
+
+
+class SharedPoolWorld(ThreadWorld):
+    """A ThreadWorld whose rank threads come from a pool shared with other worlds of its size
+    (one world per entry: fifty worlds of 64 ranks would otherwise hold 3200 threads)."""
+
+    def __init__(self, size: int, make_backend, pool: ThreadPoolExecutor, timeout: float) -> None:
+        self.size, self.timeout = size, timeout
+        self.backends = [make_backend() for _ in range(size)]
+        self.pool = pool
+        self.group_name = f"sim_world_{size}"
+
+    def close(self) -> None:
+        """The pool is shared: the size's owner shuts it down."""
+
+    def run_first_stage(self, plan: RankPlan) -> list[RankReport] | None:
+        """A first-stage-only plan, rank after rank in this thread (no collective is needed:
+        the first stage is local to a rank); None when a backend tried to communicate."""
+        reports, comms = [], []
+        for rank in range(self.size):
+            comm = LoneComm(self.size)
+            ctx = RankContext(rank, self.size, plan.case.product, comm, group_name=self.group_name)
+            reports.append(run_rank(plan, rank, self.backends[rank], ctx))
+            comms.append(comm)
+        return None if any(c.misused for c in comms) else reports
+
+
+PROGRESS_EVERY = 300.0  # seconds between two progress lines of a worker
+
+
+def replay(entries: list[Entry], cases: list[dict], profile_name: str, judge: str,
+           timeout: float, label: str = "") -> dict[str, dict]:
+    """Per entry: cases judged per area, failures ({"area", "where", "finding", "case"}) and
+    seconds. A mutant skips an area's later cases once the area failed it; a variant meets all.
+    With a `label`, a line of progress every few minutes (a full replay takes a while)."""
+    profile = load(profile_name)
+    started = last = time.perf_counter()
+    result = {e.name: {"ran": defaultdict(int), "failures": [], "seconds": 0.0} for e in entries}
+    killed: set[tuple[str, str]] = set()
+    pool: ThreadPoolExecutor | None = None
+    worlds: dict[str, SharedPoolWorld] = {}
+    size = None
+    try:
+        for done, item in enumerate(cases):
+            if label and time.perf_counter() - last > PROGRESS_EVERY:
+                last = time.perf_counter()
+                print(f"{label}: {done}/{len(cases)} cases in {last - started:.0f} s", flush=True)
+            case = Case.from_dict(item["case"])
+            area = item["area"]
+            if case.ep != size:
+                if pool is not None:
+                    pool.shutdown(wait=True)
+                size, worlds = case.ep, {}
+                pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"replay-ep{size}")
+            with memo.remembering():
+                for entry in entries:
+                    if entry.kind == "mutant" and (entry.name, area) in killed:
+                        continue
+                    if entry.name not in worlds:
+                        def make(e: Entry = entry):
+                            return e.make(behavior=profile_name)
+
+                        worlds[entry.name] = SharedPoolWorld(size, make, pool, timeout)
+                    start = time.perf_counter()
+                    finding = judge_case(worlds[entry.name], case, profile, judge)
+                    record = result[entry.name]
+                    record["seconds"] += time.perf_counter() - start
+                    record["ran"][area] += 1
+                    if finding is not None:
+                        record["failures"].append({"area": area, "where": f"case {case.id} "
+                                                   f"({case.clause} {case.side}, {case.product} "
+                                                   f"ep={case.ep})", "finding": finding,
+                                                   "case": item["case"]})
+                        killed.add((entry.name, area))
+    finally:
+        if pool is not None:
+            pool.shutdown(wait=True)
+    return {name: {**r, "ran": dict(r["ran"])} for name, r in result.items()}
+
+
+def replay_names(names: list[str], cases: list[dict], profile_name: str, judge: str,
+                 timeout: float, label: str = "") -> dict[str, dict]:
+    """`replay` by catalog names: what a worker process of ci.mutation is handed."""
+    from ci import mutants
+
+    return replay([mutants.get(n) for n in names], cases, profile_name, judge, timeout, label)
+
+
+def judge_case(world: SharedPoolWorld, case: Case, profile, judge: str) -> str | None:
+    """None when the entry passes the case, else the suite's first finding (as the failure
+    message of the tier words it)."""
+    probe = world.backends[0]
+    exp, plan, why = plan_case(case, profile, P.capabilities(probe), judge, repeat=True,
+                               two_stage=bool(getattr(probe, "two_stage", True)))
+    if plan is None:
+        return f"[{case.clause}] not applicable: {why}"
+    start = time.perf_counter()
+    reports = None if plan.run_stage2 else world.run_first_stage(plan)
+    if reports is None:
+        reports = world.run(plan)
+    result = summarise(case, exp, reports, plan, time.perf_counter() - start)
+    if result.outcome == "passed":
+        return None
+    if result.outcome == "not_applicable":
+        return f"[{case.clause}] not applicable: {result.reason}"
+    f = result.findings[0]
+    return f"[{f.clause}] {f.kind} on rank {f.rank}: {f.message.splitlines()[0]}"[:300]

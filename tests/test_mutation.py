@@ -1,0 +1,148 @@
+"""ci.mutation: bad input in one line, seeded PR runs, the kill matrix and its verdict, and the
+quick subset of the catalog run for real (every mutant killed, every variant passed)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from argparse import Namespace
+from pathlib import Path
+
+import pytest
+
+from ci import mutants as M
+from ci import mutation
+from ci._mutation_plugin import area_of, first_finding
+from suites._conformance import cell_seed
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "PYTEST_XDIST_WORKER"}
+    return subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True,
+                          env=env, timeout=timeout)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["routing.nosuch"], "unknown catalog entry or family 'routing.nosuch'"),
+    (["--seeds", "one"], "--seeds 'one': expected comma-separated integers"),
+    (["--seeds", "1,1"], "--seeds '1,1': expected distinct non-negative integers"),
+    (["--jobs", "0"], "--jobs must be at least 1"),
+    (["--product", "A4"], "--product 'A4': unknown product A4"),
+    (["--spec-profile", "cann-1999"], "unknown spec profile 'cann-1999'"),
+    (["--quick", "routing"], "--quick runs its own subset"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    proc = run(["-m", "ci.mutation", *args])
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ci.mutation: ") and message in lines[0], lines
+
+
+def test_families_and_names_select_in_catalog_order():
+    chosen = mutation.select(["variants", "routing.peers_reversed"])
+    assert [e.name for e in chosen] == ["routing.peers_reversed"] + [
+        e.name for e in M.entries("variant")]
+    assert mutation.select([]) == M.entries()
+
+
+def test_each_cell_of_a_seeded_run_has_its_own_seed():
+    seeds = {cell_seed("1", f"CALC.gmm-valid-A3-ep8-{d}") for d in ("float16", "bfloat16")}
+    seeds.add(cell_seed("2", "CALC.gmm-valid-A3-ep8-float16"))
+    assert len(seeds) == 3 and cell_seed("1", "x") == cell_seed("1", "x")
+
+
+def _case_ids(tmp: Path, *seed: str) -> list[str]:
+    proc = run(["-m", "pytest", "suites/test_numerics.py", "-q", "-p", "no:cacheprovider",
+                "--product", "910_95", "--world-sizes", "4", "-k", "CALC.gmm and float16",
+                "--output-dir", str(tmp), *seed], timeout=300)
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    return [json.loads(line)["case_id"] for line in (tmp / "cases.jsonl").read_text().splitlines()]
+
+
+def test_hypothesis_seed_reseeds_the_pr_profile(tmp_path):
+    """Under `pr` (derandomised) the seed used to be ignored; now each seed draws other cases,
+    and the same seed the same ones."""
+    plain = _case_ids(tmp_path / "plain")
+    one = _case_ids(tmp_path / "one", "--hypothesis-seed", "1")
+    again = _case_ids(tmp_path / "again", "--hypothesis-seed", "1")
+    two = _case_ids(tmp_path / "two", "--hypothesis-seed", "2")
+    assert one == again
+    assert len({tuple(plain), tuple(one), tuple(two)}) == 3
+
+
+def test_the_plugin_reads_areas_and_findings():
+    assert area_of("suites/test_numerics.py::test_numerics[CALC.gmm-valid-A3-ep8-float16]") == "numerics"
+    assert area_of("suites/test_regressions.py::test_regression[x]") == "regressions"
+    text = "E   ConformanceFailure: [RANGE.H1] status on rank 3: first stage returned 0\nmore"
+    assert first_finding(text) == "[RANGE.H1] status on rank 3: first stage returned 0"
+    assert first_finding("E   AssertionError: something else") is None
+
+
+def _run(name: str, seed: int, ran: dict[str, int], failures: list[tuple[str, str]]
+         ) -> mutation.Run:
+    return mutation.Run(M.get(name), seed, ran=ran, failures=[
+        {"area": area, "where": f"case of {area}", "finding": finding} for area, finding in failures])
+
+
+def test_a_survivor_and_a_false_alarm_fail_the_verdict():
+    killed = _run("routing.source_major_permute", 1, {"numerics": 3, "null": 5},
+                  [("numerics", "[CALC.permute] movement on rank 0: x")])
+    survivor = _run("validation.h1_accepts_65536", 1, {"boundaries": 9}, [])
+    alarm = _run("variants.chunked_pipeline", 1, {"numerics": 4},
+                 [("numerics", "[CALC.gmm] numeric on rank 1: y")])
+    clean = _run("variants.float64_accumulation", 1, {"numerics": 4}, [])
+    entries = [killed.entry, survivor.entry, alarm.entry, clean.entry]
+    out = mutation.Outcome(entries, [1], [killed, survivor, alarm, clean], {1: 12.0})
+    assert out.status() == mutation.FAILED
+    assert out.survivors() == [(survivor.entry, 1)] and out.false_alarms() == [alarm]
+    args = Namespace(product="A3", spec_profile="doc", hypothesis_profile="pr", world_sizes=None,
+                     jobs=2, mode="replay", left_out=[])
+    text = "\n".join(mutation.summary_lines(out, args))
+    assert "kill rate: 1/2 mutants killed in every seed (50.0 %)" in text
+    assert "SURVIVED: validation.h1_accepts_65536 (seed 1)" in text
+    assert "FALSE ALARM variants.chunked_pipeline seed 1: case of numerics: [CALC.gmm]" in text
+    assert "RESULT: FAILED (exit 1)" in text
+    row = next(line for line in text.splitlines() if line.startswith("routing.source_major_permute"))
+    assert row.split()[1:5] == [".", "-", "-", "1"] and row.endswith("1/1 killed")
+    data = mutation.to_json(out, args)
+    assert data["kill_rate"] == {"killed": 1, "mutants": 2}
+    assert data["false_alarms"][0]["entry"] == "variants.chunked_pipeline"
+
+
+def test_a_broken_run_is_neither_a_kill_nor_a_pass():
+    broken = mutation.Run(M.get("routing.peers_reversed"), 1, broken="pytest exit status 3: x")
+    out = mutation.Outcome([broken.entry], [1], [broken], {1: 1.0})
+    assert out.status() == mutation.BROKEN and not out.survivors()
+
+
+def _quick(tmp: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
+    out = tmp / "mutation.json"
+    proc = run(["-m", "ci.mutation", "--quick", "--seeds", "1", "--json", str(out), *extra],
+               timeout=900)
+    return proc, (json.loads(out.read_text()) if out.exists() else {})
+
+
+@pytest.mark.slow
+def test_the_quick_subset_kills_every_mutant_passes_every_variant_in_both_modes(tmp_path):
+    """The quick subset for real, replayed (the default) and as one pytest run per entry: every
+    mutant killed, every variant passed, and the two modes agree on which areas kill what (the
+    replay mode's claim: an entry meets the very cases the tier would give it)."""
+    found = {}
+    for mode in ("replay", "pytest"):
+        proc, data = _quick(tmp_path / mode, "--mode", mode)
+        assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-2000:]
+        assert "false alarms: none" in proc.stdout and "RESULT: PASSED (exit 0)" in proc.stdout
+        mutants = [e for e in data["entries"] if e["kind"] == "mutant"]
+        assert {e["name"].split(".")[0] for e in mutants} == {
+            "routing", "arithmetic", "outputs", "validation", "nondeterminism"}
+        assert data["kill_rate"] == {"killed": len(mutants), "mutants": len(mutants)}
+        variants = [e for e in data["entries"] if e["kind"] == "variant"]
+        assert len(variants) == 3
+        for e in variants:  # judged in every area the selection reaches, and never failed
+            assert not e["runs"][0]["failures"] and len(e["runs"][0]["ran"]) >= 5
+        found[mode] = {e["name"]: sorted(e["runs"][0]["killed"]) for e in data["entries"]}
+    assert found["replay"] == found["pytest"]
