@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 from fixtures.backends import BUILTINS, BackendError, BackendSpec, parse_options
+from fixtures.plugin import is_hardware
 from golden.judges import JUDGES
 from spec.clauses import CLAUSE, PRODUCTS, clauses_for
 from spec.profiles import ProfileError, load
@@ -52,8 +53,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help=f"a built-in backend ({', '.join(BUILTINS)}) or package.module:factory")
     g.addoption("--backend-option", action="append", default=[], metavar="KEY=VALUE",
                 help="keyword argument for the backend factory (repeatable)")
-    g.addoption("--product", default="A3",
-                help=f"product(s) whose contract to test, comma-separated: {', '.join(PRODUCTS)}")
+    g.addoption("--product", default=None,
+                help=f"product(s) whose contract to test, comma-separated: {', '.join(PRODUCTS)} "
+                     "(default: all for a simulated backend; a hardware backend must name its own)")
     g.addoption("--spec-profile", default="doc", help="contract version: spec/profiles/*.toml")
     g.addoption("--world-sizes", default="",
                 help="comma-separated ep values to test (default: all the product's)")
@@ -72,7 +74,14 @@ def _fail(message: str) -> None:
     raise pytest.UsageError(message)
 
 
-def _products(raw: str) -> tuple[str, ...]:
+def _products(raw: str | None, hardware: bool) -> tuple[str, ...]:
+    """Every product for a backend that can play any; a hardware backend is one product, and
+    testing it against another product's contract would only raise false alarms."""
+    if raw is None:
+        if hardware:
+            _fail("--product: a hardware backend runs on one product; name it: "
+                  + " or ".join(f"--product {p}" for p in PRODUCTS))
+        return tuple(PRODUCTS)
     names = tuple(p.strip() for p in raw.split(",") if p.strip())
     bad = [p for p in names if p not in PRODUCTS]
     if not names or bad:
@@ -119,7 +128,7 @@ def _options(config: pytest.Config) -> Options:
             _fail(f"--memory-budget {get('memory_budget')!r}: expected a number of GiB")
     if get("case_timeout") <= 0:
         _fail("--case-timeout: expected a positive number of seconds")
-    return Options(backend=backend, products=_products(get("product")), profile=profile,
+    return Options(backend=backend, products=_products(get("product"), is_hardware(config)), profile=profile,
                    world_sizes=_world_sizes(get("world_sizes")), judge=get("judge"),
                    output=Path(get("output_dir")), hypothesis_profile=hyp,
                    case_timeout=get("case_timeout"), memory_budget=budget,

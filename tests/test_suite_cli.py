@@ -43,6 +43,8 @@ def pytest_suites(*args: str, env: dict | None = None, output: Path | None = Non
     (["--world-sizes", "four"], "--world-sizes 'four': expected comma-separated positive integers"),
     (["--expectations", "/nonexistent.toml"], "--expectations /nonexistent.toml: no such file"),
     (["--memory-budget", "lots"], "--memory-budget 'lots': expected a number of GiB"),
+    (["--backend", "torch_npu"], "--product: a hardware backend runs on one product; name it: "
+                                 "--product A3 or --product 910_95"),
 ])
 def test_a_bad_option_stops_the_run_with_one_clear_line(args, message):
     proc = run(["-m", "pytest", "suites", "--collect-only", "-q", *args])
@@ -57,6 +59,12 @@ def test_a_malformed_expectations_file_names_the_entry(tmp_path):
     proc = run(["-m", "pytest", "suites", "--collect-only", "-q", "--expectations", str(path)])
     assert proc.returncode == 4
     assert "expected_failure #1: every known failure needs a reason" in proc.stderr
+
+
+def test_a_simulated_backend_tests_every_product_by_default():
+    ids = [line for line in run(["-m", "pytest", "suites", "--collect-only", "-q"]).stdout.splitlines()
+           if "::" in line]
+    assert {p for p in ("-A3-", "-910_95-") if any(p in i for i in ids)} == {"-A3-", "-910_95-"}
 
 
 def test_collection_is_the_same_on_every_worker():
