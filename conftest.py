@@ -18,7 +18,6 @@ from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 from fixtures.backends import BUILTINS, BackendError, BackendSpec, parse_options
-from fixtures.plugin import is_hardware
 from golden.judges import JUDGES
 from spec.clauses import CLAUSE, PRODUCTS, clauses_for
 from spec.profiles import ProfileError, load
@@ -103,6 +102,10 @@ def _world_sizes(raw: str) -> tuple[int, ...] | None:
 
 
 def _options(config: pytest.Config) -> Options:
+    # Imported here: a module-level import would load the plugin before pytest_plugins can
+    # rewrite its assertions.
+    from fixtures.plugin import is_hardware
+
     get = config.getoption
     try:
         profile = load(get("spec_profile"))
