@@ -22,6 +22,7 @@ import shutil
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from filelock import FileLock
@@ -31,6 +32,8 @@ CLI = RENDERER / "node_modules" / "allure" / "cli.js"
 DEFAULT_NAME = "aclnnAlltoAllvGroupedMatMul conformance"
 HISTORY_LIMIT = 60  # runs kept in the history file
 TIMEOUT = 900
+INSTALL_RETRY_WAITS = (15, 60)  # seconds between `npm ci` attempts: registries fail transiently
+SYSTEM_CA_BUNDLE = "/etc/ssl/certs/ca-certificates.crt"
 
 
 class RenderError(RuntimeError):
@@ -54,14 +57,37 @@ def ensure_renderer() -> Path:
     key = hashlib.sha256(str(RENDERER).encode()).hexdigest()[:12]
     lock = Path(tempfile.gettempdir()) / f"allure-renderer-{key}.lock"
     with FileLock(str(lock)):  # parallel runs install it once
-        if not CLI.exists():
+        for wait in (*INSTALL_RETRY_WAITS, None):
+            if CLI.exists():
+                break
             proc = subprocess.run([npm, "ci", "--prefix", str(RENDERER), "--no-audit",
                                    "--no-fund", "--loglevel=error"], capture_output=True,
-                                  text=True, timeout=TIMEOUT, check=False)
-            if proc.returncode != 0 or not CLI.exists():
-                tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
-                raise RenderError(f"npm ci --prefix {RENDERER} failed: {' | '.join(tail)}")
+                                  text=True, timeout=TIMEOUT, check=False, env=_npm_env())
+            if proc.returncode == 0 and CLI.exists():
+                break
+            tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
+            if wait is None:
+                raise RenderError(f"npm ci --prefix {RENDERER} failed "
+                                  f"{len(INSTALL_RETRY_WAITS) + 1} times: {' | '.join(tail)}")
+            print(f"npm ci failed ({' | '.join(tail[-1:])}); retrying in {wait} s",
+                  file=sys.stderr)
+            time.sleep(wait)
     return CLI
+
+
+def _npm_env() -> dict[str, str]:
+    """The environment for npm, with the system's CA bundle added to Node's own store.
+
+    A registry reached through a TLS-inspecting proxy answers with a certificate Node's bundled
+    store rejects (SELF_SIGNED_CERT_IN_CHAIN); the system bundle carries the proxy's CA, and a
+    test runner such as tox may have dropped the variable that pointed Node at it.
+    """
+    env = dict(os.environ)
+    if not env.get("NODE_EXTRA_CA_CERTS"):
+        bundle = env.get("SSL_CERT_FILE") or SYSTEM_CA_BUNDLE
+        if Path(bundle).is_file():
+            env["NODE_EXTRA_CA_CERTS"] = bundle
+    return env
 
 
 def _is_report(folder: Path) -> bool:
