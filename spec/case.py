@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from dataclasses import dataclass, field, fields, replace
+from functools import cached_property
 from typing import Any
 
 from spec.call import Call, TensorDesc
@@ -81,15 +82,21 @@ class Case:
     def send_counts(self, rank: int) -> tuple[int, ...]:
         return self.send[rank]
 
-    def recv_counts(self, rank: int) -> tuple[int, ...]:
+    @cached_property
+    def _recv(self) -> tuple[tuple[int, ...], ...]:
+        """Every rank's recvCounts, read off the send matrix once (a world of ep 64 asks often)."""
         e = self.e
-        return tuple(self.send[s][rank * e + j] for s in range(self.ep) for j in range(e))
+        return tuple(tuple(self.send[s][r * e + j] for s in range(self.ep) for j in range(e))
+                     for r in range(self.ep))
+
+    def recv_counts(self, rank: int) -> tuple[int, ...]:
+        return self._recv[rank]
 
     def bsk(self, rank: int) -> int:
         return sum(self.send[rank])
 
     def a(self, rank: int) -> int:
-        return sum(self.send[s][rank * self.e + j] for s in range(self.ep) for j in range(self.e))
+        return sum(self._recv[rank])
 
     # -- the arguments ------------------------------------------------------------------
     def natural_tensors(self, rank: int) -> dict[str, TensorDesc | None]:

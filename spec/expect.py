@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 
 from spec.call import Call, Undefined
 from spec.clauses import CLAUSES, Clause
@@ -45,12 +45,16 @@ def _applies(clause: Clause, product: str) -> bool:
     return clause.rule is not None and product in clause.products
 
 
+@cache
+def _per_call_clauses(product: str, stage: int) -> tuple[Clause, ...]:
+    return tuple(c for c in CLAUSES
+                 if _applies(c, product) and not c.world_rule and c.stage == stage)
+
+
 def broken(call: Call, profile: Profile, stage: int = 1) -> list[str]:
     """Ids of the per-call clauses of `stage` that this call breaks, in spec order."""
     out = []
-    for clause in CLAUSES:
-        if not _applies(clause, call.product) or clause.world_rule or clause.stage != stage:
-            continue
+    for clause in _per_call_clauses(call.product, stage):
         try:
             if not profile.rule(clause.id).holds(call):
                 out.append(clause.id)

@@ -9,6 +9,7 @@ the chosen profile's rules apply, and the report names the profile.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 
 from spec.clauses import CLAUSE
 from spec.profiles import Profile, available, load
@@ -44,8 +45,14 @@ def _rules(product: str, profiles: list[Profile]) -> Volume:
     )
 
 
+@cache
+def _known_profiles() -> tuple[Profile, ...]:
+    """Every profile of spec/profiles, read once per process (each world draw asks)."""
+    return tuple(load(n) for n in available())
+
+
 def policy(product: str, ep: int, profile: Profile) -> Volume:
-    strict = _rules(product, [load(n) for n in available()])
+    strict = _rules(product, list(_known_profiles()))
     if strict.feasible(ep):
         return strict
     own = _rules(product, [profile])

@@ -69,12 +69,6 @@ def world_bytes(case: Case) -> int:
     return total
 
 
-def _split(rng: np.random.Generator, rows: int, parts: int) -> list[int]:
-    """`rows` split into `parts` counts, uneven and with zeros."""
-    cuts = np.sort(rng.integers(0, rows + 1, parts - 1))
-    return np.diff(np.concatenate([[0], cuts, [rows]])).astype(int).tolist()
-
-
 def balanced_matrix(ep: int, e: int, total: int) -> list[list[int]]:
     """Every rank sends `total` rows, spread so every rank also receives about `total`."""
     n = ep * e
@@ -94,13 +88,11 @@ def volume_matrix(rng: np.random.Generator, ep: int, e: int, h1: int, vol: Volum
     if low > high:
         raise Unreachable(f"no block of H1={h1} rows fits the volume rules at ep={ep}")
     extra = min(high - low, max(1, low // 4)) if high != low else 0
-    send = []
-    for _ in range(ep):
-        row_counts: list[int] = []
-        for _ in range(ep):
-            row_counts += _split(rng, int(low + rng.integers(0, extra + 1)), e)
-        send.append(row_counts)
-    return send
+    # every (sender, receiver) block: a total in [low, low + extra], split over the e experts
+    totals = low + rng.integers(0, extra + 1, (ep, ep))
+    cuts = np.sort(rng.integers(0, totals[..., None] + 1, (ep, ep, e - 1)), axis=-1)
+    edges = np.concatenate([np.zeros((ep, ep, 1), int), cuts, totals[..., None]], axis=-1)
+    return np.diff(edges, axis=-1).reshape(ep, ep * e).astype(int).tolist()
 
 
 def small_matrix(rng: np.random.Generator, ep: int, e: int, max_count: int, min_bsk: int,
