@@ -269,8 +269,8 @@ def reference_cases(seed: int, args: argparse.Namespace, extra: list[str], work:
     if broken:
         raise RuntimeError(f"the reference run (sim, seed {seed}) broke: {broken}")
     if code != 0:
-        failed = [r["nodeid"] for r in read_jsonl(scratch / "records.jsonl")
-                  if r["outcome"] == "failed"]
+        failed = [f"{r['nodeid']} ({r.get('finding') or r.get('error') or 'no finding'})"
+                  for r in read_jsonl(scratch / "records.jsonl") if r["outcome"] == "failed"]
         raise RuntimeError(f"the reference sim fails its own suite at seed {seed}: "
                            f"{', '.join(failed[:5]) or 'see pytest'}")
     saved = regression_ids()

@@ -119,6 +119,21 @@ def test_a_broken_run_is_neither_a_kill_nor_a_pass():
     assert out.status() == mutation.BROKEN and not out.survivors()
 
 
+def test_a_failing_reference_names_the_test_and_its_finding(monkeypatch, tmp_path):
+    """A reference sim that fails its own tier stops the run with the finding, not just a node
+    id, so a timeout under load reads differently from a wrong verdict."""
+    def fake_pytest(cmd, timeout):
+        record = Path(cmd[cmd.index("--mutation-record") + 1])
+        record.write_text(json.dumps({"nodeid": "suites/t.py::t[X]", "area": "boundaries",
+                                      "outcome": "failed", "finding": "timeout on rank 2"}) + "\n")
+        return 1, None
+
+    monkeypatch.setattr(mutation, "run_pytest", fake_pytest)
+    args = mutation.parser().parse_args(["--seeds", "5"])
+    with pytest.raises(RuntimeError, match=r"seed 5: suites/t.py::t\[X\] \(timeout on rank 2\)"):
+        mutation.reference_cases(5, args, [], tmp_path)
+
+
 def _quick(tmp: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:
     out = tmp / "mutation.json"
     proc = run(["-m", "ci.mutation", "--quick", "--seeds", "1", "--json", str(out), *extra],
