@@ -210,6 +210,12 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
 
 
+def failure_text(record: dict) -> str:
+    """What a failed record says: the suite's finding, else the error line the plugin keeps for a
+    failure without one (ci/_mutation_plugin.py writes one or the other)."""
+    return record.get("finding") or record["error"]
+
+
 # -- mode pytest: one run per entry ---------------------------------------------------------
 
 
@@ -229,8 +235,7 @@ def pytest_entry(entry: Entry, seed: int, args: argparse.Namespace, extra: list[
             run.ran[r["area"]] = run.ran.get(r["area"], 0) + 1
         if r["outcome"] == "failed":
             target = run.failures if r.get("finding") else run.unexplained
-            target.append({"area": r["area"], "where": r["nodeid"],
-                           "finding": r.get("finding") or r.get("error")})
+            target.append({"area": r["area"], "where": r["nodeid"], "finding": failure_text(r)})
     if run.broken is None and not records:
         run.broken = "the run left no records (no test selected?)"
     return run
@@ -269,7 +274,7 @@ def reference_cases(seed: int, args: argparse.Namespace, extra: list[str], work:
     if broken:
         raise RuntimeError(f"the reference run (sim, seed {seed}) broke: {broken}")
     if code != 0:
-        failed = [f"{r['nodeid']} ({r.get('finding') or r.get('error') or 'no finding'})"
+        failed = [f"{r['nodeid']} ({failure_text(r)})"
                   for r in read_jsonl(scratch / "records.jsonl") if r["outcome"] == "failed"]
         raise RuntimeError(f"the reference sim fails its own suite at seed {seed}: "
                            f"{', '.join(failed[:5]) or 'see pytest'}")
