@@ -15,12 +15,14 @@ def test_the_cases_are_the_same_valid_cases_every_time() -> None:
 
 
 def test_a_small_benchmark_runs_both_paths_and_prints_the_ratio(capsys) -> None:
-    code = bench_pool.main(["--cases", "1", "--ep", "4", "--min-ratio", "1"])
+    # Three cases: with one, the pool's world start-up is a fresh world's whole cost, and the
+    # ratio sat at 1.0x, failing or passing by timing noise.
+    code = bench_pool.main(["--cases", "3", "--ep", "4", "--min-ratio", "1"])
     out = capsys.readouterr().out
     assert code == 0, out
     assert "persistent pool:" in out and "fresh processes per case:" in out
     ratio = float(out.split("ratio (fresh / pool, per case): ")[1].split("x")[0])
-    assert ratio > 1, out  # even one case, start-up included, is cheaper in the pool
+    assert ratio > 1, out  # reused for a few cases, start-up included, the pool is cheaper
 
 
 @pytest.mark.parametrize(("pool", "fresh", "min_ratio", "code"), [
