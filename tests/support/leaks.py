@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from pathlib import Path
 
 SHM = Path("/dev/shm")
@@ -31,11 +32,8 @@ def shm_entries() -> set[str]:
     return {p.name for p in SHM.iterdir()} if SHM.is_dir() else set()
 
 
-def orphaned_shm(before: set[str]) -> list[str]:
-    """Segments created since `before` that no living process has open or mapped."""
-    new = shm_entries() - before
-    if not new:
-        return []
+def _in_use() -> set[str]:
+    """Names under /dev/shm that some living process has open or mapped."""
     used: set[str] = set()
     for proc in Path("/proc").glob("[0-9]*"):
         try:
@@ -45,7 +43,25 @@ def orphaned_shm(before: set[str]) -> list[str]:
                         (proc / "maps").read_text().splitlines() if str(SHM) in line)
         except OSError:
             continue
-    return sorted(new - used)
+    return used
+
+
+def orphaned_shm(before: set[str], settle: float = 5.0) -> list[str]:
+    """Segments created since `before` that stay unused by any living process for `settle` s.
+
+    Other pytest workers create and unlink their own segments meanwhile (a multiprocessing
+    queue's semaphore lives unmapped for a moment between its owner's exit and the resource
+    tracker's unlink), so one look would blame them on the world under test; a real leak stays.
+    """
+    deadline = time.monotonic() + settle
+    persistent: set[str] | None = None
+    while True:
+        orphans = (shm_entries() - before) - _in_use()
+        orphans &= shm_entries()  # unlinked while /proc was read: not a leak
+        persistent = orphans if persistent is None else persistent & orphans
+        if not persistent or time.monotonic() >= deadline:
+            return sorted(persistent)
+        time.sleep(0.2)
 
 
 def pids_with(marker: str) -> list[int]:
