@@ -56,8 +56,9 @@ def orphaned_shm(before: set[str], settle: float = 5.0) -> list[str]:
     deadline = time.monotonic() + settle
     persistent: set[str] | None = None
     while True:
-        orphans = (shm_entries() - before) - _in_use()
-        orphans &= shm_entries()  # unlinked while /proc was read: not a leak
+        new = shm_entries() - before
+        # /proc is read only when something is new; what was unlinked meanwhile is no leak
+        orphans = (new - _in_use()) & shm_entries() if new else set()
         persistent = orphans if persistent is None else persistent & orphans
         if not persistent or time.monotonic() >= deadline:
             return sorted(persistent)
