@@ -18,6 +18,8 @@ from spec.rules import Rule
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
 KINDS = ("status", "accepted", "unchecked", "undefined", "checked")
+# What a profile records: the published text of a version, or what the shipped code does.
+PROFILE_KINDS = ("published", "shipped")
 
 
 class ProfileError(ValueError):
@@ -48,6 +50,7 @@ class Profile:
     path: Path
     enforcement: dict[str, Enforcement | dict[str, Enforcement]]  # a dict: one per product
     values: dict[str, dict]
+    kind: str = "published"  # PROFILE_KINDS: a shipped profile is what the real first stage does
 
     def __hash__(self) -> int:
         return hash(self.name)
@@ -119,10 +122,13 @@ def load(name: str, directory: Path = PROFILE_DIR) -> Profile:
         raise ProfileError(f"unknown spec profile {name!r}; available: {', '.join(sorted(paths))}")
     path = paths[name]
     data = _read(path)
-    unknown = set(data) - {"name", "title", "extends", "clauses", "values"}
+    unknown = set(data) - {"name", "title", "kind", "extends", "clauses", "values"}
     if unknown:
         raise ProfileError(f"{path.name}: unknown keys {sorted(unknown)}; accepted: name, title, "
-                           "extends, clauses, values")
+                           "kind, extends, clauses, values")
+    kind = data.get("kind", "published")
+    if kind not in PROFILE_KINDS:
+        raise ProfileError(f"{path.name}: kind {kind!r}; accepted: {', '.join(PROFILE_KINDS)}")
     enforcement: dict[str, Enforcement] = {}
     values: dict[str, dict] = {}
     if "extends" in data:
@@ -140,7 +146,7 @@ def load(name: str, directory: Path = PROFILE_DIR) -> Profile:
         if not isinstance(params, dict) or not set(params) <= fields:
             raise ProfileError(f"{path.name}: [values] {cid}: accepted keys {sorted(fields)}")
         values[cid] = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-    return Profile(name, data.get("title", name), path, enforcement, values)
+    return Profile(name, data.get("title", name), path, enforcement, values, kind)
 
 
 def missing_mappings(profile: Profile) -> list[str]:
