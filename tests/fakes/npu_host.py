@@ -13,6 +13,9 @@ the same environment and state files, so a test plants one host for either backe
 - `FAKE_NPU_STATE_DIR`: where device health lives (unset: devices never fail). A file
   `device-<physical id>.poisoned` holds the unix time until which a fresh process cannot set that
   device (507033, "tsd client wait response fail"): the recovery delay after a device fault.
+  A process that sets a device claims it (`device-<physical id>.owner`, its pid) and releases it
+  when it resets the device; a device still claimed by a process that died without releasing it
+  (SIGKILL) turns poisoned for the recovery delay when the next process tries it.
 - `FAKE_NPU_FAULT_ONCE`: a flag file. When it exists at a second stage, the double removes it,
   raises a device fault (AICore exception 507015 at the next stream sync), marks every device of
   the process poisoned for `FAKE_NPU_RECOVERY_SECONDS` (default 4) and fails every later runtime
@@ -92,7 +95,43 @@ def set_device_error(device: int, env: Mapping[str, str] | None = None) -> int:
             until = 0.0
         if until > time.time():
             return TSD_WAIT_FAIL
+        owner = state / f"device-{visible[device]}.owner"
+        try:
+            pid = int(owner.read_text().strip() or 0)
+        except (OSError, ValueError):
+            pid = 0
+        if pid and pid != os.getpid() and not _alive(pid):
+            owner.unlink(missing_ok=True)
+            poison((visible[device],), env)
+            return TSD_WAIT_FAIL
     return 0
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def claim(device: int, env: Mapping[str, str] | None = None) -> None:
+    """This process now holds logical `device` (set-device succeeded)."""
+    env = os.environ if env is None else env
+    state, visible = _state(env), visible_devices(env)
+    if state is not None and 0 <= device < len(visible):
+        state.mkdir(parents=True, exist_ok=True)
+        (state / f"device-{visible[device]}.owner").write_text(f"{os.getpid()}\n")
+
+
+def release(device: int, env: Mapping[str, str] | None = None) -> None:
+    """This process reset logical `device`: its resources are released at once."""
+    env = os.environ if env is None else env
+    state, visible = _state(env), visible_devices(env)
+    if state is not None and 0 <= device < len(visible):
+        (state / f"device-{visible[device]}.owner").unlink(missing_ok=True)
 
 
 def take_planted_fault(env: Mapping[str, str] | None = None) -> bool:
