@@ -47,7 +47,8 @@ DEFAULT_CLAUSE_LINK = "../compliance.html#{}"
 # to this size (a failing case's always is, for its replay).
 MAX_PASSED_CASE_JSON = 8 * 1024
 # The finding kinds a failure message names ("[CLAUSE] kind on rank N: ..."), each a category.
-KINDS = ("status", "numeric", "movement", "integrity", "shape", "crash", "timeout")
+KINDS = ("status", "numeric", "movement", "integrity", "shape", "crash", "timeout", "device_fault",
+         "device_unhealthy")
 
 
 def _first_line(text: str) -> str:
@@ -81,6 +82,10 @@ CATEGORIES: list[dict] = [
      "messageRegex": r"^(?:[^\n]*\[[^\]\n]+\] timeout on rank|[^\n]*Timeout)[\s\S]*"},
     {"name": "Crash", "matchedStatuses": ["failed", "broken"],
      "messageRegex": _kind_regex("crash")},
+    {"name": "Device fault (the world died in this case, its devices unhealthy after it)",
+     "matchedStatuses": ["failed", "broken"], "messageRegex": _kind_regex("device_fault")},
+    {"name": "Device unhealthy (not recovered from an earlier case's fault)",
+     "matchedStatuses": ["failed", "broken"], "messageRegex": _kind_regex("device_unhealthy")},
     {"name": "Unreliable (a case failed, then passed when hypothesis replayed it)",
      "matchedStatuses": ["failed", "broken"],
      "messageRegex": r"^[^\n]*(?:FlakyFailure|errors\.Flaky)[\s\S]*"},

@@ -171,6 +171,9 @@ class Conformance:
     # -- one cell ------------------------------------------------------------------------
     def skip_reason(self, cell: Cell) -> str | None:
         clause, profile = CLAUSE[cell.clause], self.opts.profile
+        unfit = self.worlds.unfit(cell.ep)
+        if unfit:
+            return f"not applicable: {unfit}"
         enforcement = profile.enforces(cell.clause, cell.product)
         if cell.side == "invalid" and enforcement.kind == "undefined":
             return (f"not applicable: {cell.clause} is a caller precondition in profile "

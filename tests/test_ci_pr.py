@@ -132,7 +132,10 @@ def test_categories_are_written_once_and_take_every_kind(pr):
     assert {"suite", "python", "torch", "numpy"} <= set(props)
     names = {"status": "Wrong status code", "numeric": "Numeric mismatch",
              "movement": "Data-movement mismatch", "crash": "Crash", "timeout": "Timeout",
-             "shape": "Output shape or dtype"}
+             "shape": "Output shape or dtype",
+             "device_fault": "Device fault (the world died in this case, its devices unhealthy "
+                             "after it)",
+             "device_unhealthy": "Device unhealthy (not recovered from an earlier case's fault)"}
     for kind in KINDS:
         message = (f"suites._conformance.ConformanceFailure: [CALC.gmm] {kind} on rank 3: x\n"
                    "[OUT.written] integrity on rank 1: y\ncase: ...")

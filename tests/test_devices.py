@@ -40,7 +40,8 @@ def test_where_the_devices_come_from(tmp_path: Path) -> None:
         (tmp_path / name).touch()
     assert discover("0-1", {"ASCEND_DEVICE_COUNT": "8"}, True, tmp_path) == (0, 1)
     assert discover(None, {"ASCEND_DEVICE_COUNT": "3"}, True, tmp_path) == (0, 1, 2)
-    assert discover(None, {}, True, tmp_path) == (0, 1, 3)  # /dev/davinci<N>, hardware only
+    # hardware only: as many logical ids as /dev/davinci<N> files, never their (physical) numbers
+    assert discover(None, {}, True, tmp_path) == (0, 1, 2)
     assert discover(None, {}, False, tmp_path) is None  # a CPU backend: no leasing
     with pytest.raises(DeviceSpecError, match="ASCEND_DEVICE_COUNT 'x'"):
         discover(None, {"ASCEND_DEVICE_COUNT": "x"})
