@@ -29,7 +29,7 @@ def world(tmp_path_factory):
     folder = tmp_path_factory.mktemp("faults")
     shm_before, children_before = leaks.shm_entries(), set(leaks.children())
     leaser = devices.Leaser(range(4), folder / "locks", timeout=5)
-    w = ProcessWorld(2, FAULTY, timeout=CASE_TIMEOUT, leaser=leaser, grace=3,
+    w = ProcessWorld(2, FAULTY, timeout=CASE_TIMEOUT, leaser=leaser, grace=3, backoff=(0.1,),
                      env={"POOL_FAULT_FILE": str(folder / "fault.json")})
     w.fault_file = folder / "fault.json"  # type: ignore[attr-defined]
     yield w
