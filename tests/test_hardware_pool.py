@@ -206,3 +206,31 @@ def test_hardware_an_attached_rank_with_the_wrong_environment_is_refused(tmp_pat
     text = reports[0].findings[0].message
     assert "did not start" in text and "\n" not in text.split("failed to start: ")[1], text
     assert "NPU_TEST_QUEUE is '2' but must be 1 (export NPU_TEST_QUEUE=1)" in text, text
+
+
+def test_hardware_a_first_start_on_devices_still_recovering_waits(tmp_path: Path) -> None:
+    # A previous run was killed: its devices are still recovering when this run starts.
+    env = host(tmp_path)
+    state = tmp_path / "state"
+    state.mkdir()
+    for d in (0, 1):
+        (state / f"device-{d}.poisoned").write_text(f"{time.time() + RECOVERY:.3f}\n")
+    with ProcessWorld(2, NPU, timeout=6, leaser=None, env=env, backoff=(0.3,),
+                      recovery_timeout=30) as world:
+        result = result_of(any_world_plan(2, 91), world.run(any_world_plan(2, 91)))
+    assert result.passed, messages(result)
+
+
+def test_hardware_a_first_start_failing_on_healthy_devices_is_not_retried(tmp_path: Path) -> None:
+    env = host(tmp_path, NPU_TEST_WRONG_SOC="1")
+    with ProcessWorld(2, NPU, timeout=6, leaser=None, env=env, backoff=(0.3,),
+                      recovery_timeout=30) as world:
+        start = time.monotonic()
+        first = world.run(any_world_plan(2, 92))[0].findings[0]
+        second = world.run(any_world_plan(2, 93))[0].findings[0]
+        seconds = time.monotonic() - start
+        generations = world.generation
+    assert first.kind == "crash" and "this host is Ascend910_9391, not" in first.message
+    assert first.message.endswith("(the devices are healthy)"), first.message
+    assert "not retried: its devices are healthy" in second.message
+    assert generations == 1 and seconds < 25  # one start, no waiting out the window

@@ -9,6 +9,8 @@
 - `probe_devices` asks the same model whether the world's devices can be set.
 - NPU_TEST_DEVICE_HANG="0,2": those ranks hang in their second stage inside
   `waiting_on_device("stream sync")`, as a rank stuck in aclrtSynchronizeStream.
+- NPU_TEST_WRONG_SOC=1: open_rank resets its device and refuses the host, as a backend that
+  finds another SoC than the product's does (every start fails, on healthy devices).
 - POOL_SETUP_DIR: each rank writes what it saw at open_rank (its RANK_ENV variables, HCCL
   timeouts, case timeout) and a note when close_rank ran.
 """
@@ -61,6 +63,9 @@ class NpuSim(AnyWorld):
     faulted = False
 
     def open_rank(self, ctx: RankContext) -> None:
+        if os.environ.get("NPU_TEST_WRONG_SOC"):
+            npu_host.release(_local_rank())
+            raise RuntimeError(f"this host is {npu_host.soc()}, not the product's SoC")
         _record(f"open{ctx.rank}", {"env": {k: os.environ.get(k) for k in SEEN},
                                     "case_timeout": ctx.case_timeout})
 
