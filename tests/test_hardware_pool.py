@@ -234,3 +234,25 @@ def test_hardware_a_first_start_failing_on_healthy_devices_is_not_retried(tmp_pa
     assert first.message.endswith("(the devices are healthy)"), first.message
     assert "not retried: its devices are healthy" in second.message
     assert generations == 1 and seconds < 25  # one start, no waiting out the window
+
+
+def test_hardware_a_world_on_devices_waits_for_hccl_to_connect_its_ranks() -> None:
+    # HcclCommInitRootInfo waits up to HCCL_CONNECT_TIMEOUT (at least 120 s, plus 20 s): the
+    # driver must not give up on a world start before HCCL says which rank is missing.
+    on_devices = ProcessWorld(2, NPU, leaser=None)
+    on_cpu = ProcessWorld(2, BackendSpec("torch", {"behavior": "doc"}), leaser=None)
+    try:
+        assert on_devices.start_timeout > 140 and on_cpu.start_timeout == 70
+    finally:
+        on_devices.close()
+        on_cpu.close()
+
+
+@pytest.mark.parametrize("text", ["", "5,x", "-1", "5,,15"])
+def test_hardware_a_bad_backoff_says_what_is_accepted(text: str) -> None:
+    from fixtures.pool import WorldError, parse_backoff
+
+    with pytest.raises(WorldError, match=r"--device-backoff .*: expected comma-separated seconds, "
+                                         r"none negative \(e.g. 5,15,60\)"):
+        parse_backoff(text)
+    assert parse_backoff("5,15,60") == (5.0, 15.0, 60.0)
