@@ -107,3 +107,9 @@ def test_hardware_a_default_a3_run_skips_worlds_beyond_the_host(tmp_path: Path) 
     assert "a world of 32 ranks needs 32 devices; this host has 16" in proc.stdout, tail
     records = (out / "cases.jsonl")
     assert not records.exists() or not [json.loads(r) for r in records.read_text().splitlines()]
+
+
+def test_hardware_the_run_says_it_sorted_the_devices() -> None:
+    notes = plugin.device_notes(_Config({"devices": "8-15,0-7", "backend": "torch_npu"}))
+    assert len(notes) == 1 and notes[0].startswith("--devices '8-15,0-7': ASCEND_RT_VISIBLE_DEVICES")
+    assert plugin.device_notes(_Config({"devices": "0-15", "backend": "torch_npu"})) == []
