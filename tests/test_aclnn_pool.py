@@ -30,7 +30,8 @@ def world(logs):
     lib_dir = build(default_root())
     spec = BackendSpec("aclnn", {"lib_dir": str(lib_dir)})
     env = {"CONFORMANCE_RANK_SETUP": "tests.fakes.rank_setup:aclnn", "FAKE_ACL_LIB_DIR": str(lib_dir),
-           "FAKE_ACL_LOG_DIR": str(logs), "FAKE_PRODUCT": "910_95", "FAKE_BEHAVIOR": "cann-2025.12"}
+           "FAKE_ACL_LOG_DIR": str(logs), "FAKE_PRODUCT": "910_95", "FAKE_BEHAVIOR": "cann-2025.12",
+           "FAKE_NPU_SOC": "Ascend950PR_9599"}
     w = ProcessWorld(4, spec, timeout=60, leaser=None, env=env)
     yield w
     w.close()
