@@ -116,7 +116,7 @@ def test_bad_options_fail_with_one_line_naming_the_fix(fake, tmp_path, monkeypat
         A.factory(lib_dir=str(lib_dir), device=-1)
     with pytest.raises(ValueError, match=r"sync_timeout_ms must be -1 \(wait forever\) or a positive"):
         A.factory(lib_dir=str(lib_dir), sync_timeout_ms=0)
-    with pytest.raises(ValueError, match="acl_config .* is not a readable JSON file"):
+    with pytest.raises(ValueError, match=r"acl_config .* is not a readable JSON file"):
         A.factory(lib_dir=str(lib_dir), acl_config=str(tmp_path / "absent.json"))
 
 
