@@ -158,7 +158,8 @@ def install(lib_dir: str | Path, log_path: str | Path | None = None) -> ctypes.C
         lib.fake_set_log.argtypes = [ctypes.c_char_p]
         lib.fake_set_log.restype = ctypes.c_int32
         for name in ("fake_live_allocations", "fake_live_bytes", "fake_live_handles",
-                     "fake_calls_after_fault", "fake_freed_while_running"):
+                     "fake_calls_after_fault", "fake_releases_after_fault",
+                     "fake_freed_while_running"):
             getattr(lib, name).argtypes = []
             getattr(lib, name).restype = ctypes.c_int64
         lib.fake_set_device_limit.argtypes = [ctypes.c_int64]

@@ -156,7 +156,7 @@ static int32_t current_device = -1;
 static int32_t poisoned;              /* a device fault was reported: every runtime call fails with it */
 static char poison_text[512];
 static uint64_t claimed;              /* logical devices this process set (bit i: device i) */
-static int64_t calls_after_fault, freed_while_running;
+static int64_t calls_after_fault, releases_after_fault, freed_while_running;
 static pthread_cond_t kernel_done = PTHREAD_COND_INITIALIZER;
 static fake_stream *streams[256];
 static int n_streams;
@@ -365,6 +365,7 @@ static void poison_process(int32_t code, const char *text) {
 /* Every runtime call of a poisoned process fails with the fault's code. Call with the lock held. */
 static int32_t after_fault(const char *fn) {
     calls_after_fault++;
+    if (strstr(fn, "Free") || strstr(fn, "Destroy") || strstr(fn, "Reset")) releases_after_fault++;
     misuse(fn, "the device faulted earlier in this process (%d): %s", poisoned, poison_text);
     return poisoned;
 }
@@ -395,6 +396,7 @@ int32_t fake_set_log(const char *path) {
 
 void fake_set_device_limit(int64_t bytes) { device_limit = bytes; }
 int64_t fake_calls_after_fault(void) { return calls_after_fault; }
+int64_t fake_releases_after_fault(void) { return releases_after_fault; }
 int64_t fake_freed_while_running(void) { return freed_while_running; }
 int32_t fake_poisoned(void) { return poisoned; }
 
@@ -414,7 +416,7 @@ void fake_reset(void) {
         else if (m == ARRAY_MAGIC) ((fake_int_array *)handles[i])->live = 0;
     }
     poisoned = 0;
-    calls_after_fault = freed_while_running = 0;
+    calls_after_fault = releases_after_fault = freed_while_running = 0;
     claimed = 0;
     initialised = 0;
     pthread_mutex_unlock(&lock);
