@@ -102,10 +102,12 @@ def test_hardware_device_fault_is_reported_from_the_sync_and_nothing_touches_the
                    in f.message and "EZ9999" in f.message for f in faults), [f.message for f in faults]
         assert not any("aclrtFree" in f.message for f in result.findings), "the cause, not a free"
         assert fake.fake_releases_after_fault() == 0, "no free or destroy on the faulted device"
-        assert all(b.poisoned is not None for b in backends(world))
+        # Every rank shares the one faulted process here: each is poisoned by its own sync, or
+        # (a rank done before the fault was reported) by its next runtime call.
         again = ranks.run_case(world, world.backends[0], BASE, CANN)
-        assert again.findings and all("unusable after a device fault" in f.message
-                                      for f in again.findings)
+        assert again.findings and all("unusable after a device fault" in f.message or "507015" in f.message
+                                      for f in again.findings), [f.message for f in again.findings]
+        assert all(b.poisoned is not None for b in backends(world))
         calls = fake.fake_calls_after_fault()
     finally:
         close(world)
