@@ -88,24 +88,27 @@ def single_call_args() -> dict:
 # -- C1, W4, L10: the second stage is asynchronous ----------------------------------------------
 
 
+@pytest.mark.parametrize("planted, code, text", [("", 507015, "aicore error exception"),
+                                                  ("507018", 507018, "aicpu exception")])
 def test_hardware_device_fault_is_reported_from_the_sync_and_nothing_touches_the_device(
-        fake, lib_dir, tmp_path, monkeypatch):
+        fake, lib_dir, tmp_path, monkeypatch, planted, code, text):
     flag = tmp_path / "fault"
-    flag.write_text("")
+    flag.write_text(planted)
     monkeypatch.setenv("FAKE_NPU_FAULT_ONCE", str(flag))
     world = thread_world(lib_dir)
     try:
         result = ranks.run_case(world, world.backends[0], BASE, CANN)
-        faults = [f for f in result.findings if "507015" in f.message]
-        assert result.outcome == "failed" and faults, [f.message for f in result.findings]
-        assert all("aclrtSynchronizeStreamWithTimeout after aclnnAlltoAllvGroupedMatMul returned 507015"
-                   in f.message and "EZ9999" in f.message for f in faults), [f.message for f in faults]
+        sync = "aclrtSynchronizeStreamWithTimeout after aclnnAlltoAllvGroupedMatMul returned"
+        syncs = [f for f in result.findings if sync in f.message]
+        assert result.outcome == "failed" and syncs, [f.message for f in result.findings]
+        assert any(f"returned {code}: EZ9999" in f.message and text in f.message for f in syncs)
+        assert all(str(code) in f.message for f in syncs), "the others carry the fault's own text"
         assert not any("aclrtFree" in f.message for f in result.findings), "the cause, not a free"
         assert fake.fake_releases_after_fault() == 0, "no free or destroy on the faulted device"
         # Every rank shares the one faulted process here: each is poisoned by its own sync, or
         # (a rank done before the fault was reported) by its next runtime call.
         again = ranks.run_case(world, world.backends[0], BASE, CANN)
-        assert again.findings and all("unusable after a device fault" in f.message or "507015" in f.message
+        assert again.findings and all("unusable after a device fault" in f.message or "507899" in f.message
                                       for f in again.findings), [f.message for f in again.findings]
         assert all(b.poisoned is not None for b in backends(world))
         calls = fake.fake_calls_after_fault()

@@ -51,6 +51,7 @@
 #define ACL_ERROR_RT_AICORE_EXCEPTION 507015
 #define ACL_ERROR_RT_TSD_WAIT_FAIL 507033
 #define ACL_ERROR_RT_STREAM_SYNC_TIMEOUT 507046
+#define ACL_ERROR_RT_DRV_INTERNAL_ERROR 507899
 #define ACLNN_ERR_INNER_FIND_KERNEL_ERROR 561003
 #define MAX_DEVICES 64
 #define DEFAULT_RECOVERY_SECONDS 4.0
@@ -346,10 +347,25 @@ static void own_device(int32_t device, int take) {
     } else unlink(path);
 }
 
-/* A planted fault: true once, for the process that removes the flag file. */
-static int take_planted_fault(void) {
+/* A planted fault: once, for the process that removes the flag file; its code is the file's
+ * content (an ACL_ERROR_RT_* device code, 507015 when empty), 0 when there is none. */
+static int32_t take_planted_fault(void) {
     const char *flag = getenv("FAKE_NPU_FAULT_ONCE");
-    return flag && *flag && unlink(flag) == 0;
+    if (flag == NULL || *flag == 0) return 0;
+    int32_t code = (int32_t)read_number(flag);
+    if (unlink(flag) != 0) return 0;
+    return code ? code : ACL_ERROR_RT_AICORE_EXCEPTION;
+}
+
+static const char *fault_name(int32_t code) {
+    switch (code) {
+    case 507014: return "aicore timeout";
+    case 507015: return "aicore error exception";
+    case 507017: return "aicpu timeout";
+    case 507018: return "aicpu exception";
+    case 507899: return "driver internal error";
+    default: return "device task exception";
+    }
 }
 
 /* The fault is reported: the process is poisoned and its devices need the recovery delay. */
@@ -362,12 +378,13 @@ static void poison_process(int32_t code, const char *text) {
         if (claimed & ((uint64_t)1 << d)) poison_physical(visible[d]);
 }
 
-/* Every runtime call of a poisoned process fails with the fault's code. Call with the lock held. */
+/* Every later runtime call of a poisoned process fails: the context's sticky error 507899
+ * (ACL_ERROR_RT_DRV_INTERNAL_ERROR). Call with the lock held. */
 static int32_t after_fault(const char *fn) {
     calls_after_fault++;
     if (strstr(fn, "Free") || strstr(fn, "Destroy") || strstr(fn, "Reset")) releases_after_fault++;
-    misuse(fn, "the device faulted earlier in this process (%d): %s", poisoned, poison_text);
-    return poisoned;
+    misuse(fn, "EE9999: the device faulted earlier in this process (%d): %s", poisoned, poison_text);
+    return ACL_ERROR_RT_DRV_INTERNAL_ERROR;
 }
 
 static int in_running_launch(const allocation *a) {
@@ -1217,11 +1234,12 @@ static int32_t second_stage(const char *fn, void *workspace, uint64_t workspace_
     pthread_mutex_lock(&lock);
     fake_stream *s = stream;
     if (status != 0 && e) e->used = 0;  /* a failed launch leaves the executor to aclDestroyAclOpExecutor */
-    if (status == 0 && take_planted_fault()) {
-        s->error = ACL_ERROR_RT_AICORE_EXCEPTION;
+    int32_t fault = status == 0 ? take_planted_fault() : 0;
+    if (fault) {
+        s->error = fault;
         snprintf(s->error_text, sizeof s->error_text, "EZ9999: Inner Error! The error from device(chipId:%d, "
-                 "dieId:0), serial number is 1, there is an aicore error exception, core id is 0, error code = "
-                 "0x800000 (aclnnAlltoAllvGroupedMatMul)", current_device);
+                 "dieId:0), serial number is 1, there is an %s, core id is 0, error code = 0x800000 (%s)",
+                 current_device, fault_name(fault), fn);
     }
     const char *ms = getenv("FAKE_ACL_KERNEL_MS");
     if (status == 0 && e && ms && atoi(ms) > 0) {
