@@ -284,6 +284,10 @@ def test_hardware_logical_devices_truncate_like_the_runtime(fake, lib_dir, monke
         assert acl.aclrtGetDeviceCount(ctypes.byref(count)) == 0
         assert count.value == len(npu_host.visible_devices()), (physical, visible)
     assert count.value == 2
+    assert acl.aclInit(None) in (0, A.ACL_ERROR_REPEAT_INITIALIZE)
+    assert acl.aclrtSetDevice(2) == npu_host.SET_DEVICE_INVALID, "logical 2 of 2 visible"
+    assert "2 device(s) visible (ASCEND_RT_VISIBLE_DEVICES=3, 5)" in acl.message()
+    assert acl.aclrtSetDevice(1) == 0 and acl.aclrtResetDevice(1) == 0
     monkeypatch.setenv("FAKE_NPU_SOC", "Ascend910_9382")
     assert acl.aclrtGetSocName() == b"Ascend910_9382"
 

@@ -27,6 +27,8 @@
  * - aclrtMalloc returns 64-byte aligned memory whose usable size is ALIGN_UP(size, 32) + 32;
  * - a process that exits after aclInit without aclFinalize is reported;
  * - aclnnAlltoAllvGroupedMatMulV2* exist unless built with -DFAKE_ACL_NO_V2 (an older CANN).
+ * aclCreateTensor stays stricter than the real one (opbase checks only null dims pointers): it is
+ * this fake's sanitizer for adapter bugs, which on hardware would fail later or silently.
  */
 #include <errno.h>
 #include <glob.h>
