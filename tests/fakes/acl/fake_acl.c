@@ -552,7 +552,7 @@ int32_t aclrtSetDevice(int32_t device) {
         misuse("aclrtSetDevice", "EE1001: device id %d is invalid: %d device(s) visible "
                "(ASCEND_RT_VISIBLE_DEVICES=%s)", device, visible_devices(visible), env ? env : "unset");
     } else if (ret == ACL_ERROR_RT_TSD_WAIT_FAIL) {
-        misuse("aclrtSetDevice", "EL0005? tsd client wait response fail: device %d is still releasing the "
+        misuse("aclrtSetDevice", "tsd client wait response fail: device %d is still releasing the "
                "resources of a faulted or killed process", device);
     } else {
         current_device = device;
@@ -691,7 +691,7 @@ int32_t aclrtSynchronizeStreamWithTimeout(void *stream, int32_t timeout) {
         while (s->running && ret == 0) {
             if (timeout == -1) pthread_cond_wait(&kernel_done, &lock);
             else if (pthread_cond_timedwait(&kernel_done, &lock, &deadline) == ETIMEDOUT && s->running) {
-                misuse(fn, "EE1001? stream %" PRId64 " did not finish within %d ms; the task keeps running "
+                misuse(fn, "stream %" PRId64 " did not finish within %d ms; the task keeps running "
                        "on the device", s->id, timeout);
                 ret = ACL_ERROR_RT_STREAM_SYNC_TIMEOUT;
             }
