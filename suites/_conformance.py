@@ -289,6 +289,7 @@ def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:
         "failed_clauses": result.failing_clauses(),
         "findings": [f.__dict__ for f in result.findings[:20]],
         "verdicts": [v for r in result.reports for v in r.verdicts][:12],
+        "notes": [n for r in result.reports for n in r.notes][:12],
         "seconds": round(seconds, 4),
         "case": json.loads(result.case.to_json(None)),
     }

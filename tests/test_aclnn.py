@@ -28,10 +28,16 @@ from tests.fakes.cases import BASE
 
 CANN, DOC = load("cann-2025.12"), load("doc")
 FAKE_MISUSE = 999001
+SOC_910_95 = "Ascend950PR_9599"  # what the cases' product (910_95) reports
+
+
 @pytest.fixture(scope="module")
 def fake() -> tuple[Path, object]:
     lib_dir = build(default_root())
-    return lib_dir, callbacks.install(lib_dir)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("FAKE_NPU_SOC", SOC_910_95)
+        mp.setenv("ASCEND_OPP_PATH", str(lib_dir.parent / "opp"))
+        yield lib_dir, callbacks.install(lib_dir)
 
 
 @pytest.fixture(scope="module")
@@ -97,8 +103,8 @@ def test_bad_options_fail_with_one_line_naming_the_fix(fake, tmp_path, monkeypat
         (partial / name).symlink_to(lib_dir / name)
     with pytest.raises(ValueError) as err:
         A.factory(lib_dir=str(partial))
-    assert "libopapi.so or libopapi_transformer.so not found" in str(err.value)
-    assert "lib_dir=DIR" in str(err.value) and "\n" not in str(err.value)
+    assert "no operator library exports aclnnAlltoAllvGroupedMatMulGetWorkspaceSize" in str(err.value)
+    assert "set lib_dir" in str(err.value) and "\n" not in str(err.value)
     for var in A.ENV_DIRS:
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(ValueError, match="ASCEND_HOME_PATH or ASCEND_TOOLKIT_HOME"):
@@ -108,6 +114,10 @@ def test_bad_options_fail_with_one_line_naming_the_fix(fake, tmp_path, monkeypat
     assert A.factory().paths["opapi"] == partial / "libopapi_transformer.so"
     with pytest.raises(ValueError, match="device must be a non-negative integer"):
         A.factory(lib_dir=str(lib_dir), device=-1)
+    with pytest.raises(ValueError, match=r"sync_timeout_ms must be -1 \(wait forever\) or a positive"):
+        A.factory(lib_dir=str(lib_dir), sync_timeout_ms=0)
+    with pytest.raises(ValueError, match=r"acl_config .* is not a readable JSON file"):
+        A.factory(lib_dir=str(lib_dir), acl_config=str(tmp_path / "absent.json"))
 
 
 # -- valid worlds --------------------------------------------------------------------------------
@@ -237,7 +247,8 @@ def test_placeholders_get_descriptors_and_memory_but_no_data(world, log, fake):
 
 
 @pytest.mark.parametrize("mischief, clause, text", [
-    ({"overrun": "gmm_y"}, "OUT.bounds", "gmmY: the device guard region past its end was overwritten"),
+    ({"overrun": "gmm_y"}, "OUT.bounds",
+     "gmmY: the device guard region past its end (beyond the aclrtMalloc padding) was overwritten"),
     ({"overrun": "mm_y"}, "OUT.bounds", "mmY: the device guard region past its end"),
     ({"scribble": "gmm_x"}, "OUT.inputs", "gmmX changed on the device during the call"),
 ])
@@ -283,8 +294,8 @@ def test_the_fake_fails_loudly_on_a_planted_adapter_bug(world, log, fake, monkey
     elif bug == "unaligned":
         init = A.DeviceBuffer.__init__
 
-        def shifted(self, acl, nbytes, align=A.ALIGN):
-            init(self, acl, nbytes + 16, align)
+        def shifted(self, acl, nbytes, tail=A.GUARD_BYTES):
+            init(self, acl, nbytes + 16, tail)
             self.data += 16
         monkeypatch.setattr(A.DeviceBuffer, "__init__", shifted)
     else:

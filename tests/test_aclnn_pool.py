@@ -30,7 +30,8 @@ def world(logs):
     lib_dir = build(default_root())
     spec = BackendSpec("aclnn", {"lib_dir": str(lib_dir)})
     env = {"CONFORMANCE_RANK_SETUP": "tests.fakes.rank_setup:aclnn", "FAKE_ACL_LIB_DIR": str(lib_dir),
-           "FAKE_ACL_LOG_DIR": str(logs), "FAKE_PRODUCT": "910_95", "FAKE_BEHAVIOR": "cann-2025.12"}
+           "FAKE_ACL_LOG_DIR": str(logs), "FAKE_PRODUCT": "910_95", "FAKE_BEHAVIOR": "cann-2025.12",
+           "FAKE_NPU_SOC": "Ascend950PR_9599", "FAKE_NPU_FAULT_ONCE": str(logs / "fault")}
     w = ProcessWorld(4, spec, timeout=60, leaser=None, env=env)
     yield w
     w.close()
@@ -72,3 +73,25 @@ def test_exact_statuses_from_both_stages(world, fault, statuses):
     assert result.passed, [f.message for f in result.findings]
     assert [(r.status1, r.status2) for r in result.reports] == [statuses] * 4
     assert world.restarts == 0, "a rejected call never costs the world"
+
+
+def test_hardware_a_device_fault_in_a_rank_process_restarts_the_world(world, logs):
+    """The fault surfaces at one rank's stream sync with the runtime's text; that process is
+    abandoned (its device memory never freed), the world restarts and the next case passes."""
+    backend = BackendSpec("aclnn", world.spec.options).make()
+    (logs / "fault").write_text("")  # FAKE_NPU_FAULT_ONCE: the next second stage faults
+    before = world.restarts
+    result = ranks.run_case(world, backend, BASE, CANN)
+    faults = [f for f in result.findings if "returned 507015" in f.message]
+    assert len(faults) == 1 and "EZ9999" in faults[0].message, [f.message for f in result.findings]
+    assert "aclrtSynchronizeStreamWithTimeout after aclnnAlltoAllvGroupedMatMul" in faults[0].message
+    assert not (logs / "fault").exists()
+    again = ranks.run_case(world, backend, BASE, CANN)
+    assert again.passed, [f.message for f in again.findings]
+    assert world.restarts == before + 1
+    faulted = [recs for recs in records(logs).values()
+               if any(r["fn"] == "aclrtSynchronizeStreamWithTimeout" and r.get("ret") == 507015
+                      for r in recs)]
+    assert len(faulted) == 1
+    after = faulted[0][next(i for i, r in enumerate(faulted[0]) if r.get("ret") == 507015):]
+    assert not [r for r in after if r["fn"] in ("aclrtFree", "aclrtFreeWithDevSync")], "nothing freed"

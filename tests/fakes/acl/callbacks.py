@@ -23,6 +23,7 @@ from tests.fakes import ranks
 
 MAX_DIMS = 8
 CALLBACK_RAISED = 999002  # the Python operator raised: the traceback is on stderr
+PADDING = 32  # aclrtMalloc's: a buffer of n bytes may be touched up to ALIGN_UP(n, 32) + 32
 TENSORS = ("gmm_x", "gmm_weight", "send_counts_tensor", "recv_counts_tensor", "mm_x", "mm_weight",
            "gmm_y", "mm_y", "permute_out")
 NP_DTYPES = {0: np.float32, 1: np.float16, 2: np.int8, 3: np.int32, 4: np.uint8, 6: np.int16,
@@ -51,15 +52,17 @@ class FakeCall(ctypes.Structure):
                 ("send_counts", ctypes.POINTER(FakeIntArray)),
                 ("recv_counts", ctypes.POINTER(FakeIntArray)), ("trans_gmm_weight", ctypes.c_int64),
                 ("trans_mm_weight", ctypes.c_int64), ("permute_out_flag", ctypes.c_int64),
-                ("workspace_size_null", ctypes.c_int64), ("executor_null", ctypes.c_int64)]
+                ("workspace_size_null", ctypes.c_int64), ("executor_null", ctypes.c_int64),
+                ("comm_mode", ctypes.c_char_p), ("entry_v2", ctypes.c_int64)]
 
 
 STAGE1 = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.POINTER(FakeCall), ctypes.POINTER(ctypes.c_uint64))
 STAGE2 = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_int64, ctypes.c_void_p, ctypes.c_uint64)
 
 # A misbehaving operator, for tests of the adapter's device-side checks: {"overrun": tensor}
-# writes 2 bytes just past the end of that output, {"scribble": tensor} changes an input.
-# Defaults from FAKE_ACL_MISCHIEF="overrun=gmm_y,scribble=gmm_x".
+# writes 2 bytes past the aclrtMalloc padding of that output (beyond ALIGN_UP(n, 32) + 32),
+# {"pad": tensor} 2 bytes just past its end (inside the padding, tolerated by the platform),
+# {"scribble": tensor} changes an input. Defaults from FAKE_ACL_MISCHIEF="overrun=gmm_y,...".
 MISCHIEF: dict[str, str] = dict(item.split("=", 1) for item in
                                 os.environ.get("FAKE_ACL_MISCHIEF", "").split(",") if "=" in item)
 _executors: dict[int, object] = {}
@@ -99,6 +102,9 @@ def _stage1(call_ptr, size_ptr) -> int:
                     recv_counts=_counts(c.recv_counts), trans_gmm_weight=bool(c.trans_gmm_weight),
                     trans_mm_weight=bool(c.trans_mm_weight),
                     permute_out_flag=bool(c.permute_out_flag))
+        if c.entry_v2:  # V2: the operator sees commMode (None: a null pointer)
+            mode = c.comm_mode
+            args["comm_mode"] = None if mode is None else mode.decode("utf-8", "surrogateescape")
         null = frozenset(n for n, flag in (("workspaceSize", c.workspace_size_null),
                                            ("executor", c.executor_null)) if flag)
         status, size, executor = ranks.first_stage(args, null)
@@ -132,6 +138,9 @@ def _stage2(call_id: int, workspace: int | None, size: int) -> int:
 def _misbehave(args: dict) -> None:
     target = args.get(MISCHIEF.get("overrun", ""))
     if target is not None:
+        ctypes.memset(target.ctypes.data + -(-target.nbytes // PADDING) * PADDING + PADDING, 0x11, 2)
+    target = args.get(MISCHIEF.get("pad", ""))
+    if target is not None:
         ctypes.memset(target.ctypes.data + target.nbytes, 0x11, 2)
     target = args.get(MISCHIEF.get("scribble", ""))
     if target is not None:
@@ -148,11 +157,15 @@ def install(lib_dir: str | Path, log_path: str | Path | None = None) -> ctypes.C
         lib.fake_set_operator.restype = None
         lib.fake_set_log.argtypes = [ctypes.c_char_p]
         lib.fake_set_log.restype = ctypes.c_int32
-        for name in ("fake_live_allocations", "fake_live_bytes", "fake_live_handles"):
+        for name in ("fake_live_allocations", "fake_live_bytes", "fake_live_handles",
+                     "fake_calls_after_fault", "fake_releases_after_fault",
+                     "fake_freed_while_running"):
             getattr(lib, name).argtypes = []
             getattr(lib, name).restype = ctypes.c_int64
         lib.fake_set_device_limit.argtypes = [ctypes.c_int64]
         lib.fake_set_device_limit.restype = None
+        lib.fake_poisoned.argtypes, lib.fake_poisoned.restype = [], ctypes.c_int32
+        lib.fake_reset.argtypes, lib.fake_reset.restype = [], None
         for name in ("fake_peek", "fake_poke"):
             getattr(lib, name).argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_uint64]
             getattr(lib, name).restype = ctypes.c_int32

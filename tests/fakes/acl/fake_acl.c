@@ -12,15 +12,36 @@
  * call to callbacks registered with fake_set_operator() (the tests register Python callbacks
  * that run fixtures.sim.SimBackend over the rank's communicator), so statuses and outputs are
  * real. Every call is appended to a JSON-lines log (fake_set_log) that tests read back.
+ *
+ * Where the real runtime behaves in ways an adapter must survive, the fake does too
+ * (HARDWARE-REVIEW.md section 5):
+ * - the second stage is asynchronous: device faults surface at aclrtSynchronizeStreamWithTimeout,
+ *   and FAKE_ACL_KERNEL_MS keeps the "kernel" touching its buffers that long after the launch, so
+ *   a sync can time out (507046) with the work still running; freeing its memory meanwhile is
+ *   reported (on hardware the device would write into freed memory) and the memory quarantined;
+ * - the NPU host of tests/fakes/npu_host.py, in C: physical and logical device ids
+ *   (FAKE_NPU_DEVICES, ASCEND_RT_VISIBLE_DEVICES), the SoC name (FAKE_NPU_SOC), device health and
+ *   owners (FAKE_NPU_STATE_DIR), a planted device fault (FAKE_NPU_FAULT_ONCE) after which every
+ *   runtime call of the process fails and its devices stay unusable for FAKE_NPU_RECOVERY_SECONDS;
+ * - the first stage needs the kernel binaries: ASCEND_OPP_PATH holding a binary_info_config.json;
+ * - aclrtMalloc returns 64-byte aligned memory whose usable size is ALIGN_UP(size, 32) + 32;
+ * - a process that exits after aclInit without aclFinalize is reported;
+ * - aclnnAlltoAllvGroupedMatMulV2* exist unless built with -DFAKE_ACL_NO_V2 (an older CANN).
+ * aclCreateTensor stays stricter than the real one (opbase checks only null dims pointers): it is
+ * this fake's sanitizer for adapter bugs, which on hardware would fail later or silently.
  */
 #include <errno.h>
+#include <glob.h>
 #include <inttypes.h>
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #define FAKE_MISUSE 999001        /* the caller broke the C contract */
@@ -28,6 +49,14 @@
 #define ACL_ERROR_INVALID_PARAM 100000
 #define ACL_ERROR_REPEAT_INITIALIZE 100002
 #define ACL_ERROR_RT_MEMORY_ALLOCATION 207001
+#define ACL_ERROR_RT_INVALID_DEVICEID 107001
+#define ACL_ERROR_RT_AICORE_EXCEPTION 507015
+#define ACL_ERROR_RT_TSD_WAIT_FAIL 507033
+#define ACL_ERROR_RT_STREAM_SYNC_TIMEOUT 507046
+#define ACL_ERROR_RT_DRV_INTERNAL_ERROR 507899
+#define ACLNN_ERR_INNER_FIND_KERNEL_ERROR 561003
+#define MAX_DEVICES 64
+#define DEFAULT_RECOVERY_SECONDS 4.0
 #define MAX_DIMS 8
 #define MAX_INT_ARRAY 65536
 #define GROUP_MAX 4096
@@ -82,6 +111,8 @@ typedef struct fake_call {
     int64_t permute_out_flag;
     int64_t workspace_size_null;
     int64_t executor_null;
+    const char *comm_mode;  /* V2 only */
+    int64_t entry_v2;       /* 1: called through aclnnAlltoAllvGroupedMatMulV2GetWorkspaceSize */
 } fake_call;
 
 typedef int32_t (*fake_stage1_fn)(const fake_call *call, uint64_t *workspace_size);
@@ -96,7 +127,16 @@ typedef struct fake_executor {
     fake_int_array *arrays[2];
 } fake_executor;
 
-typedef struct { uint64_t magic; int64_t id; int64_t live; } fake_stream;
+typedef struct { char *p; uint64_t n; } range;
+typedef struct {
+    uint64_t magic; int64_t id; int64_t live;
+    int32_t error;                 /* a device fault of the last launch, reported at the next sync */
+    char error_text[512];
+    int running;                   /* the last launch still runs on the device until `until` */
+    struct timespec until;
+    range ranges[N_TENSORS + 1];   /* the allocations that launch touches */
+    int n_ranges;
+} fake_stream;
 typedef struct { uint64_t magic; int64_t rank; int64_t size; int64_t live; char name[COMM_NAME_BYTES]; } fake_comm;
 typedef struct { char *raw; char *base; uint64_t size; int64_t id; } allocation;
 
@@ -114,6 +154,17 @@ static int64_t device_limit = (int64_t)64 << 30;
 static __thread char recent_error[1024];
 static __thread int have_error;
 static int32_t current_device = -1;
+
+/* ---- the device's health (tests/fakes/npu_host.py in C) ---- */
+static int32_t poisoned;              /* a device fault was reported: every runtime call fails with it */
+static char poison_text[512];
+static uint64_t claimed;              /* logical devices this process set (bit i: device i) */
+static int64_t calls_after_fault, releases_after_fault, freed_while_running;
+static pthread_cond_t kernel_done = PTHREAD_COND_INITIALIZER;
+static fake_stream *streams[256];
+static int n_streams;
+static allocation *quarantine;        /* freed while a launch still touched them: never reused */
+static int64_t n_quarantine, cap_quarantine;
 
 static void push_handle(void *h) {
     if (n_handles == cap_handles) {
@@ -173,6 +224,178 @@ static allocation *find_alloc(const void *p, uint64_t n) {
     return NULL;
 }
 
+static void release_alloc(int64_t i);
+
+/* ---------------------------- the NPU host (npu_host.py) -------------------------------- */
+static int physical_devices(int *out) {
+    const char *raw = getenv("FAKE_NPU_DEVICES");
+    int n = 0;
+    if (raw == NULL || *raw == 0) {
+        for (; n < 16; n++) out[n] = n;
+        return n;
+    }
+    int digits = 1;
+    for (const char *c = raw; *c; c++) digits &= *c >= '0' && *c <= '9';
+    if (digits) {
+        int count = atoi(raw);
+        for (; n < count && n < MAX_DEVICES; n++) out[n] = n;
+        return n;
+    }
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", raw);
+    for (char *save = NULL, *part = strtok_r(buf, ",", &save); part; part = strtok_r(NULL, ",", &save)) {
+        char *dash = strchr(part, '-');
+        int lo = atoi(part), hi = dash ? atoi(dash + 1) : lo;
+        for (int d = lo; d <= hi && n < MAX_DEVICES; d++) out[n++] = d;
+    }
+    return n;
+}
+
+/* The physical ids this process sees, in logical order: ASCEND_RT_VISIBLE_DEVICES keeps the ids
+ * before the first invalid one (out of range, repeated, not ascending) and drops the rest. */
+static int visible_devices(int *out) {
+    int phys[MAX_DEVICES];
+    int n_phys = physical_devices(phys);
+    const char *raw = getenv("ASCEND_RT_VISIBLE_DEVICES");
+    if (raw == NULL) {
+        memcpy(out, phys, (size_t)n_phys * sizeof *phys);
+        return n_phys;
+    }
+    int n = 0, last = -1;
+    const char *c = raw;
+    while (n < MAX_DEVICES) {
+        while (*c == ' ') c++;
+        if (*c < '0' || *c > '9') break;
+        int logical = 0;
+        while (*c >= '0' && *c <= '9') logical = logical * 10 + (*c++ - '0');
+        while (*c == ' ') c++;
+        if ((*c != ',' && *c != 0) || logical >= n_phys || logical <= last) break;
+        out[n++] = phys[logical];
+        last = logical;
+        if (*c == 0) break;
+        c++;
+    }
+    return n;
+}
+
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    return (double)t.tv_sec + (double)t.tv_nsec / 1e9;
+}
+
+static int state_file(char *path, size_t n, int physical, const char *kind) {
+    const char *dir = getenv("FAKE_NPU_STATE_DIR");
+    if (dir == NULL || *dir == 0) return 0;
+    snprintf(path, n, "%s/device-%d.%s", dir, physical, kind);
+    return 1;
+}
+
+static double read_number(const char *path) {
+    FILE *f = fopen(path, "r");
+    double v = 0;
+    if (f) {
+        if (fscanf(f, "%lf", &v) != 1) v = 0;
+        fclose(f);
+    }
+    return v;
+}
+
+static void write_text(const char *path, const char *text) {
+    const char *dir = getenv("FAKE_NPU_STATE_DIR");
+    if (dir) mkdir(dir, 0777);
+    FILE *f = fopen(path, "w");
+    if (f) {
+        fputs(text, f);
+        fclose(f);
+    }
+}
+
+static void poison_physical(int physical) {
+    char path[4096], text[64];
+    const char *raw = getenv("FAKE_NPU_RECOVERY_SECONDS");
+    double recovery = raw && *raw ? atof(raw) : DEFAULT_RECOVERY_SECONDS;
+    if (!state_file(path, sizeof path, physical, "poisoned")) return;
+    snprintf(text, sizeof text, "%.3f\n", now_seconds() + recovery);
+    write_text(path, text);
+}
+
+/* 0 when this process may set logical `device`, else the runtime's code (npu_host.set_device_error). */
+static int32_t set_device_error(int32_t device) {
+    int visible[MAX_DEVICES];
+    int n = visible_devices(visible);
+    if (device < 0 || device >= n) return ACL_ERROR_RT_INVALID_DEVICEID;
+    char path[4096];
+    if (!state_file(path, sizeof path, visible[device], "poisoned")) return 0;
+    if (read_number(path) > now_seconds()) return ACL_ERROR_RT_TSD_WAIT_FAIL;
+    state_file(path, sizeof path, visible[device], "owner");
+    int pid = (int)read_number(path);
+    if (pid && pid != (int)getpid() && kill(pid, 0) != 0 && errno == ESRCH) {
+        unlink(path);
+        poison_physical(visible[device]);
+        return ACL_ERROR_RT_TSD_WAIT_FAIL;
+    }
+    return 0;
+}
+
+static void own_device(int32_t device, int take) {
+    int visible[MAX_DEVICES];
+    char path[4096], text[32];
+    if (device < 0 || device >= visible_devices(visible)) return;
+    if (!state_file(path, sizeof path, visible[device], "owner")) return;
+    if (take) {
+        snprintf(text, sizeof text, "%d\n", (int)getpid());
+        write_text(path, text);
+    } else unlink(path);
+}
+
+/* A planted fault: once, for the process that removes the flag file; its code is the file's
+ * content (an ACL_ERROR_RT_* device code, 507015 when empty), 0 when there is none. */
+static int32_t take_planted_fault(void) {
+    const char *flag = getenv("FAKE_NPU_FAULT_ONCE");
+    if (flag == NULL || *flag == 0) return 0;
+    int32_t code = (int32_t)read_number(flag);
+    if (unlink(flag) != 0) return 0;
+    return code ? code : ACL_ERROR_RT_AICORE_EXCEPTION;
+}
+
+static const char *fault_name(int32_t code) {
+    switch (code) {
+    case 507014: return "aicore timeout";
+    case 507015: return "aicore error exception";
+    case 507017: return "aicpu timeout";
+    case 507018: return "aicpu exception";
+    case 507899: return "driver internal error";
+    default: return "device task exception";
+    }
+}
+
+/* The fault is reported: the process is poisoned and its devices need the recovery delay. */
+static void poison_process(int32_t code, const char *text) {
+    int visible[MAX_DEVICES];
+    int n = visible_devices(visible);
+    poisoned = code;
+    snprintf(poison_text, sizeof poison_text, "%s", text);
+    for (int d = 0; d < n && d < MAX_DEVICES; d++)
+        if (claimed & ((uint64_t)1 << d)) poison_physical(visible[d]);
+}
+
+/* Every later runtime call of a poisoned process fails: the context's sticky error 507899
+ * (ACL_ERROR_RT_DRV_INTERNAL_ERROR). Call with the lock held. */
+static int32_t after_fault(const char *fn) {
+    calls_after_fault++;
+    if (strstr(fn, "Free") || strstr(fn, "Destroy") || strstr(fn, "Reset")) releases_after_fault++;
+    misuse(fn, "EE9999: the device faulted earlier in this process (%d): %s", poisoned, poison_text);
+    return ACL_ERROR_RT_DRV_INTERNAL_ERROR;
+}
+
+static int in_running_launch(const allocation *a) {
+    for (int i = 0; i < n_streams; i++)
+        for (int r = 0; streams[i]->running && r < streams[i]->n_ranges; r++)
+            if (streams[i]->ranges[r].p == a->base) return 1;
+    return 0;
+}
+
 /* ---------------------------------- test hooks ------------------------------------------ */
 void fake_set_operator(fake_stage1_fn s1, fake_stage2_fn s2) {
     pthread_mutex_lock(&lock);
@@ -191,6 +414,32 @@ int32_t fake_set_log(const char *path) {
 }
 
 void fake_set_device_limit(int64_t bytes) { device_limit = bytes; }
+int64_t fake_calls_after_fault(void) { return calls_after_fault; }
+int64_t fake_releases_after_fault(void) { return releases_after_fault; }
+int64_t fake_freed_while_running(void) { return freed_while_running; }
+int32_t fake_poisoned(void) { return poisoned; }
+
+/* For a test that abandoned a poisoned or timed-out backend: wait for every launch to end, then
+ * forget the fault and free what the adapter left behind (on hardware: a new process). */
+void fake_reset(void) {
+    pthread_mutex_lock(&lock);
+    for (int i = 0; i < n_streams; i++)
+        while (streams[i]->running) pthread_cond_wait(&kernel_done, &lock);
+    for (int i = 0; i < n_streams; i++) streams[i]->error = 0;
+    for (int64_t i = 0; i < n_quarantine; i++) free(quarantine[i].raw);
+    n_quarantine = 0;
+    while (n_allocs) release_alloc(n_allocs - 1);
+    for (int64_t i = 0; i < n_handles; i++) {
+        uint64_t m = *(uint64_t *)handles[i];
+        if (m == TENSOR_MAGIC) ((fake_tensor *)handles[i])->live = 0;
+        else if (m == ARRAY_MAGIC) ((fake_int_array *)handles[i])->live = 0;
+    }
+    poisoned = 0;
+    calls_after_fault = releases_after_fault = freed_while_running = 0;
+    claimed = 0;
+    initialised = 0;
+    pthread_mutex_unlock(&lock);
+}
 int64_t fake_live_allocations(void) { return n_allocs; }
 int64_t fake_live_bytes(void) { return live_bytes; }
 
@@ -226,10 +475,26 @@ int32_t fake_poke(void *device, const void *host, uint64_t n) {
 
 /* ---------------------------------- libascendcl ----------------------------------------- */
 int32_t aclInit(const char *config) {
-    (void)config;
     pthread_mutex_lock(&lock);
     int32_t ret = initialised ? ACL_ERROR_REPEAT_INITIALIZE : 0;
-    initialised = 1;
+    if (ret == 0 && config != NULL) {
+        FILE *f = fopen(config, "r");
+        int c = f ? fgetc(f) : EOF;
+        while (c == ' ' || c == '\n' || c == '\t' || c == '\r') c = fgetc(f);
+        if (f) fclose(f);
+        if (c != '{') {
+            misuse("aclInit", "config %s is not a readable JSON file", config);
+            ret = ACL_ERROR_INVALID_PARAM;
+        }
+    }
+    if (ret == 0) initialised = 1;
+    if (log_file) {
+        fprintf(log_file, "{\"fn\":\"aclInit\",\"pid\":%d,\"ret\":%d,\"config\":", (int)getpid(), ret);
+        if (config) json_string(log_file, config);
+        else fputs("null", log_file);
+        fputs("}\n", log_file);
+        fflush(log_file);
+    }
     pthread_mutex_unlock(&lock);
     return ret;
 }
@@ -241,23 +506,74 @@ int32_t aclFinalize(void) {
     return 0;
 }
 
+/* The runtime keeps a process's device resources until aclFinalize: say so when it never ran. */
+__attribute__((destructor)) static void at_exit(void) {
+    if (!initialised || poisoned) return;
+    fprintf(stderr, "fake_acl: process %d exits after aclInit without aclFinalize: its device "
+            "resources stay held until the runtime notices\n", (int)getpid());
+    if (log_file) {
+        fprintf(log_file, "{\"fn\":\"exit\",\"pid\":%d,\"error\":\"exit without aclFinalize\"}\n", (int)getpid());
+        fflush(log_file);
+    }
+}
+
 const char *aclGetRecentErrMsg(void) {
     if (!have_error) return NULL;
     have_error = 0;
     return recent_error;
 }
 
-int32_t aclrtSetDevice(int32_t device) {
+const char *aclrtGetSocName(void) {
+    static char soc[128];
+    const char *raw = getenv("FAKE_NPU_SOC");
+    snprintf(soc, sizeof soc, "%s", raw && *raw ? raw : "Ascend910_9391");
+    return soc;
+}
+
+int32_t aclrtGetDeviceCount(uint32_t *count) {
+    int visible[MAX_DEVICES];
     pthread_mutex_lock(&lock);
     int32_t ret = 0;
-    if (!initialised) { misuse("aclrtSetDevice", "aclInit was not called"); ret = FAKE_MISUSE; }
-    else if (device < 0) { misuse("aclrtSetDevice", "device %d < 0", device); ret = ACL_ERROR_INVALID_PARAM; }
-    else current_device = device;
+    if (poisoned) ret = after_fault("aclrtGetDeviceCount");
+    else if (count == NULL) { misuse("aclrtGetDeviceCount", "null pointer"); ret = ACL_ERROR_INVALID_PARAM; }
+    else *count = (uint32_t)visible_devices(visible);
     pthread_mutex_unlock(&lock);
     return ret;
 }
 
-int32_t aclrtResetDevice(int32_t device) { (void)device; return 0; }
+int32_t aclrtSetDevice(int32_t device) {
+    pthread_mutex_lock(&lock);
+    int32_t ret = 0;
+    if (poisoned) ret = after_fault("aclrtSetDevice");
+    else if (!initialised) { misuse("aclrtSetDevice", "aclInit was not called"); ret = FAKE_MISUSE; }
+    else if ((ret = set_device_error(device)) == ACL_ERROR_RT_INVALID_DEVICEID) {
+        int visible[MAX_DEVICES];
+        const char *env = getenv("ASCEND_RT_VISIBLE_DEVICES");
+        misuse("aclrtSetDevice", "EE1001: device id %d is invalid: %d device(s) visible "
+               "(ASCEND_RT_VISIBLE_DEVICES=%s)", device, visible_devices(visible), env ? env : "unset");
+    } else if (ret == ACL_ERROR_RT_TSD_WAIT_FAIL) {
+        misuse("aclrtSetDevice", "tsd client wait response fail: device %d is still releasing the "
+               "resources of a faulted or killed process", device);
+    } else {
+        current_device = device;
+        if (device < MAX_DEVICES) claimed |= (uint64_t)1 << device;
+        own_device(device, 1);
+    }
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
+int32_t aclrtResetDevice(int32_t device) {
+    pthread_mutex_lock(&lock);
+    int32_t ret = 0;
+    if (poisoned) ret = after_fault("aclrtResetDevice");
+    else {
+        if (device >= 0 && device < MAX_DEVICES) claimed &= ~((uint64_t)1 << device);
+        own_device(device, 0);
+    }
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
 
 /* One context per device; a thread makes it current with aclrtSetCurrentContext. */
 static int64_t contexts[64];
@@ -266,7 +582,8 @@ static __thread int64_t *thread_context;
 int32_t aclrtGetCurrentContext(void **context) {
     pthread_mutex_lock(&lock);
     int32_t ret = 0;
-    if (context == NULL) { misuse("aclrtGetCurrentContext", "null pointer"); ret = FAKE_MISUSE; }
+    if (poisoned) ret = after_fault("aclrtGetCurrentContext");
+    else if (context == NULL) { misuse("aclrtGetCurrentContext", "null pointer"); ret = FAKE_MISUSE; }
     else if (current_device < 0 || current_device >= 64) {
         misuse("aclrtGetCurrentContext", "no device set (aclrtSetDevice)"); ret = FAKE_MISUSE;
     } else {
@@ -293,12 +610,16 @@ int32_t aclrtSetCurrentContext(void *context) {
 int32_t aclrtCreateStream(void **stream) {
     pthread_mutex_lock(&lock);
     int32_t ret = 0;
-    if (stream == NULL) { misuse("aclrtCreateStream", "null stream pointer"); ret = FAKE_MISUSE; }
+    if (poisoned) ret = after_fault("aclrtCreateStream");
+    else if (stream == NULL) { misuse("aclrtCreateStream", "null stream pointer"); ret = FAKE_MISUSE; }
     else if (current_device < 0) { misuse("aclrtCreateStream", "no device set (aclrtSetDevice)"); ret = FAKE_MISUSE; }
-    else {
+    else if (n_streams == (int)(sizeof streams / sizeof *streams)) {
+        misuse("aclrtCreateStream", "more than %d streams", n_streams); ret = FAKE_MISUSE;
+    } else {
         fake_stream *s = calloc(1, sizeof *s);
         s->magic = STREAM_MAGIC; s->id = next_id++; s->live = 1;
         push_handle(s);
+        streams[n_streams++] = s;
         *stream = s;
     }
     pthread_mutex_unlock(&lock);
@@ -308,49 +629,115 @@ int32_t aclrtCreateStream(void **stream) {
 int32_t aclrtDestroyStream(void *stream) {
     pthread_mutex_lock(&lock);
     int32_t ret = 0;
-    if (!known_handle(stream, STREAM_MAGIC) || !((fake_stream *)stream)->live) {
+    if (poisoned) ret = after_fault("aclrtDestroyStream");
+    else if (!known_handle(stream, STREAM_MAGIC) || !((fake_stream *)stream)->live) {
         misuse("aclrtDestroyStream", "not a live stream: %p", stream); ret = FAKE_MISUSE;
     } else ((fake_stream *)stream)->live = 0;
     pthread_mutex_unlock(&lock);
     return ret;
 }
 
+static int ts_before(const struct timespec *a, const struct timespec *b) {
+    return a->tv_sec < b->tv_sec || (a->tv_sec == b->tv_sec && a->tv_nsec < b->tv_nsec);
+}
+
+static struct timespec ms_from_now(int64_t ms) {
+    struct timespec t;
+    clock_gettime(CLOCK_REALTIME, &t);
+    t.tv_sec += (time_t)(ms / 1000);
+    t.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (t.tv_nsec >= 1000000000L) { t.tv_sec++; t.tv_nsec -= 1000000000L; }
+    return t;
+}
+
+/* A launched second stage still on the device: it keeps touching its buffers until `until`. */
+static void *device_work(void *arg) {
+    fake_stream *s = arg;
+    struct timespec nap = {0, 1000000L};
+    pthread_mutex_lock(&lock);
+    for (;;) {
+        struct timespec now;
+        clock_gettime(CLOCK_REALTIME, &now);
+        if (!ts_before(&now, &s->until)) break;
+        for (int r = 0; r < s->n_ranges; r++) {
+            volatile char *v = s->ranges[r].p;
+            v[0] = v[0];
+            v[s->ranges[r].n - 1] = v[s->ranges[r].n - 1];
+        }
+        pthread_mutex_unlock(&lock);
+        nanosleep(&nap, NULL);
+        pthread_mutex_lock(&lock);
+    }
+    s->running = 0;
+    s->n_ranges = 0;
+    pthread_cond_broadcast(&kernel_done);
+    pthread_mutex_unlock(&lock);
+    return NULL;
+}
+
 int32_t aclrtSynchronizeStreamWithTimeout(void *stream, int32_t timeout) {
+    const char *fn = "aclrtSynchronizeStreamWithTimeout";
     pthread_mutex_lock(&lock);
     int32_t ret = 0;
-    if (!known_handle(stream, STREAM_MAGIC) || !((fake_stream *)stream)->live) {
-        misuse("aclrtSynchronizeStreamWithTimeout", "not a live stream: %p", stream); ret = FAKE_MISUSE;
-    } else if (timeout < -1) {
-        misuse("aclrtSynchronizeStreamWithTimeout", "timeout %d < -1", timeout); ret = ACL_ERROR_INVALID_PARAM;
+    fake_stream *s = stream;
+    if (poisoned) ret = after_fault(fn);
+    else if (!known_handle(stream, STREAM_MAGIC) || !s->live) {
+        misuse(fn, "not a live stream: %p", stream); ret = FAKE_MISUSE;
+    } else if (timeout < -1 || timeout == 0) {
+        misuse(fn, "timeout %d: only -1 (forever) and > 0 (milliseconds) are defined", timeout);
+        ret = ACL_ERROR_INVALID_PARAM;
+    } else {
+        struct timespec deadline = ms_from_now(timeout);
+        while (s->running && ret == 0) {
+            if (timeout == -1) pthread_cond_wait(&kernel_done, &lock);
+            else if (pthread_cond_timedwait(&kernel_done, &lock, &deadline) == ETIMEDOUT && s->running) {
+                misuse(fn, "stream %" PRId64 " did not finish within %d ms; the task keeps running "
+                       "on the device", s->id, timeout);
+                ret = ACL_ERROR_RT_STREAM_SYNC_TIMEOUT;
+            }
+        }
+        if (ret == 0 && s->error) {
+            ret = s->error;
+            misuse(fn, "%s", s->error_text);
+            poison_process(s->error, s->error_text);
+            s->error = 0;
+        }
+    }
+    if (log_file) {
+        fprintf(log_file, "{\"fn\":\"%s\",\"pid\":%d,\"timeout\":%d,\"ret\":%d}\n", fn, (int)getpid(), timeout, ret);
+        fflush(log_file);
     }
     pthread_mutex_unlock(&lock);
     return ret;
 }
 
-/* 32-byte aligned and deliberately never 64-byte aligned: an adapter must not assume more. */
+/* 64-byte aligned; the usable size is ALIGN_UP(size, 32) + 32 (the aclrtMalloc contract). */
 int32_t aclrtMalloc(void **ptr, size_t size, int32_t policy) {
     (void)policy;
     pthread_mutex_lock(&lock);
     int32_t ret = 0;
-    if (ptr == NULL || size == 0) {
+    uint64_t usable = ((uint64_t)size + 31) / 32 * 32 + 32;
+    if (poisoned) ret = after_fault("aclrtMalloc");
+    else if (ptr == NULL || size == 0) {
         misuse("aclrtMalloc", "null pointer or size 0 (size %zu)", size); ret = ACL_ERROR_INVALID_PARAM;
-    } else if ((int64_t)size > device_limit - live_bytes) {
-        snprintf(recent_error, sizeof recent_error, "out of fake device memory (%zu bytes asked)", size);
+    } else if ((int64_t)usable > device_limit - live_bytes) {
+        snprintf(recent_error, sizeof recent_error, "EL0004: [PID: %d] Failed to allocate memory. Possible "
+                 "Cause: Available memory is insufficient (%zu bytes asked, %" PRId64 " free). Solution: Close "
+                 "applications not in use.", (int)getpid(), size, device_limit - live_bytes);
         have_error = 1; ret = ACL_ERROR_RT_MEMORY_ALLOCATION;
     } else {
-        char *raw = malloc(size + 96);
+        char *raw = malloc(usable + 64);
         if (raw == NULL) {
-            snprintf(recent_error, sizeof recent_error, "malloc(%zu) failed", size);
+            snprintf(recent_error, sizeof recent_error, "EL0004: malloc(%zu) failed", size);
             have_error = 1; ret = ACL_ERROR_RT_MEMORY_ALLOCATION;
         } else {
-            uintptr_t b = ((uintptr_t)raw + 31) & ~(uintptr_t)31;
-            if (b % 64 == 0) b += 32;
+            uintptr_t b = ((uintptr_t)raw + 63) & ~(uintptr_t)63;
             if (n_allocs == cap_allocs) {
                 cap_allocs = cap_allocs ? 2 * cap_allocs : 256;
                 allocs = realloc(allocs, (size_t)cap_allocs * sizeof *allocs);
             }
-            allocs[n_allocs++] = (allocation){raw, (char *)b, size, ++alloc_ids};
-            live_bytes += (int64_t)size;
+            allocs[n_allocs++] = (allocation){raw, (char *)b, usable, ++alloc_ids};
+            live_bytes += (int64_t)usable;
             *ptr = (void *)b;
         }
     }
@@ -358,29 +745,77 @@ int32_t aclrtMalloc(void **ptr, size_t size, int32_t policy) {
     return ret;
 }
 
+/* Call with the lock held: release allocation i (quarantined if a launch still touches it). */
+static void release_alloc(int64_t i) {
+    live_bytes -= (int64_t)allocs[i].size;
+    if (in_running_launch(&allocs[i])) {
+        freed_while_running++;
+        misuse("aclrtFree", "%p is freed while a second stage still runs on the device and accesses it "
+               "(on hardware the device writes into freed memory)", allocs[i].base);
+        if (n_quarantine == cap_quarantine) {
+            cap_quarantine = cap_quarantine ? 2 * cap_quarantine : 64;
+            quarantine = realloc(quarantine, (size_t)cap_quarantine * sizeof *quarantine);
+        }
+        quarantine[n_quarantine++] = allocs[i];
+    } else free(allocs[i].raw);
+    allocs[i] = allocs[--n_allocs];
+}
+
+/* No sync, like the real one: the caller must know the device no longer uses the memory. */
 int32_t aclrtFree(void *ptr) {
     pthread_mutex_lock(&lock);
     int32_t ret = FAKE_MISUSE;
-    for (int64_t i = 0; i < n_allocs; i++) {
-        if (allocs[i].base == ptr) {
-            live_bytes -= (int64_t)allocs[i].size;
-            free(allocs[i].raw);
-            allocs[i] = allocs[--n_allocs];
-            ret = 0;
-            break;
+    if (poisoned) ret = after_fault("aclrtFree");
+    else {
+        for (int64_t i = 0; i < n_allocs; i++) {
+            if (allocs[i].base == ptr) {
+                release_alloc(i);
+                ret = 0;
+                break;
+            }
         }
+        if (ret) misuse("aclrtFree", "%p is not the start of a live allocation", ptr);
     }
-    if (ret) misuse("aclrtFree", "%p is not the start of a live allocation", ptr);
+    if (log_file) {
+        fprintf(log_file, "{\"fn\":\"aclrtFree\",\"pid\":%d,\"ret\":%d}\n", (int)getpid(), ret);
+        fflush(log_file);
+    }
     pthread_mutex_unlock(&lock);
     return ret;
 }
+
+/* Waits until no launch touches the memory, then frees it. */
+int32_t aclrtFreeWithDevSync(void *ptr) {
+    pthread_mutex_lock(&lock);
+    int32_t ret = FAKE_MISUSE;
+    if (poisoned) ret = after_fault("aclrtFreeWithDevSync");
+    else {
+        for (int64_t i = 0; i < n_allocs; i++) {
+            if (allocs[i].base == ptr) {
+                while (in_running_launch(&allocs[i])) pthread_cond_wait(&kernel_done, &lock);
+                release_alloc(i);
+                ret = 0;
+                break;
+            }
+        }
+        if (ret) misuse("aclrtFreeWithDevSync", "%p is not the start of a live allocation", ptr);
+    }
+    if (log_file) {
+        fprintf(log_file, "{\"fn\":\"aclrtFreeWithDevSync\",\"pid\":%d,\"ret\":%d}\n", (int)getpid(), ret);
+        fflush(log_file);
+    }
+    pthread_mutex_unlock(&lock);
+    return ret;
+}
+
 
 /* kind: 0 host->host, 1 host->device, 2 device->host, 3 device->device */
 int32_t aclrtMemcpy(void *dst, size_t dest_max, const void *src, size_t count, int32_t kind) {
     pthread_mutex_lock(&lock);
     int32_t ret = 0;
     int dst_dev = kind == 1 || kind == 3, src_dev = kind == 2 || kind == 3;
-    if (kind < 0 || kind > 3) { misuse("aclrtMemcpy", "unknown kind %d", kind); ret = FAKE_MISUSE; }
+    if (poisoned) ret = after_fault("aclrtMemcpy");
+    else if (kind < 0 || kind > 3) { misuse("aclrtMemcpy", "unknown kind %d", kind); ret = FAKE_MISUSE; }
     else if (count > dest_max) { misuse("aclrtMemcpy", "count %zu > destMax %zu", count, dest_max); ret = FAKE_MISUSE; }
     else if (count && (dst == NULL || src == NULL)) { misuse("aclrtMemcpy", "null pointer"); ret = FAKE_MISUSE; }
     else if (count && dst_dev && !find_alloc(dst, count)) {
@@ -402,7 +837,8 @@ int32_t aclrtMemcpy(void *dst, size_t dest_max, const void *src, size_t count, i
 int32_t aclrtMemset(void *dev, size_t max_count, int32_t value, size_t count) {
     pthread_mutex_lock(&lock);
     int32_t ret = 0;
-    if (count > max_count) { misuse("aclrtMemset", "count %zu > maxCount %zu", count, max_count); ret = FAKE_MISUSE; }
+    if (poisoned) ret = after_fault("aclrtMemset");
+    else if (count > max_count) { misuse("aclrtMemset", "count %zu > maxCount %zu", count, max_count); ret = FAKE_MISUSE; }
     else if (count && !find_alloc(dev, count)) {
         misuse("aclrtMemset", "[%p, +%zu) is not inside a live device allocation", dev, count); ret = FAKE_MISUSE;
     } else if (count) memset(dev, value, count);
@@ -434,6 +870,7 @@ void *aclCreateTensor(const int64_t *view_dims, uint64_t view_num, int32_t dtype
     const char *fn = "aclCreateTensor";
     fake_tensor *t = NULL;
     pthread_mutex_lock(&lock);
+    if (poisoned) { after_fault(fn); goto out; }
     if (view_num > MAX_DIMS) { misuse(fn, "viewDimsNum %" PRIu64 " > %d", view_num, MAX_DIMS); goto out; }
     if (storage_num > MAX_DIMS) { misuse(fn, "storageDimsNum %" PRIu64 " > %d", storage_num, MAX_DIMS); goto out; }
     if (view_num && view_dims == NULL) { misuse(fn, "viewDims is null with viewDimsNum %" PRIu64, view_num); goto out; }
@@ -492,7 +929,8 @@ out:
 int32_t aclDestroyTensor(const void *tensor) {
     pthread_mutex_lock(&lock);
     int32_t ret = 0;
-    if (!known_handle(tensor, TENSOR_MAGIC) || !((fake_tensor *)tensor)->live) {
+    if (poisoned) ret = after_fault("aclDestroyTensor");
+    else if (!known_handle(tensor, TENSOR_MAGIC) || !((fake_tensor *)tensor)->live) {
         misuse("aclDestroyTensor", "not a live tensor: %p", tensor); ret = FAKE_MISUSE;
     } else ((fake_tensor *)tensor)->live = 0;
     pthread_mutex_unlock(&lock);
@@ -502,7 +940,8 @@ int32_t aclDestroyTensor(const void *tensor) {
 void *aclCreateIntArray(const int64_t *value, uint64_t size) {
     fake_int_array *a = NULL;
     pthread_mutex_lock(&lock);
-    if (size > MAX_INT_ARRAY) misuse("aclCreateIntArray", "size %" PRIu64 " > %d", size, MAX_INT_ARRAY);
+    if (poisoned) after_fault("aclCreateIntArray");
+    else if (size > MAX_INT_ARRAY) misuse("aclCreateIntArray", "size %" PRIu64 " > %d", size, MAX_INT_ARRAY);
     else if (size && value == NULL) misuse("aclCreateIntArray", "value is null with size %" PRIu64, size);
     else {
         a = calloc(1, sizeof *a);
@@ -525,7 +964,8 @@ void *aclCreateIntArray(const int64_t *value, uint64_t size) {
 int32_t aclDestroyIntArray(const void *array) {
     pthread_mutex_lock(&lock);
     int32_t ret = 0;
-    if (!known_handle(array, ARRAY_MAGIC) || !((fake_int_array *)array)->live) {
+    if (poisoned) ret = after_fault("aclDestroyIntArray");
+    else if (!known_handle(array, ARRAY_MAGIC) || !((fake_int_array *)array)->live) {
         misuse("aclDestroyIntArray", "not a live int array: %p", array); ret = FAKE_MISUSE;
     } else ((fake_int_array *)array)->live = 0;
     pthread_mutex_unlock(&lock);
@@ -536,12 +976,18 @@ int32_t aclDestroyAclOpExecutor(void *executor) {
     pthread_mutex_lock(&lock);
     int32_t ret = 0;
     fake_executor *e = executor;
-    if (!known_handle(e, EXEC_MAGIC) || e->destroyed) {
+    if (poisoned) ret = after_fault("aclDestroyAclOpExecutor");
+    else if (!known_handle(e, EXEC_MAGIC) || e->destroyed) {
         misuse("aclDestroyAclOpExecutor", "not a live executor: %p", executor); ret = FAKE_MISUSE;
     } else if (e->used) {
         misuse("aclDestroyAclOpExecutor", "executor %" PRId64 " was consumed by the second stage", e->id);
         ret = FAKE_MISUSE;
     } else e->destroyed = 1;
+    if (log_file) {
+        fprintf(log_file, "{\"fn\":\"aclDestroyAclOpExecutor\",\"pid\":%d,\"executor\":%" PRId64 ",\"ret\":%d}\n",
+                (int)getpid(), known_handle(e, EXEC_MAGIC) ? e->id : 0, ret);
+        fflush(log_file);
+    }
     pthread_mutex_unlock(&lock);
     return ret;
 }
@@ -562,7 +1008,8 @@ int32_t HcclGetRootInfo(HcclRootInfo *info) {
 int32_t HcclCommInitRootInfo(uint32_t n_ranks, const HcclRootInfo *info, uint32_t rank, void **comm) {
     pthread_mutex_lock(&lock);
     int32_t ret = 0;
-    if (info == NULL || comm == NULL || strncmp(info->internal, "FAKEROOT:", 9) != 0) {
+    if (poisoned) ret = after_fault("HcclCommInitRootInfo");
+    else if (info == NULL || comm == NULL || strncmp(info->internal, "FAKEROOT:", 9) != 0) {
         misuse("HcclCommInitRootInfo", "null pointer or a root info not made by HcclGetRootInfo"); ret = 1;
     } else if (rank >= n_ranks) {
         misuse("HcclCommInitRootInfo", "rank %u >= nRanks %u", rank, n_ranks); ret = 1;
@@ -598,7 +1045,8 @@ int32_t HcclGetCommName(void *comm, char *name) {
 int32_t HcclCommDestroy(void *comm) {
     pthread_mutex_lock(&lock);
     int32_t ret = 0;
-    if (!known_handle(comm, COMM_MAGIC) || !((fake_comm *)comm)->live) {
+    if (poisoned) ret = after_fault("HcclCommDestroy");
+    else if (!known_handle(comm, COMM_MAGIC) || !((fake_comm *)comm)->live) {
         misuse("HcclCommDestroy", "not a live communicator"); ret = 1;
     } else ((fake_comm *)comm)->live = 0;
     pthread_mutex_unlock(&lock);
@@ -612,17 +1060,38 @@ static void log_tensor_arg(int i, const fake_tensor *t) {
     else fputs("null", log_file);
 }
 
-int32_t aclnnAlltoAllvGroupedMatMulGetWorkspaceSize(
-    const void *gmm_x, const void *gmm_weight, const void *send_counts_tensor, const void *recv_counts_tensor,
+/* The kernel binaries nnopbase loads: some binary_info_config.json under ASCEND_OPP_PATH. */
+static int kernels_installed(void) {
+    const char *opp = getenv("ASCEND_OPP_PATH");
+    static const char *patterns[] = {"%s/built-in/op_impl/ai_core/tbe/kernel/config/*/binary_info_config.json",
+                                     "%s/vendors/*/op_impl/ai_core/tbe/kernel/config/*/binary_info_config.json"};
+    if (opp == NULL || *opp == 0) return 0;
+    for (size_t i = 0; i < sizeof patterns / sizeof *patterns; i++) {
+        char pattern[4096];
+        glob_t g;
+        snprintf(pattern, sizeof pattern, patterns[i], opp);
+        int found = glob(pattern, 0, NULL, &g) == 0 && g.gl_pathc > 0;
+        globfree(&g);
+        if (found) return 1;
+    }
+    return 0;
+}
+
+static int32_t first_stage(
+    const char *fn, int v2, const char *comm_mode, const void *gmm_x, const void *gmm_weight, const void *send_counts_tensor, const void *recv_counts_tensor,
     const void *mm_x, const void *mm_weight, const char *group, int64_t ep_world_size, const void *send_counts,
     const void *recv_counts, _Bool trans_gmm_weight, _Bool trans_mm_weight, _Bool permute_out_flag,
     void *gmm_y, void *mm_y, void *permute_out, uint64_t *workspace_size, void **executor) {
-    const char *fn = "aclnnAlltoAllvGroupedMatMulGetWorkspaceSize";
     const void *args[N_TENSORS] = {gmm_x, gmm_weight, send_counts_tensor, recv_counts_tensor, mm_x,
                                    mm_weight, gmm_y, mm_y, permute_out};
     fake_call call;
     memset(&call, 0, sizeof call);
     pthread_mutex_lock(&lock);
+    if (poisoned) {
+        int32_t ret = after_fault(fn);
+        pthread_mutex_unlock(&lock);
+        return ret;
+    }
     for (int i = 0; i < N_TENSORS; i++) {
         if (args[i] && (!known_handle(args[i], TENSOR_MAGIC) || !((fake_tensor *)args[i])->live)) {
             misuse(fn, "%s is neither null nor a live aclTensor: %p", TENSOR_NAMES[i], args[i]);
@@ -654,6 +1123,8 @@ int32_t aclnnAlltoAllvGroupedMatMulGetWorkspaceSize(
     call.permute_out_flag = permute_out_flag;
     call.workspace_size_null = workspace_size == NULL;
     call.executor_null = executor == NULL;
+    call.comm_mode = comm_mode;
+    call.entry_v2 = v2;
     fake_stage1_fn cb = stage1_cb;
     if (log_file) {
         fprintf(log_file, "{\"fn\":\"%s\",\"pid\":%d,\"call\":%" PRId64 ",\"tensors\":{", fn, (int)getpid(), call.call_id);
@@ -661,6 +1132,11 @@ int32_t aclnnAlltoAllvGroupedMatMulGetWorkspaceSize(
         fputs("},\"group\":", log_file);
         if (group) json_string(log_file, group);
         else fputs("null", log_file);
+        if (v2) {
+            fputs(",\"comm_mode\":", log_file);
+            if (comm_mode) json_string(log_file, comm_mode);
+            else fputs("null", log_file);
+        }
         fprintf(log_file, ",\"ep_world_size\":%" PRId64 ",\"send_counts\":", ep_world_size);
         if (send_counts) fprintf(log_file, "%" PRId64, ((fake_int_array *)send_counts)->id);
         else fputs("null", log_file);
@@ -684,6 +1160,12 @@ int32_t aclnnAlltoAllvGroupedMatMulGetWorkspaceSize(
     uint64_t size = 0;
     int32_t status = cb(&call, &size);
     pthread_mutex_lock(&lock);
+    if (status == 0 && !kernels_installed()) {  /* the arguments passed; now the kernel is looked up */
+        const char *opp = getenv("ASCEND_OPP_PATH");
+        misuse(fn, "EZ1001: [PID: %d] Get path and read binary_info_config.json failed, please check if the "
+               "opp_kernel package is installed! (ASCEND_OPP_PATH=%s)", (int)getpid(), opp ? opp : "unset");
+        status = ACLNN_ERR_INNER_FIND_KERNEL_ERROR;
+    }
     if (status == 0 && workspace_size) *workspace_size = size;
     if (status == 0 && executor) {
         fake_executor *e = calloc(1, sizeof *e);
@@ -702,10 +1184,14 @@ int32_t aclnnAlltoAllvGroupedMatMulGetWorkspaceSize(
     return status;
 }
 
-int32_t aclnnAlltoAllvGroupedMatMul(void *workspace, uint64_t workspace_size, void *executor, void *stream) {
-    const char *fn = "aclnnAlltoAllvGroupedMatMul";
+static int32_t second_stage(const char *fn, void *workspace, uint64_t workspace_size, void *executor, void *stream) {
     fake_executor *e = executor;
     pthread_mutex_lock(&lock);
+    if (poisoned) {
+        int32_t ret = after_fault(fn);
+        pthread_mutex_unlock(&lock);
+        return ret;
+    }
     if (log_file) {
         fprintf(log_file, "{\"fn\":\"%s\",\"pid\":%d,\"workspace_null\":%s,\"workspace_size\":%" PRIu64
                 ",\"executor\":%" PRId64 ",\"stream_null\":%s}\n", fn, (int)getpid(),
@@ -748,6 +1234,31 @@ int32_t aclnnAlltoAllvGroupedMatMul(void *workspace, uint64_t workspace_size, vo
     if (cb == NULL) return FAKE_NO_OPERATOR;
     int32_t status = cb(e ? e->id : 0, workspace, workspace_size);
     pthread_mutex_lock(&lock);
+    fake_stream *s = stream;
+    if (status != 0 && e) e->used = 0;  /* a failed launch leaves the executor to aclDestroyAclOpExecutor */
+    int32_t fault = status == 0 ? take_planted_fault() : 0;
+    if (fault) {
+        s->error = fault;
+        snprintf(s->error_text, sizeof s->error_text, "EZ9999: Inner Error! The error from device(chipId:%d, "
+                 "dieId:0), serial number is 1, there is an %s, core id is 0, error code = 0x800000 (%s)",
+                 current_device, fault_name(fault), fn);
+    }
+    const char *ms = getenv("FAKE_ACL_KERNEL_MS");
+    if (status == 0 && e && ms && atoi(ms) > 0) {
+        s->n_ranges = 0;
+        allocation *w = workspace ? find_alloc(workspace, 1) : NULL;
+        for (int i = 0; i <= N_TENSORS; i++) {
+            allocation *a = i < N_TENSORS ? (e->tensors[i] && e->tensors[i]->data ? find_alloc(e->tensors[i]->data, 1) : NULL) : w;
+            int seen = a == NULL;
+            for (int r = 0; !seen && r < s->n_ranges; r++) seen = s->ranges[r].p == a->base;
+            if (!seen) s->ranges[s->n_ranges++] = (range){a->base, a->size};
+        }
+        s->until = ms_from_now(atoi(ms));
+        s->running = 1;
+        pthread_t t;
+        if (pthread_create(&t, NULL, device_work, s) == 0) pthread_detach(t);
+        else s->running = 0;
+    }
     if (log_file) {
         fprintf(log_file, "{\"fn\":\"%s.return\",\"pid\":%d,\"executor\":%" PRId64 ",\"status\":%d}\n", fn,
                 (int)getpid(), e ? e->id : 0, status);
@@ -756,3 +1267,36 @@ int32_t aclnnAlltoAllvGroupedMatMul(void *workspace, uint64_t workspace_size, vo
     pthread_mutex_unlock(&lock);
     return status;
 }
+
+int32_t aclnnAlltoAllvGroupedMatMulGetWorkspaceSize(
+    const void *gmm_x, const void *gmm_weight, const void *send_counts_tensor, const void *recv_counts_tensor,
+    const void *mm_x, const void *mm_weight, const char *group, int64_t ep_world_size, const void *send_counts,
+    const void *recv_counts, _Bool trans_gmm_weight, _Bool trans_mm_weight, _Bool permute_out_flag,
+    void *gmm_y, void *mm_y, void *permute_out, uint64_t *workspace_size, void **executor) {
+    return first_stage("aclnnAlltoAllvGroupedMatMulGetWorkspaceSize", 0, NULL, gmm_x, gmm_weight,
+                       send_counts_tensor, recv_counts_tensor, mm_x, mm_weight, group, ep_world_size, send_counts,
+                       recv_counts, trans_gmm_weight, trans_mm_weight, permute_out_flag, gmm_y, mm_y, permute_out,
+                       workspace_size, executor);
+}
+
+int32_t aclnnAlltoAllvGroupedMatMul(void *workspace, uint64_t workspace_size, void *executor, void *stream) {
+    return second_stage("aclnnAlltoAllvGroupedMatMul", workspace, workspace_size, executor, stream);
+}
+
+#ifndef FAKE_ACL_NO_V2
+/* V2: commMode right after group (contracts/alltoallv_gmm-v2.md); the operator callback sees it. */
+int32_t aclnnAlltoAllvGroupedMatMulV2GetWorkspaceSize(
+    const void *gmm_x, const void *gmm_weight, const void *send_counts_tensor, const void *recv_counts_tensor,
+    const void *mm_x, const void *mm_weight, const char *group, const char *comm_mode, int64_t ep_world_size,
+    const void *send_counts, const void *recv_counts, _Bool trans_gmm_weight, _Bool trans_mm_weight,
+    _Bool permute_out_flag, void *gmm_y, void *mm_y, void *permute_out, uint64_t *workspace_size, void **executor) {
+    return first_stage("aclnnAlltoAllvGroupedMatMulV2GetWorkspaceSize", 1, comm_mode, gmm_x, gmm_weight,
+                       send_counts_tensor, recv_counts_tensor, mm_x, mm_weight, group, ep_world_size, send_counts,
+                       recv_counts, trans_gmm_weight, trans_mm_weight, permute_out_flag, gmm_y, mm_y, permute_out,
+                       workspace_size, executor);
+}
+
+int32_t aclnnAlltoAllvGroupedMatMulV2(void *workspace, uint64_t workspace_size, void *executor, void *stream) {
+    return second_stage("aclnnAlltoAllvGroupedMatMulV2", workspace, workspace_size, executor, stream);
+}
+#endif
