@@ -131,7 +131,12 @@ def _record(args: tuple, kwargs: dict) -> dict:
         rank = ranks.current().rank
     except RuntimeError:
         rank = None
+    try:
+        level: int | None = npu.task_queue_enable()
+    except RuntimeError:
+        level = None
     record = {"pid": os.getpid(), "rank": rank, "pinned_device": npu.pinned_device(),
+              "task_queue": level,
               "positional": [{"type": type_tag(v), "value": _describe(v)} for v in args],
               "keyword": {k: {"type": type_tag(v), "value": _describe(v)} for k, v in kwargs.items()}}
     with _calls_lock:
