@@ -356,3 +356,10 @@ def test_hardware_import_torch_autoloads_torch_npu(tmp_path):
                           "sys.modules)"], env={**env, "TORCH_DEVICE_BACKEND_AUTOLOAD": "0"},
                          capture_output=True, text=True, timeout=120, check=False)
     assert off.stdout.strip() == "False", off.stderr[-500:]
+
+
+def test_hardware_compact_errors_in_a_rank_are_named(tnpu, queue):
+    queue(1, compact=True)
+    with pytest.raises(RuntimeError, match="no status code: TORCH_NPU_COMPACT_ERROR_OUTPUT is set "
+                       "in this rank"):
+        execute(GROUP_EMPTY)
