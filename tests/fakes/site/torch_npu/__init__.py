@@ -18,6 +18,8 @@ failures as torch_npu does (op_plugin's EXEC_NPU_CMD, npu.py for the task queue)
 - 2: both stages in the queue, so even a first-stage rejection loses its code;
 - TORCH_NPU_COMPACT_ERROR_OUTPUT=1: the synchronous message is CANN's own text, without the code.
 
+FAKE_TORCH_NPU_NO_OP=1 stands for a torch_npu without the operator (op-plugin before 7.1.0).
+
 `comm_mode=` routes to the V2 entry point; FAKE_TORCH_NPU_NO_V2=1 stands for an older CANN
 without it ("Current CANN version do not support this api", before any aclnn call). A second
 stage that meets FAKE_NPU_FAULT_ONCE is a device fault (npu_host): AICore exception 507015 at the
@@ -275,3 +277,5 @@ def _autoload() -> None:
 
 
 install()
+if os.environ.get("FAKE_TORCH_NPU_NO_OP") == "1":  # a torch_npu older than op-plugin 7.1.0
+    del npu_alltoallv_gmm

@@ -16,6 +16,7 @@ Enqueue()"). The queue is per thread here: one thread is one rank's host thread.
 
 from __future__ import annotations
 
+import atexit
 import os
 import sys
 import threading
@@ -27,6 +28,7 @@ from tests.fakes import npu_host
 _state = {"device": None, "synchronized": 0, "transferred": 0}
 _queue = threading.local()  # status: "RUN", "ERROR_EXIT" or "CAN_EXIT"; repo: what failed
 _options: dict[str, int] = {}
+_claimed: set[int] = set()  # the devices this process set
 _process = {"fault": None}  # the device fault of this process, once one happened
 ERR_SUFFIX = "\n[ERROR] {ts} (PID:{pid}, Device:{dev}, RankID:-1) ERR00100 PTA call acl api failed"
 
@@ -118,12 +120,21 @@ def set_device(device: Any) -> None:
         raise RuntimeError(f"set_device:torch_npu/csrc/npu/Module.cpp NPU function error: "
                            f"c10_npu::SetDevice({index}), error code is {code}" + pta_error())
     npu_host.claim(index)
+    _claimed.add(index)
     _state["device"] = index
+
+
+@atexit.register
+def _release_all() -> None:
+    """A process that exits normally releases every device it set (SIGKILL skips this)."""
+    for index in sorted(_claimed):
+        npu_host.release(index)
 
 
 def reset_device(device: int | None = None) -> None:
     index = current_device() if device is None else int(device)
     npu_host.release(index)
+    _claimed.discard(index)
     if _state["device"] == index:
         _state["device"] = None
 
