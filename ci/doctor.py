@@ -245,7 +245,6 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         spec = BackendSpec(args.backend, parse_options(args.backend_option))
-        spec.make()
         module = importlib.import_module(spec.target.partition(":")[0])
         profile_name = args.spec_profile or default_profile()
         profile = load(profile_name)
@@ -258,10 +257,16 @@ def main(argv: list[str] | None = None) -> int:
     if args.devices:
         env[devmod.VISIBLE] = devmod.format_devices(devmod.parse_devices(args.devices))
     try:
+        spec.make()
+        checks = [Check("backend", True, f"{spec.describe()} builds")]
+    except BackendError as err:
+        checks = [Check("backend", False, str(err), "fix the backend options or the environment "
+                        "they point at")]
+    try:
         torch_version = metadata.version("torch")
-        checks = [Check("torch", True, f"torch {torch_version} installed")]
+        checks.append(Check("torch", True, f"torch {torch_version} installed"))
     except metadata.PackageNotFoundError:
-        checks = [Check("torch", False, "torch is not installed", "pip install torch")]
+        checks.append(Check("torch", False, "torch is not installed", "pip install torch"))
     own = getattr(module, "preflight", None)
     if callable(own):
         checks += own(args.product, env)
