@@ -12,6 +12,12 @@ on the smallest legal world (ep 2 where the contract allows it; neither product 
 world killed on purpose and the time until its devices accept a new world (the back-off the pool
 needs after a fault), and the exact `pytest suites ...` command to run.
 
+A backend module may also offer, for the doctor only: `device_count(env) -> int | None` (how many
+devices the runtime shows a process without ASCEND_RT_VISIBLE_DEVICES; else /dev/davinci* is
+counted), `soc_name(env) -> str | None` (to infer the product when --product is not given) and
+`devices_ready(env, count) -> str` (a throw-away process that sets the devices; empty when it
+could: the recovery probe, which then starts one world).
+
 Exit status: 0 the suite can run here, 1 it cannot (a FAIL line says why and how to fix it),
 2 bad input.
 """
