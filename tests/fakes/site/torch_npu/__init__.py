@@ -8,29 +8,60 @@ underneath and answers `get_hccl_comm_name`.
 `npu_alltoallv_gmm` accepts exactly the calls its schema (SCHEMA, the real wheel's) accepts,
 records every call (argument kinds, type tags and values: `CALLS`, and one JSON line per call in
 the directory FAKE_TORCH_NPU_LOG), builds its outputs as op_plugin does, and computes the
-operator with the simulator over the ranks' communicator (tests/fakes/ranks.py): a call the
-simulator's first stage rejects raises torch_npu's RuntimeError with the status code.
+operator with the simulator over the ranks' communicator (tests/fakes/ranks.py). It reports
+failures as torch_npu does (op_plugin's EXEC_NPU_CMD, npu.py for the task queue):
+
+- TASK_QUEUE_ENABLE=0: both stages in the calling thread; each failure raises at once, with
+  `call aclnnAlltoAllvGroupedMatMul failed, error code is N`;
+- 1 (the default): the first stage in the calling thread (that message), the second in the task
+  queue (its failure surfaces later, without a code; see npu.py);
+- 2: both stages in the queue, so even a first-stage rejection loses its code;
+- TORCH_NPU_COMPACT_ERROR_OUTPUT=1: the synchronous message is CANN's own text, without the code.
+
+FAKE_TORCH_NPU_NO_OP=1 stands for a torch_npu without the operator (op-plugin before 7.1.0).
+
+`comm_mode=` routes to the V2 entry point; FAKE_TORCH_NPU_NO_V2=1 stands for an older CANN
+without it ("Current CANN version do not support this api", before any aclnn call). A second
+stage that meets FAKE_NPU_FAULT_ONCE is a device fault (npu_host): AICore exception 507015 at the
+next synchronize, this process's device poisoned for fresh processes, every later call failing.
+The aclnn PTA cache (op-plugin's hit_cache, which skips GetWorkspaceSize for a repeated call) is
+not modelled: the simulator's first stage decides every call.
+
+A `.dist-info` next to this package registers it in the `torch.backends` entry point group, as
+the real wheel does, so `import torch` imports it (unless TORCH_DEVICE_BACKEND_AUTOLOAD=0) in a
+process that has the fake site on its path.
 """
 
 from __future__ import annotations
 
-import itertools
-import json
 import os
-import threading
-from typing import Any
 
-import ml_dtypes
-import numpy as np
-import torch
-import torch.distributed as dist
+# As the real package: no autoload while this import itself imports torch (a circular import
+# otherwise); _autoload restores the caller's setting for its subprocesses.
+ORG_AUTOLOAD = os.getenv("TORCH_DEVICE_BACKEND_AUTOLOAD", "1")
+os.environ["TORCH_DEVICE_BACKEND_AUTOLOAD"] = "0"
 
-from tests.fakes import ranks
-from tests.fakes.schema import binding_errors, parse, type_tag
-from torch_npu import npu
+import itertools  # noqa: E402
+import json  # noqa: E402
+import threading  # noqa: E402
+from typing import Any  # noqa: E402
+
+import ml_dtypes  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+import torch.distributed as dist  # noqa: E402
+
+from fixtures.protocol import ENTRY_V2  # noqa: E402
+from fixtures.sim import SimBackend  # noqa: E402
+from tests.fakes import npu_host, ranks  # noqa: E402
+from tests.fakes.schema import binding_errors, parse, type_tag  # noqa: E402
+from torch_npu import npu  # noqa: E402
 
 __version__ = "2.14.0+fake"
 __all__ = ["CALLS", "SCHEMA", "NpuTensor", "npu", "npu_alltoallv_gmm"]
+OP = "aclnnAlltoAllvGroupedMatMul"
+NO_V2 = ("Current CANN version do not support this api. Please try to update the version of "
+         "CANN.")
 
 SCHEMA = ("npu_alltoallv_gmm(Tensor gmm_x, Tensor gmm_weight, str hcom, int ep_world_size, "
           "int[] send_counts, int[] recv_counts, *, Tensor? send_counts_tensor=None, "
@@ -102,7 +133,12 @@ def _record(args: tuple, kwargs: dict) -> dict:
         rank = ranks.current().rank
     except RuntimeError:
         rank = None
+    try:
+        level: int | None = npu.task_queue_enable()
+    except RuntimeError:
+        level = None
     record = {"pid": os.getpid(), "rank": rank, "pinned_device": npu.pinned_device(),
+              "task_queue": level,
               "positional": [{"type": type_tag(v), "value": _describe(v)} for v in args],
               "keyword": {k: {"type": type_tag(v), "value": _describe(v)} for k, v in kwargs.items()}}
     with _calls_lock:
@@ -115,7 +151,7 @@ def _record(args: tuple, kwargs: dict) -> dict:
 
 
 def _host(tensor: torch.Tensor) -> np.ndarray:
-    t = tensor.as_subclass(torch.Tensor).contiguous()
+    t = tensor.as_subclass(torch.Tensor)  # strides kept: a stride-0 placeholder stays one element
     if t.dtype == torch.bfloat16:
         return t.view(torch.int16).numpy().view(_BF16)
     return t.numpy()
@@ -137,10 +173,34 @@ def _empty_like_torch(shape: tuple[int, ...], like: torch.Tensor) -> np.ndarray:
 _DEFAULTS = {"None": None, "False": False, "True": True}
 
 
-def _failed(status: int, detail: str) -> RuntimeError:
-    return RuntimeError(f"call aclnnAlltoAllvGroupedMatMul failed, error code is {status}\n"
-                        f"[ERROR] fake torch_npu: {detail} (simulator, behavior "
-                        f"{ranks.behavior()})")
+def _failed_text(op: str, status: int, detail: str) -> str:
+    """NPU_CHECK_ERROR's message for a failed aclnn call (NPUException.h), CANN's text after it;
+    with compact errors only CANN's text, so no code."""
+    cann = (f"EZ9999: [PID: {os.getpid()}] fake CANN: {detail} (simulator, behavior "
+            f"{ranks.behavior()})")
+    if npu.compact_errors():
+        return cann
+    return (f"npu_alltoallv_gmm:op_plugin/ops/opapi/AllToAllvGmmNpuOpApi.cpp:67 NPU function "
+            f"error: call {op} failed, error code is {status}{npu.pta_error()}\n{cann}")
+
+
+def _second_stage(op: str, executor: object, size: int, queued: bool) -> None:
+    """The second stage: on the device (data moves now); a failure raises at once, or, queued,
+    is parked in the task queue. A planted device fault poisons this process's device."""
+    status = ranks.second_stage(executor, np.zeros(size, np.uint8), size)
+    if npu_host.take_planted_fault():
+        pinned = npu.pinned_device()
+        visible = npu_host.visible_devices()
+        if pinned is not None and pinned < len(visible):
+            npu_host.poison((visible[pinned],))
+        npu.device_fault(npu_host.AICORE_EXCEPTION)
+        return
+    if status == 0:
+        return
+    text = _failed_text(op, status, "the second stage failed")
+    if not queued:
+        raise RuntimeError(text)
+    npu.queue_failed(text, op)
 
 
 def npu_alltoallv_gmm(*args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:
@@ -154,15 +214,22 @@ def npu_alltoallv_gmm(*args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:
     for p in _SCHEMA.params:
         if p.name not in a:
             a[p.name] = kwargs[p.name] if p.name in kwargs else _DEFAULTS[p.default]
-    if a["comm_mode"] is not None:
-        raise NotImplementedError("fake torch_npu: comm_mode (the V2 entry point) is not faked")
     for name, value in a.items():
         if isinstance(value, torch.Tensor) and not isinstance(value, NpuTensor):
             raise RuntimeError(f"fake torch_npu: {name} is a CPU tensor; expected an NPU tensor "
                                "(call .npu() first)")
-    # op_plugin: empty count lists become [0, 0]; outputs built from the inputs' shapes.
-    send = list(a["send_counts"]) or [0, 0]
-    recv = list(a["recv_counts"]) or [0, 0]
+    op = OP
+    if a["comm_mode"] is not None:
+        if os.environ.get("FAKE_TORCH_NPU_NO_V2") == "1":
+            raise RuntimeError(NO_V2 + "\n[ERROR] ERR01005 OPS invalid parameter")
+        if ENTRY_V2 not in SimBackend.capabilities:
+            raise NotImplementedError("fake torch_npu: the simulator of this checkout has no V2 "
+                                      "entry point, so a comm_mode call cannot be computed")
+        op = OP + "V2"
+    level = npu.task_queue_enable()
+    npu.check_device(op)
+    # op_plugin: the count lists pass unchanged (ConvertType); outputs built from the inputs' shapes.
+    send, recv = list(a["send_counts"]), list(a["recv_counts"])
     gx, gw, mx, mw = a["gmm_x"], a["gmm_weight"], a["mm_x"], a["mm_weight"]
     rows = sum(recv)
     n1 = gw.size(1) if a["trans_gmm_weight"] else gw.size(2)
@@ -181,14 +248,34 @@ def npu_alltoallv_gmm(*args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:
         "recv_counts": recv, "trans_gmm_weight": a["trans_gmm_weight"],
         "trans_mm_weight": a["trans_mm_weight"], "permute_out_flag": a["permute_out_flag"], **out,
     }
+    if a["comm_mode"] is not None:
+        sim_args["comm_mode"] = a["comm_mode"]
+    results = tuple(None if v is None else _device(v) for v in (out["gmm_y"], out["mm_y"],
+                                                                out["permute_out"]))
+    if level < 2:  # EXEC_NPU_CMD_V1: the first stage here, the second enqueued (level 1)
+        status, size, executor = ranks.first_stage(sim_args)
+        if status != 0:
+            raise RuntimeError(_failed_text(op, status, "the first stage rejected the call"))
+        if level == 1 and npu.enqueue_dropped(op):
+            return results
+        _second_stage(op, executor, size, queued=level == 1)
+        return results
+    if npu.enqueue_dropped(op):  # EXEC_NPU_CMD_V2: both stages in the queue
+        return results
     status, size, executor = ranks.first_stage(sim_args)
     if status != 0:
-        raise _failed(status, "the first stage rejected the call")
-    status = ranks.second_stage(executor, np.zeros(size, np.uint8), size)
-    if status != 0:
-        raise _failed(status, "the second stage failed")
-    return tuple(None if v is None else _device(v) for v in (out["gmm_y"], out["mm_y"],
-                                                             out["permute_out"]))
+        npu.queue_failed(_failed_text(op, status, "the first stage rejected the call"), op)
+        return results
+    _second_stage(op, executor, size, queued=True)
+    return results
+
+
+def _autoload() -> None:
+    """The `torch.backends` entry point torch calls at the end of `import torch` (the import
+    did the work)."""
+    os.environ["TORCH_DEVICE_BACKEND_AUTOLOAD"] = ORG_AUTOLOAD
 
 
 install()
+if os.environ.get("FAKE_TORCH_NPU_NO_OP") == "1":  # a torch_npu older than op-plugin 7.1.0
+    del npu_alltoallv_gmm
