@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from spec.clauses import CLAUSE, PRODUCTS
+from spec.clauses import CLAUSE, ENTRIES, PRODUCTS
 from spec.rules import Rule
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
@@ -51,6 +51,7 @@ class Profile:
     enforcement: dict[str, Enforcement | dict[str, Enforcement]]  # a dict: one per product
     values: dict[str, dict]
     kind: str = "published"  # PROFILE_KINDS: a shipped profile is what the real first stage does
+    entries: tuple[str, ...] = ("v1",)  # the entry points this version has (V2: July 2026)
 
     def __hash__(self) -> int:
         return hash(self.name)
@@ -122,19 +123,26 @@ def load(name: str, directory: Path = PROFILE_DIR) -> Profile:
         raise ProfileError(f"unknown spec profile {name!r}; available: {', '.join(sorted(paths))}")
     path = paths[name]
     data = _read(path)
-    unknown = set(data) - {"name", "title", "kind", "extends", "clauses", "values"}
+    unknown = set(data) - {"name", "title", "kind", "extends", "entries", "clauses", "values"}
     if unknown:
         raise ProfileError(f"{path.name}: unknown keys {sorted(unknown)}; accepted: name, title, "
-                           "kind, extends, clauses, values")
+                           "kind, extends, entries, clauses, values")
     kind = data.get("kind", "published")
     if kind not in PROFILE_KINDS:
         raise ProfileError(f"{path.name}: kind {kind!r}; accepted: {', '.join(PROFILE_KINDS)}")
     enforcement: dict[str, Enforcement] = {}
     values: dict[str, dict] = {}
+    entries: tuple[str, ...] = ("v1",)
     if "extends" in data:
         base = load(data["extends"], directory)
         enforcement.update(base.enforcement)
         values.update(base.values)
+        entries = base.entries
+    if "entries" in data:
+        entries = tuple(data["entries"]) if isinstance(data["entries"], list) else ()
+        if not entries or not set(entries) <= set(ENTRIES):
+            raise ProfileError(f"{path.name}: entries {data['entries']!r}; accepted: a list of "
+                               f"{', '.join(ENTRIES)}")
     for cid, value in data.get("clauses", {}).items():
         if cid not in CLAUSE:
             raise ProfileError(f"{path.name}: clause {cid!r} is not in spec/clauses.py")
@@ -146,12 +154,14 @@ def load(name: str, directory: Path = PROFILE_DIR) -> Profile:
         if not isinstance(params, dict) or not set(params) <= fields:
             raise ProfileError(f"{path.name}: [values] {cid}: accepted keys {sorted(fields)}")
         values[cid] = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-    return Profile(name, data.get("title", name), path, enforcement, values, kind)
+    return Profile(name, data.get("title", name), path, enforcement, values, kind, entries)
 
 
 def missing_mappings(profile: Profile) -> list[str]:
-    """Clause ids the profile does not map (a complete profile returns [])."""
-    return [cid for cid in CLAUSE if cid not in profile.enforcement]
+    """Clause ids the profile does not map (a complete profile returns []); a clause of an entry
+    point the version does not have (V2's commMode before July 2026) needs no mapping."""
+    return [cid for cid, c in CLAUSE.items()
+            if cid not in profile.enforcement and set(c.entries) & set(profile.entries)]
 
 
 def inconsistent_mappings(profile: Profile) -> list[str]:
