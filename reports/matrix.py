@@ -180,6 +180,14 @@ def tally(results: Results, profile: Profile) -> dict[tuple[str, str, int, str],
     for item, rec in results.all_cases():
         cell = rec["cell"]
         product, ep = cell["product"], int(cell["ep"])
+        if rec["outcome"] == "passed" and cell["side"] == "invalid" and (
+                cell["clause"] in profile.enforcement
+                and len(profile.readings(cell["clause"], product)) > 1):
+            t = out[(cell["clause"], product, ep, "invalid")]
+            t.notes.add("ambiguous in the text")
+            t.explain("ambiguous in the text; this backend gave "
+                      + (rec.get("reading") or profile.enforces(cell["clause"], product)
+                         .describe()))
         expected = item is not None and item["outcome"] == "xfailed"
         failed = set(rec["failed_clauses"])
         other = decided_elsewhere(rec)

@@ -81,6 +81,16 @@ def _dim(name: str, rank: int, index: int) -> Callable[[Call], int]:
     return lambda c: c.tensor(name, rank).shape[index]
 
 
+def _read_dim(name: str, index: int) -> Callable[[Call], int]:
+    """Dimension `index` as a shape reader that never checks the rank sees it: a dimension the
+    tensor lacks reads as -1, which equals no real size."""
+    def read(c: Call) -> int:
+        shape = c.tensor(name).shape
+        return shape[index] if len(shape) > index else -1
+
+    return read
+
+
 def _weight_dim(name: str, plain: int, transposed: int, flag: str) -> Callable[[Call], int]:
     def read(c: Call) -> int:
         t = c.tensor(name, 3 if name == "gmmWeight" else 2)
@@ -176,6 +186,7 @@ QUANTITIES: dict[str, Callable[[Call], object]] = {
     "N1": _weight_dim("gmmWeight", 2, 1, "trans_gmm_weight"),
     "N1.gmmY": _dim("gmmY", 2, 1),
     "gmmWeight.dim1": lambda c: c.tensor("gmmWeight", 3).shape[1],
+    **{f"{t}.dim{i}": _read_dim(t, i) for t in ("gmmY", "mmY", "permuteOut") for i in (0, 1)},
     "e": _e,
     "e*ep": lambda c: _e(c) * c.ep_world_size,
     "BS": _dim("mmX", 2, 0),

@@ -340,9 +340,9 @@ CLAUSE: dict[str, Clause] = {c.id: c for c in CLAUSES}
 ORDER: dict[str, int] = {c.id: i for i, c in enumerate(CLAUSES)}
 
 
-def clauses_for(product: str, area: str | None = None, entry: str | None = None
+def clauses_for(product: str, area: str | None = None, entry: str | None = "v1"
                 ) -> tuple[Clause, ...]:
-    """The clauses of a product (and area, and entry point: None for every entry)."""
+    """The clauses of a product (and area) that speak of calls of `entry` (None: any entry)."""
     return tuple(
         c for c in CLAUSES if product in c.products and (area is None or c.area == area)
         and (entry is None or entry in c.entries)

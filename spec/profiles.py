@@ -17,7 +17,10 @@ from spec.clauses import CLAUSE, ENTRIES, PRODUCTS
 from spec.rules import Rule
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
-KINDS = ("status", "accepted", "unchecked", "undefined", "checked")
+KINDS = ("status", "accepted", "unchecked", "undefined", "checked", "ambiguous")
+NAMED_KINDS = ("accepted", "unchecked", "undefined", "checked")  # written as a bare string
+_ACCEPTED = "a status code, {status = N, stage = 1|2}, {readings = [...]}, or one of " + \
+    ", ".join(NAMED_KINDS)
 # What a profile records: the published text of a version, or what the shipped code does.
 PROFILE_KINDS = ("published", "shipped")
 
@@ -31,8 +34,11 @@ class Enforcement:
     kind: str
     status: int = 0
     stage: int = 1
+    readings: tuple[Enforcement, ...] = ()  # "ambiguous": what each reading of the text gives
 
     def describe(self) -> str:
+        if self.kind == "ambiguous":
+            return "ambiguous in the text: " + " or ".join(r.describe() for r in self.readings)
         if self.kind == "status":
             return f"status {self.status} at stage {self.stage}"
         return {
@@ -57,16 +63,29 @@ class Profile:
         return hash(self.name)
 
     def enforces(self, clause_id: str, product: str | None = None) -> Enforcement:
-        """What violating the clause gives; a clause mapped per product needs the product
-        (unless every product gets the same)."""
+        """What violating the clause gives (the first reading where the text admits several);
+        a clause mapped per product needs the product (unless every product gets the same)."""
+        return self.readings(clause_id, product)[0]
+
+    def readings(self, clause_id: str, product: str | None = None) -> tuple[Enforcement, ...]:
+        """Every outcome the text admits for violating the clause: one, unless it is ambiguous."""
         entry = self.enforcement[clause_id]
-        if not isinstance(entry, dict):
-            return entry
-        if product is not None:
-            return entry[product]
-        if len(set(entry.values())) == 1:
-            return next(iter(entry.values()))
-        raise ValueError(f"{clause_id} is mapped per product in profile {self.name}: name one")
+        if isinstance(entry, dict):
+            if product is not None:
+                entry = entry[product]
+            elif len(set(entry.values())) == 1:
+                entry = next(iter(entry.values()))
+            else:
+                raise ValueError(f"{clause_id} is mapped per product in profile {self.name}: "
+                                 "name one")
+        return entry.readings if entry.kind == "ambiguous" else (entry,)
+
+    def resolved(self, clause_id: str, reading: Enforcement) -> Profile:
+        """This profile with one ambiguous clause read one way (a profile of its own name)."""
+        mapping = dict(self.enforcement)
+        mapping[clause_id] = reading
+        return dataclasses.replace(self, name=f"{self.name}[{clause_id}: {reading.describe()}]",
+                                   enforcement=mapping)
 
     def per_product(self, clause_id: str) -> dict[str, Enforcement]:
         entry = self.enforcement[clause_id]
@@ -90,17 +109,24 @@ def _parse_entry(where: str, value: object, clause_id: str | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         return Enforcement("status", value, 1)
     if isinstance(value, str):
-        if value not in KINDS[1:]:
-            raise ProfileError(f"{where}: unknown value {value!r}; accepted: a status code, "
-                               f"{{status = N, stage = 1|2}}, or one of {', '.join(KINDS[1:])}")
+        if value not in NAMED_KINDS:
+            raise ProfileError(f"{where}: unknown value {value!r}; accepted: {_ACCEPTED}")
         return Enforcement(value)
+    if isinstance(value, dict) and set(value) == {"readings"}:
+        readings = value["readings"]
+        if not isinstance(readings, list) or len(readings) < 2:
+            raise ProfileError(f"{where}: readings must list at least two outcomes")
+        parsed = tuple(_parse_entry(f"{where} (reading {i + 1})", r)
+                       for i, r in enumerate(readings))
+        if any(r.kind == "ambiguous" for r in parsed):
+            raise ProfileError(f"{where}: a reading cannot itself be ambiguous")
+        return Enforcement("ambiguous", readings=parsed)
     if isinstance(value, dict) and set(value) <= {"status", "stage"} and "status" in value:
         stage = value.get("stage", 1)
         if stage not in (1, 2) or not isinstance(value["status"], int):
             raise ProfileError(f"{where}: status must be an integer and stage 1 or 2")
         return Enforcement("status", value["status"], stage)
-    raise ProfileError(f"{where}: cannot read {value!r}; accepted: a status code, "
-                       f"{{status = N, stage = 1|2}}, or one of {', '.join(KINDS[1:])}")
+    raise ProfileError(f"{where}: cannot read {value!r}; accepted: {_ACCEPTED}")
 
 
 def _read(path: Path) -> dict:
@@ -154,6 +180,13 @@ def load(name: str, directory: Path = PROFILE_DIR) -> Profile:
         if not isinstance(params, dict) or not set(params) <= fields:
             raise ProfileError(f"{path.name}: [values] {cid}: accepted keys {sorted(fields)}")
         values[cid] = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
+    if kind == "shipped":  # code does one thing: its profile admits no second reading
+        vague = sorted(cid for cid, e in enforcement.items()
+                       if any(x.kind == "ambiguous" for x in (e.values() if isinstance(e, dict)
+                                                              else (e,))))
+        if vague:
+            raise ProfileError(f"{path.name}: a shipped profile is exact; map one outcome for "
+                               f"{', '.join(vague)} (ambiguous readings are for published texts)")
     return Profile(name, data.get("title", name), path, enforcement, values, kind, entries)
 
 
@@ -169,7 +202,7 @@ def inconsistent_mappings(profile: Profile) -> list[str]:
     bad = []
     for cid in profile.enforcement:
         has_rule = CLAUSE[cid].rule is not None
-        for enf in set(profile.per_product(cid).values()):
+        for enf in {r for p in CLAUSE[cid].products for r in profile.readings(cid, p)}:
             if (enf.kind == "checked") == has_rule:
                 bad.append(f"{cid}: {enf.kind}")
             elif enf.kind == "status" and CLAUSE[cid].stage != enf.stage:

@@ -286,6 +286,7 @@ def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:
         "computed": bool(plan and plan.data_mode),
         "expected": result.expectation.describe(),
         "deciding_clause": result.expectation.clause,  # whose violation sets the status
+        "reading": result.reading,  # the reading of an ambiguous clause the outcome followed
         "exercised": sorted(result.exercised),
         "failed_clauses": result.failing_clauses(),
         "findings": [f.__dict__ for f in result.findings[:20]],

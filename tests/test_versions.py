@@ -266,3 +266,70 @@ def test_a_run_of_one_version_against_the_other_names_the_changed_clauses():
             assert clause in named, (clause, named)
     finally:
         worlds.close()
+
+
+# -- a published text that admits two readings ------------------------------------------------
+
+
+class _RejectsUnpairedWith161002(SimBackend):
+    """An implementer who read an unpaired mmX as an argument outside the supported set."""
+
+    def check(self, ctx, a, null_outputs):
+        if a["mm_x"] is None and a["mm_weight"] is not None or (
+                a["mm_x"] is not None and a["mm_weight"] is None):
+            return 161002
+        return super().check(ctx, a, null_outputs)
+
+
+def _unpaired(**options) -> _RejectsUnpairedWith161002:
+    return _RejectsUnpairedWith161002(**options)
+
+
+def test_an_ambiguous_clause_accepts_each_reading_of_the_text():
+    doc = load("doc")
+    assert [r.status for r in doc.readings("OPTPAIR.mm", "910_95")] == [161001, 161002]
+    assert [r.kind for r in doc.readings("OPTPAIR.mmY_unexpected", "A3")] == ["accepted", "status"]
+    assert doc.enforcement["OPTPAIR.mm"].describe().startswith("ambiguous in the text")
+    case = _shared(world(rows=2), 4).with_(faults=(Fault("null", "mmWeight"),),
+                                           clause="OPTPAIR.mm", side="invalid")
+    for backend, reading in ((BackendSpec("sim", {"behavior": "doc"}), ""),
+                             (BackendSpec(f"{__name__}:_unpaired", {"behavior": "doc"}),
+                              "OPTPAIR.mm: status 161002 at stage 1")):
+        worlds = Worlds(backend)
+        try:
+            result = worlds.run(case, doc)
+            assert result.passed and result.reading == reading, result.findings
+            # A shipped profile stays exact: 161002 for an unpaired mmX is wrong there.
+            shipped = worlds.run(case, load("cann-2025.12"))
+            assert shipped.passed == (reading == "")
+        finally:
+            worlds.close()
+
+
+def test_an_unrequested_output_may_be_ignored_or_rejected_under_the_text_only():
+    """The December 2025 code rejects an unrequested permuteOut with 161001: neither reading of
+    the text (ignored, or 161002), so it stays a departure."""
+    case = world(permute_out_flag=False).with_(faults=(Fault("present", "permuteOut"),),
+                                              clause="PAIR.permuteOut.unexpected", side="invalid",
+                                              stage="first")
+    doc = load("doc")
+    worlds = Worlds(BackendSpec("sim", {"behavior": "cann-2025.12"}))
+    try:
+        result = worlds.run(case, doc)
+        assert not result.passed and result.reading == ""
+    finally:
+        worlds.close()
+
+
+def test_a_shipped_profile_may_not_be_ambiguous(tmp_path):
+    import shutil
+
+    from spec.profiles import PROFILE_DIR, ProfileError
+
+    for f in PROFILE_DIR.glob("*.toml"):
+        shutil.copy(f, tmp_path)
+    (tmp_path / "vague.toml").write_text(
+        'name = "vague"\nkind = "shipped"\nextends = "cann-2025.12"\n[clauses]\n'
+        '"OPTPAIR.mm" = { readings = [161001, 161002] }\n')
+    with pytest.raises(ProfileError, match="a shipped profile is exact"):
+        load("vague", tmp_path)
