@@ -275,8 +275,7 @@ class _RejectsUnpairedWith161002(SimBackend):
     """An implementer who read an unpaired mmX as an argument outside the supported set."""
 
     def check(self, ctx, a, null_outputs):
-        if a["mm_x"] is None and a["mm_weight"] is not None or (
-                a["mm_x"] is not None and a["mm_weight"] is None):
+        if (a["mm_x"] is None) != (a["mm_weight"] is None):
             return 161002
         return super().check(ctx, a, null_outputs)
 
