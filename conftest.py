@@ -55,7 +55,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--product", default=None,
                 help=f"product(s) whose contract to test, comma-separated: {', '.join(PRODUCTS)} "
                      "(default: all for a simulated backend; a hardware backend must name its own)")
-    g.addoption("--spec-profile", default="doc", help="contract version: spec/profiles/*.toml")
+    g.addoption("--spec-profile", default="doc",
+                help="contract version: spec/profiles/*.toml, or auto (hardware: the shipped "
+                     "profile matching the installed CANN)")
     g.addoption("--entry", default="v1", choices=None,
                 help="entry point: v1 (aclnnAlltoAllvGroupedMatMul) or v2 (...V2, with commMode)")
     g.addoption("--comm-mode", default=None,
@@ -111,10 +113,7 @@ def _options(config: pytest.Config) -> Options:
     from fixtures.plugin import is_hardware
 
     get = config.getoption
-    try:
-        profile = load(get("spec_profile"))
-    except ProfileError as err:
-        _fail(f"--spec-profile: {err}")
+    profile, why = _profile(get("spec_profile"), is_hardware(config))
     if get("judge") not in JUDGES:
         _fail(f"--judge {get('judge')!r}: accepted: {', '.join(JUDGES)}")
     hyp = get("hypothesis_profile") or "pr"
@@ -141,7 +140,27 @@ def _options(config: pytest.Config) -> Options:
                    output=Path(get("output_dir")), hypothesis_profile=hyp,
                    case_timeout=get("case_timeout"), memory_budget=budget,
                    seed=_seed(config), in_process=backend.world_kind() == "threads",
-                   entry=entry, comm_mode=comm_mode)
+                   entry=entry, comm_mode=comm_mode, profile_reason=why)
+
+
+def _profile(name: str, hardware: bool):
+    """The spec profile named, or with `auto` the shipped one matching the installed CANN."""
+    if name != "auto":
+        try:
+            return load(name), ""
+        except ProfileError as err:
+            _fail(f"--spec-profile: {err}")
+    if not hardware:
+        _fail("--spec-profile auto: reads the installed CANN, so it needs a hardware backend "
+              "(aclnn, torch_npu); a simulated backend follows the profile you name")
+    from reports.plugin import cann_version
+    from spec.installed import find_install, pick
+
+    try:
+        profile, why = pick(find_install(cann_version=cann_version()))
+    except ProfileError as err:
+        _fail(str(err))
+    return profile, f"auto: {why}"
 
 
 def _entry(entry: str, comm_mode: str | None, profile) -> tuple[str, str | None]:
@@ -329,7 +348,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     tr = terminalreporter
     tr.section("conformance summary")
     tr.write_line(f"backend {opts.backend.describe()}; spec profile {opts.profile.name} "
-                  f"({opts.profile.kind}: {opts.profile.title}); entry {opts.entry}"
+                  f"({opts.profile.kind}: {opts.profile.title}"
+                  + (f"; {opts.profile_reason}" if opts.profile_reason else "")
+                  + f"); entry {opts.entry}"
                   + (f" commMode {opts.comm_mode}" if opts.entry == "v2" else "") + "; "
                   f"products {', '.join(opts.products)}; judge {opts.judge}; "
                   f"hypothesis profile {opts.hypothesis_profile}"

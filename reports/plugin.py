@@ -143,6 +143,7 @@ def environment(opts: Options, products: tuple[str, ...]) -> dict[str, str]:
         "products": ", ".join(products),
         "spec.profile": f"{opts.profile.name} ({opts.profile.title})",
         "spec.profile.kind": opts.profile.kind,
+        **({"spec.profile.chosen": opts.profile_reason} if opts.profile_reason else {}),
         "entry": opts.entry + (f" (commMode {opts.comm_mode})" if opts.entry == "v2" else ""),
         "hypothesis.profile": opts.hypothesis_profile,
         "judge": opts.judge,

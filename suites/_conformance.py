@@ -68,6 +68,7 @@ class Options:
     in_process: bool = True  # the backend's ranks are threads of this process (the sim)
     entry: str = "v1"  # --entry: the entry point every case calls (v2: with comm_mode)
     comm_mode: str | None = None  # --comm-mode: V2's commMode
+    profile_reason: str = ""  # why --spec-profile auto chose the profile
 
     def sizes(self, product: str) -> tuple[int, ...]:
         own = world_sizes(product)

@@ -332,3 +332,46 @@ def test_a_shipped_profile_may_not_be_ambiguous(tmp_path):
         '"OPTPAIR.mm" = { readings = [161001, 161002] }\n')
     with pytest.raises(ProfileError, match="a shipped profile is exact"):
         load("vague", tmp_path)
+
+
+# -- --spec-profile auto ----------------------------------------------------------------------
+
+
+def _cann(tmp_path, *symbols: bytes) -> dict[str, str]:
+    lib = tmp_path / "lib64"
+    lib.mkdir(parents=True)
+    (lib / "libopapi.so").write_bytes(b"\0ELF\0" + b"\0".join(symbols) + b"\0")
+    return {"ASCEND_HOME_PATH": str(tmp_path)}
+
+
+def test_auto_picks_the_shipped_profile_of_the_installed_entry_points(tmp_path):
+    from spec.installed import V1_SYMBOL, V2_SYMBOL, find_install, pick
+
+    new = find_install(_cann(tmp_path / "new", V1_SYMBOL, V2_SYMBOL), cann_version="9.9")
+    profile, why = pick(new)
+    assert profile.name == "cann-2026.07" and "exports aclnnAlltoAllvGroupedMatMulV2" in why
+    assert "CANN 9.9" in why
+    old = find_install(_cann(tmp_path / "old", V1_SYMBOL))
+    profile, why = pick(old)
+    assert profile.name == "cann-2025.12" and "does not export" in why
+
+
+def test_auto_refuses_without_an_install_or_a_match(tmp_path):
+    from dataclasses import replace
+
+    from spec.installed import V1_SYMBOL, V2_SYMBOL, find_install, pick
+    from spec.profiles import ProfileError
+
+    with pytest.raises(ProfileError, match="no CANN install found; set ASCEND_HOME_PATH"):
+        find_install({})
+    with pytest.raises(ProfileError, match="exports aclnnAlltoAllvGroupedMatMulGetWorkspaceSize"):
+        find_install(_cann(tmp_path / "other", b"aclnnSomethingElse"))
+    new = find_install(_cann(tmp_path / "new", V1_SYMBOL, V2_SYMBOL))
+    with pytest.raises(ProfileError, match=r"torch_npu 2\.9 lacks comm_mode"):
+        pick(replace(new, torch_npu="2.9", torch_npu_comm_mode=False))
+    only_published = tmp_path / "profiles"
+    only_published.mkdir()
+    for name in ("doc", "doc-2026.07"):
+        (only_published / f"{name}.toml").write_text(load(name).path.read_text("utf-8"), "utf-8")
+    with pytest.raises(ProfileError, match="shipped profiles with entry points v1, v2: none"):
+        pick(new, only_published)
