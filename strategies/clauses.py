@@ -30,7 +30,8 @@ MIB = 1 << 20
 IMPLIED: dict[str, frozenset[str]] = {
     "VOLUME.A3.card_min": frozenset({"VOLUME.A3.per_peer_min"}),
     "RANGE.e": frozenset({"RANGE.e_ep"}),
-    "RANGE.e_ep": frozenset({"RANGE.e"}),
+    # e * ep > 256 at ep = 64 needs e >= 5, whose GMM groups (4 experts each) pass the cap.
+    "RANGE.e_ep": frozenset({"RANGE.e", "RANGE.group_num"}),
     # "" is no engine on any product.
     "COMMMODE.empty": frozenset({"PRODUCT.A3.commMode", "PRODUCT.910_95.commMode"}),
 }

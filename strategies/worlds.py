@@ -171,10 +171,14 @@ def build_world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins
                 bs.append(bs_for_k(rows, pins.k))
             elif rows < 2:
                 raise Unreachable("a shared expert needs BSK >= 2 (K = BSK // BS >= 2)")
-            elif divides:  # BS = BSK // K, the remainder taken off this rank's largest block
+            elif divides:  # BS = BSK // K, the remainder taken off this rank's largest blocks
                 k = int(rng.integers(2, min(8, rows) + 1))
                 extra = rows - (rows // k) * k
-                row[int(np.argmax(row))] -= extra
+                while extra:
+                    j = int(np.argmax(row))
+                    taken = min(extra, row[j])
+                    row[j] -= taken
+                    extra -= taken
                 bs.append(rows // k)
             else:
                 bs.append(int(rng.integers(rows // 9 + 1, rows // 2 + 1)))
