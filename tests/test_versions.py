@@ -375,3 +375,18 @@ def test_auto_refuses_without_an_install_or_a_match(tmp_path):
         (only_published / f"{name}.toml").write_text(load(name).path.read_text("utf-8"), "utf-8")
     with pytest.raises(ProfileError, match="shipped profiles with entry points v1, v2: none"):
         pick(new, only_published)
+
+
+@pytest.mark.parametrize("profile", NEW)
+def test_every_comm_mode_clause_is_reachable_on_both_sides(profile):
+    from strategies import probe
+
+    prof = load(profile)
+    for product, ep in (("A3", 8), ("910_95", 4)):
+        for clause in [c for c in clauses_for(product, entry="v2") if "v1" not in c.entries]:
+            for side in ("valid", "invalid"):
+                case, why = probe(clause.id, side, product, ep, prof, "float16", "v2", "ai_cpu")
+                assert case is not None, (clause.id, side, product, why)
+                assert case.entry == "v2"
+                engines = prof.rule(f"PRODUCT.{product}.commMode").values
+                assert (case.comm_mode in engines) == (side == "valid")
