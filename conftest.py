@@ -55,7 +55,13 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--product", default=None,
                 help=f"product(s) whose contract to test, comma-separated: {', '.join(PRODUCTS)} "
                      "(default: all for a simulated backend; a hardware backend must name its own)")
-    g.addoption("--spec-profile", default="doc", help="contract version: spec/profiles/*.toml")
+    g.addoption("--spec-profile", default="doc",
+                help="contract version: spec/profiles/*.toml, or auto (hardware: the shipped "
+                     "profile matching the installed CANN)")
+    g.addoption("--entry", default="v1", choices=None,
+                help="entry point: v1 (aclnnAlltoAllvGroupedMatMul) or v2 (...V2, with commMode)")
+    g.addoption("--comm-mode", default=None,
+                help="V2's commMode for every case (default ai_cpu); only with --entry v2")
     g.addoption("--world-sizes", default="",
                 help="comma-separated ep values to test (default: all the product's)")
     g.addoption("--judge", default="mixed", help=f"accuracy standard: {', '.join(JUDGES)}")
@@ -107,10 +113,7 @@ def _options(config: pytest.Config) -> Options:
     from fixtures.plugin import is_hardware
 
     get = config.getoption
-    try:
-        profile = load(get("spec_profile"))
-    except ProfileError as err:
-        _fail(f"--spec-profile: {err}")
+    profile, why = _profile(get("spec_profile"), is_hardware(config))
     if get("judge") not in JUDGES:
         _fail(f"--judge {get('judge')!r}: accepted: {', '.join(JUDGES)}")
     hyp = get("hypothesis_profile") or "pr"
@@ -131,11 +134,57 @@ def _options(config: pytest.Config) -> Options:
             _fail(f"--memory-budget {get('memory_budget')!r}: expected a number of GiB")
     if get("case_timeout") <= 0:
         _fail("--case-timeout: expected a positive number of seconds")
+    entry, comm_mode = _entry(get("entry"), get("comm_mode"), profile)
     return Options(backend=backend, products=_products(get("product"), is_hardware(config)), profile=profile,
                    world_sizes=_world_sizes(get("world_sizes")), judge=get("judge"),
                    output=Path(get("output_dir")), hypothesis_profile=hyp,
                    case_timeout=get("case_timeout"), memory_budget=budget,
-                   seed=_seed(config), in_process=backend.world_kind() == "threads")
+                   seed=_seed(config), in_process=backend.world_kind() == "threads",
+                   entry=entry, comm_mode=comm_mode, profile_reason=why)
+
+
+def _profile(name: str, hardware: bool):
+    """The spec profile named, or with `auto` the shipped one matching the installed CANN."""
+    if name != "auto":
+        try:
+            return load(name), ""
+        except ProfileError as err:
+            _fail(f"--spec-profile: {err}")
+    if not hardware:
+        _fail("--spec-profile auto: reads the installed CANN, so it needs a hardware backend "
+              "(aclnn, torch_npu); a simulated backend follows the profile you name")
+    from reports.plugin import cann_version
+    from spec.installed import find_install, pick
+
+    try:
+        profile, why = pick(find_install(cann_version=cann_version()))
+    except ProfileError as err:
+        _fail(str(err))
+    return profile, f"auto: {why}"
+
+
+def _entry(entry: str, comm_mode: str | None, profile) -> tuple[str, str | None]:
+    """The entry point and V2's commMode; V2 only under a profile of a version that has it."""
+    from spec.clauses import ENTRIES
+    from strategies.clauses import engines_of
+
+    if entry not in ENTRIES:
+        _fail(f"--entry {entry!r}: accepted: {', '.join(ENTRIES)}")
+    if entry == "v1":
+        if comm_mode is not None:
+            _fail("--comm-mode: only V2 takes a commMode; add --entry v2")
+        return entry, None
+    if entry not in profile.entries:
+        from spec.profiles import available
+
+        with_v2 = [n for n in available() if "v2" in load(n).entries]
+        _fail(f"--entry v2: spec profile {profile.name} predates aclnnAlltoAllvGroupedMatMulV2; "
+              f"profiles with V2: {', '.join(with_v2)}")
+    known = engines_of(profile)
+    mode = comm_mode if comm_mode is not None else known[0]
+    if mode not in known:
+        _fail(f"--comm-mode {mode!r}: accepted: {', '.join(known)} (profile {profile.name})")
+    return entry, mode
 
 
 def _seed(config: pytest.Config) -> str | None:
@@ -266,7 +315,7 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             f.write(json.dumps(rec, ensure_ascii=False) + "\n")
 
 
-def coverage(records: list[dict], products: tuple[str, ...]) -> list[str]:
+def coverage(records: list[dict], products: tuple[str, ...], entry: str = "v1") -> list[str]:
     lines = []
     for product in products:
         valid_total = invalid_total = valid = invalid = 0
@@ -275,7 +324,7 @@ def coverage(records: list[dict], products: tuple[str, ...]) -> list[str]:
                       for c in r["exercised"]}
         seen_invalid = {r["cell"]["clause"] for r in records if r["cell"]["product"] == product
                         and r["cell"]["side"] == "invalid"}
-        for clause in clauses_for(product):
+        for clause in clauses_for(product, entry=entry):
             valid_total += 1
             valid += clause.id in seen_valid
             if clause.has_invalid_side:
@@ -298,14 +347,18 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     first_only = sum(1 for r in records if not r["computed"])
     tr = terminalreporter
     tr.section("conformance summary")
-    tr.write_line(f"backend {opts.backend.describe()}; spec profile {opts.profile.name}; "
+    tr.write_line(f"backend {opts.backend.describe()}; spec profile {opts.profile.name} "
+                  f"({opts.profile.kind}: {opts.profile.title}"
+                  + (f"; {opts.profile_reason}" if opts.profile_reason else "")
+                  + f"); entry {opts.entry}"
+                  + (f" commMode {opts.comm_mode}" if opts.entry == "v2" else "") + "; "
                   f"products {', '.join(opts.products)}; judge {opts.judge}; "
                   f"hypothesis profile {opts.hypothesis_profile}"
                   + (f" seeded {opts.seed}" if opts.seed is not None else ""))
     tr.write_line(f"cases run: {len(records)} (passed {outcomes['passed']}, failed "
                   f"{outcomes['failed']}); outputs computed in {len(records) - first_only}, "
                   f"first stage only in {first_only}")
-    for line in coverage(records, opts.products):
+    for line in coverage(records, opts.products, opts.entry):
         tr.write_line(f"clauses covered: {line}")
     tr.write_line(f"wall time: {time.time() - config._conformance_start:.1f} s; "
                   f"records: {opts.output / 'cases.jsonl'}")

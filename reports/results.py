@@ -52,6 +52,11 @@ class Results:
         return self.runs[0]["spec_profile"]
 
     @property
+    def entry(self) -> str:
+        """The entry point the runs called: "v2" when any did (its clauses are then shown)."""
+        return "v2" if any(r.get("entry") == "v2" for r in self.runs) else "v1"
+
+    @property
     def products(self) -> list[str]:
         seen: list[str] = []
         for run in self.runs:

@@ -56,6 +56,8 @@ class Call:
     permute_out_flag: bool
     null_pointers: frozenset[str] = frozenset()  # first-stage outputs passed as null
     stage2: Stage2 = field(default_factory=Stage2)
+    entry: str = "v1"  # "v2": aclnnAlltoAllvGroupedMatMulV2, which takes commMode
+    comm_mode: str | None = None  # V2's commMode (None: a null pointer)
 
     def tensor(self, name: str, rank: int | None = None) -> TensorDesc:
         t = self.tensors.get(name)
@@ -79,6 +81,16 @@ def _dim(name: str, rank: int, index: int) -> Callable[[Call], int]:
     return lambda c: c.tensor(name, rank).shape[index]
 
 
+def _read_dim(name: str, index: int) -> Callable[[Call], int]:
+    """Dimension `index` as a shape reader that never checks the rank sees it: a dimension the
+    tensor lacks reads as -1, which equals no real size."""
+    def read(c: Call) -> int:
+        shape = c.tensor(name).shape
+        return shape[index] if len(shape) > index else -1
+
+    return read
+
+
 def _weight_dim(name: str, plain: int, transposed: int, flag: str) -> Callable[[Call], int]:
     def read(c: Call) -> int:
         t = c.tensor(name, 3 if name == "gmmWeight" else 2)
@@ -96,6 +108,42 @@ def _k(c: Call) -> int:
     if bs <= 0:
         raise Undefined("BS is 0")
     return sum(c.counts("send")) // bs
+
+
+def _bsk_multiple(c: Call) -> bool:
+    if not c.has("mmX"):
+        raise Undefined("no shared expert")
+    bs = QUANTITIES["BS"](c)
+    if bs <= 0:
+        raise Undefined("BS is 0")
+    return sum(c.counts("send")) % bs == 0
+
+
+def _expert_chunk(e: int, ep: int, bsk: int, n1: int) -> int:
+    """Experts merged into one GMM group (ops-transformer 90a96c4b6, CalcExpertNum)."""
+    if e <= 4:
+        return 1
+    if e <= 16:
+        return 4
+    if (bsk // ep) * n1 < 20 * MIB:
+        return max(1, min(e, 128 // ep, e // 2))
+    return 4
+
+
+def _group_num(c: Call) -> int:
+    """GMM groups of the first stage's tiling; 0 when the rank receives nothing (no GMM)."""
+    if not any(c.counts("recv")):
+        return 0
+    ep = c.ep_world_size
+    return _expert_chunk(_e(c), ep, sum(c.counts("send")), QUANTITIES["N1"](c)) * ep
+
+
+def _comm_mode(c: Call) -> str:
+    if c.entry != "v2":
+        raise Undefined("V1 has no commMode argument")
+    if c.comm_mode is None:
+        raise Undefined("commMode is null")
+    return c.comm_mode
 
 
 def _peer_blocks(c: Call, which: str) -> list[int]:
@@ -137,6 +185,8 @@ QUANTITIES: dict[str, Callable[[Call], object]] = {
     "H1.permuteOut": _dim("permuteOut", 2, 1),
     "N1": _weight_dim("gmmWeight", 2, 1, "trans_gmm_weight"),
     "N1.gmmY": _dim("gmmY", 2, 1),
+    "gmmWeight.dim1": lambda c: c.tensor("gmmWeight", 3).shape[1],
+    **{f"{t}.dim{i}": _read_dim(t, i) for t in ("gmmY", "mmY", "permuteOut") for i in (0, 1)},
     "e": _e,
     "e*ep": lambda c: _e(c) * c.ep_world_size,
     "BS": _dim("mmX", 2, 0),
@@ -145,6 +195,10 @@ QUANTITIES: dict[str, Callable[[Call], object]] = {
     "N2": _weight_dim("mmWeight", 1, 0, "trans_mm_weight"),
     "N2.mmY": _dim("mmY", 2, 1),
     "K": _k,
+    "bsk_multiple_of_bs": _bsk_multiple,
+    "groupNum": _group_num,
+    "commMode": _comm_mode,
+    "commMode.nonempty": lambda c: _comm_mode(c) != "",
     "len.sendCounts": lambda c: len(c.counts("send")),
     "len.recvCounts": lambda c: len(c.counts("recv")),
     "len.group": lambda c: len(c.group) if c.group is not None else _undefined("group is null"),

@@ -21,6 +21,9 @@ DEFAULT_GROUP = "ep_group"  # stands for the world's communicator name in rule e
 PRODUCTS = ("A3", "910_95")
 DTYPES = ("float16", "bfloat16", "float32", "int8", "int32", "int64")
 SIDES = ("valid", "invalid")
+ENTRIES = ("v1", "v2")
+# Fields a V1 case leaves out of its JSON, so V1 cases (and their ids) read as before V2 existed.
+V2_FIELDS = {"entry": "v1", "comm_mode": None}
 STAGES = ("both", "first")
 
 FAULT_OPS: dict[str, str] = {
@@ -77,6 +80,8 @@ class Case:
     side: str = "valid"
     stage: str = "both"
     faults: tuple[Fault, ...] = field(default=())
+    entry: str = "v1"  # "v2": the call goes to aclnnAlltoAllvGroupedMatMulV2
+    comm_mode: str | None = None  # V2's commMode (None: a null pointer)
 
     # -- the world's counts -------------------------------------------------------------
     def send_counts(self, rank: int) -> tuple[int, ...]:
@@ -132,6 +137,8 @@ class Case:
             trans_gmm_weight=self.trans_gmm_weight,
             trans_mm_weight=self.trans_mm_weight,
             permute_out_flag=self.permute_out_flag,
+            entry=self.entry,
+            comm_mode=self.comm_mode,
         )
         for fault in self.faults:
             call = apply_fault(self, call, fault)
@@ -145,6 +152,8 @@ class Case:
         d: dict[str, Any] = {"schema": SCHEMA}
         for f in fields(self):
             v = getattr(self, f.name)
+            if f.name in V2_FIELDS and v == V2_FIELDS[f.name] and self.entry == "v1":
+                continue
             if f.name == "send":
                 v = [list(row) for row in v]
             elif f.name == "shared":
@@ -185,6 +194,8 @@ class Case:
         if self.trans_mm_weight:
             bits.append("transMmWeight")
         bits.append("permuteOut" if self.permute_out_flag else "no permuteOut")
+        if self.entry == "v2":
+            bits.append(f"V2 commMode={self.comm_mode!r}")
         bits += [f"{f.op}({f.param}{'' if f.arg is None else ', ' + repr(f.arg)})"
                  for f in self.faults]
         return ", ".join(bits)
@@ -237,6 +248,8 @@ def apply_fault(case: Case, call: Call, fault: Fault) -> Call:
                                      "recvCounts": "recv_counts"}[p]: None})
         if p in ("workspaceSize", "executor"):
             return replace(call, null_pointers=call.null_pointers | {p})
+        if p == "commMode":
+            return replace(call, comm_mode=None)
         if p in ("stage2.executor", "stage2.workspace"):
             key = "executor_null" if p == "stage2.executor" else "workspace_null"
             return replace(call, stage2=replace(call.stage2, **{key: True}))
@@ -260,6 +273,8 @@ def apply_fault(case: Case, call: Call, fault: Fault) -> Call:
         return replace(call, tensors=tensors)
     elif op == "value" and p == "group":
         return replace(call, group=arg)
+    elif op == "value" and p == "commMode":
+        return replace(call, comm_mode=arg)
     elif op == "value" and p == "epWorldSize":
         pad = (0,) * (case.e * (arg - case.ep))
         return replace(call, ep_world_size=arg, send_counts=call.send_counts + pad,
@@ -314,6 +329,10 @@ def _parse(data: Any) -> Case:
     _need(side in SIDES, "side", f"one of {SIDES}", side)
     _need(stage in STAGES, "stage", f"one of {STAGES}", stage)
     _need(isinstance(data.get("clause", ""), str), "clause", "a clause id string", data.get("clause"))
+    entry, comm_mode = data.get("entry", "v1"), data.get("comm_mode")
+    _need(entry in ENTRIES, "entry", f"one of {ENTRIES}", entry)
+    _need(comm_mode is None or (entry == "v2" and isinstance(comm_mode, str)), "comm_mode",
+          "null, or a string for an entry v2 case", comm_mode)
     shared = data.get("shared")
     if shared is not None:
         _need(isinstance(shared, dict) and set(shared) == {"bs", "h2", "n2"}, "shared",
@@ -340,6 +359,7 @@ def _parse(data: Any) -> Case:
         trans_mm_weight=data.get("trans_mm_weight", False),
         permute_out_flag=data.get("permute_out_flag", True), seed=data.get("seed", 0),
         clause=data.get("clause", ""), side=side, stage=stage, faults=tuple(parsed_faults),
+        entry=entry, comm_mode=comm_mode,
     )
     try:
         case.calls()

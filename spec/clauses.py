@@ -45,6 +45,9 @@ AREAS: dict[str, str] = {
 
 SEED = "aclnnAlltoAllvGroupedMatMul.md"
 SHIPPED = "OPERATOR.md section 2 (shipped code)"
+SHIPPED_2026 = "contracts/alltoallv_gmm-2026.md (shipped code, ops-transformer 3a280bcc)"
+V2_DOC = "aclnnAlltoAllvGroupedMatMulV2.md (ops-transformer c3d14253f)"
+ENTRIES = ("v1", "v2")  # aclnnAlltoAllvGroupedMatMul and aclnnAlltoAllvGroupedMatMulV2
 LAYOUT = "OPERATOR.md section 1"
 
 # Capabilities a backend must have to express a clause's invalid side (fixtures.protocol).
@@ -65,6 +68,7 @@ class Clause:
     source: str = SEED
     products: tuple[str, ...] = PRODUCTS
     needs: tuple[str, ...] = ()
+    entries: tuple[str, ...] = ENTRIES  # the entry points whose calls the clause speaks of
 
     @property
     def has_invalid_side(self) -> bool:
@@ -136,6 +140,23 @@ def _pair_clauses() -> list[Clause]:
                Truthy("nonempty.recvCounts")),
         Clause("RANGE.group_len", "boundaries", "group：字符串长度要求(0, 128)",
                InRange("len.group", None, 128)),
+    ]
+
+
+def _comm_mode_clauses() -> list[Clause]:
+    """V2's commMode, checked by op_api right after the counts (contracts/alltoallv_gmm-v2.md)."""
+    v2 = ("v2",)
+    return [
+        Clause("COMMMODE.null", "null", "commMode：通信引擎，必选属性，不能为空指针",
+               NotNull("commMode"), source=V2_DOC, needs=(NULL_ATTRIBUTES,), entries=v2),
+        Clause("COMMMODE.empty", "params", "commMode：支持输入\"ai_cpu\"和\"ccu\"，空字符串不在其中",
+               Truthy("commMode.nonempty"), source=V2_DOC, entries=v2),
+        Clause("PRODUCT.A3.commMode", "products", "commMode：Atlas A3系列产品仅支持AICPU通信（\"ai_cpu\"）",
+               InSet("commMode", ("ai_cpu",)), source=V2_DOC, products=("A3",), entries=v2),
+        Clause("PRODUCT.910_95.commMode", "products",
+               "commMode：Ascend 950DT支持\"ai_cpu\"和\"ccu\"",
+               InSet("commMode", ("ai_cpu", "ccu")), source=V2_DOC, products=("910_95",),
+               entries=v2),
     ]
 
 
@@ -225,12 +246,19 @@ def _count_clauses() -> list[Clause]:
                Truthy("nonneg.sendCounts"), source=SHIPPED),
         Clause("COUNTS.recv_nonneg", "params", "recvCounts：每个值为接收的token数，在[0, A]内",
                Truthy("nonneg.recvCounts"), source=SHIPPED),
+        Clause("COUNTS.bsk_multiple", "params",
+               "有共享专家时BSK须为BS的整数倍（K = BSK / BS）",
+               Truthy("bsk_multiple_of_bs"), source=SHIPPED_2026),
         Clause("RANGE.K", "boundaries",
                "K：选取TopK个专家，范围[2, 8]（有共享专家时 K = BSK // BS）",
                InRange("K", 2, 8, lo_closed=True, hi_closed=True)),
         Clause("OPTPAIR.transMm", "optional",
                "transMmWeight：共享专家MatMul的右矩阵是否转置（无共享专家时无意义）",
                Implies("flag.transMm", "has.mm_any"), source=SHIPPED),
+        Clause("RANGE.group_num", "boundaries",
+               "GMM分组数 CalcExpertNum(e, ep, BSK, N1) * epWorldSize <= 128（有接收时）",
+               InRange("groupNum", None, 128, hi_closed=True), source=SHIPPED_2026,
+               products=("910_95",)),
     ]
 
 
@@ -296,6 +324,7 @@ def _output_clauses() -> list[Clause]:
 CLAUSES: tuple[Clause, ...] = tuple(
     _null_clauses()
     + _pair_clauses()
+    + _comm_mode_clauses()
     + _dtype_format_rank_clauses()
     + _shape_clauses()
     + _range_clauses()
@@ -311,7 +340,10 @@ CLAUSE: dict[str, Clause] = {c.id: c for c in CLAUSES}
 ORDER: dict[str, int] = {c.id: i for i, c in enumerate(CLAUSES)}
 
 
-def clauses_for(product: str, area: str | None = None) -> tuple[Clause, ...]:
+def clauses_for(product: str, area: str | None = None, entry: str | None = "v1"
+                ) -> tuple[Clause, ...]:
+    """The clauses of a product (and area) that speak of calls of `entry` (None: any entry)."""
     return tuple(
         c for c in CLAUSES if product in c.products and (area is None or c.area == area)
+        and (entry is None or entry in c.entries)
     )

@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
-from spec.clauses import CLAUSE, PRODUCTS
+from spec.clauses import CLAUSE, ENTRIES, PRODUCTS
 from spec.rules import Rule
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
-KINDS = ("status", "accepted", "unchecked", "undefined", "checked")
+KINDS = ("status", "accepted", "unchecked", "undefined", "checked", "ambiguous")
+NAMED_KINDS = ("accepted", "unchecked", "undefined", "checked")  # written as a bare string
+_ACCEPTED = "a status code, {status = N, stage = 1|2}, {readings = [...]}, or one of " + \
+    ", ".join(NAMED_KINDS)
 # What a profile records: the published text of a version, or what the shipped code does.
 PROFILE_KINDS = ("published", "shipped")
 
@@ -31,8 +34,11 @@ class Enforcement:
     kind: str
     status: int = 0
     stage: int = 1
+    readings: tuple[Enforcement, ...] = ()  # "ambiguous": what each reading of the text gives
 
     def describe(self) -> str:
+        if self.kind == "ambiguous":
+            return "ambiguous in the text: " + " or ".join(r.describe() for r in self.readings)
         if self.kind == "status":
             return f"status {self.status} at stage {self.stage}"
         return {
@@ -51,21 +57,35 @@ class Profile:
     enforcement: dict[str, Enforcement | dict[str, Enforcement]]  # a dict: one per product
     values: dict[str, dict]
     kind: str = "published"  # PROFILE_KINDS: a shipped profile is what the real first stage does
+    entries: tuple[str, ...] = ("v1",)  # the entry points this version has (V2: July 2026)
 
     def __hash__(self) -> int:
         return hash(self.name)
 
     def enforces(self, clause_id: str, product: str | None = None) -> Enforcement:
-        """What violating the clause gives; a clause mapped per product needs the product
-        (unless every product gets the same)."""
+        """What violating the clause gives (the first reading where the text admits several);
+        a clause mapped per product needs the product (unless every product gets the same)."""
+        return self.readings(clause_id, product)[0]
+
+    def readings(self, clause_id: str, product: str | None = None) -> tuple[Enforcement, ...]:
+        """Every outcome the text admits for violating the clause: one, unless it is ambiguous."""
         entry = self.enforcement[clause_id]
-        if not isinstance(entry, dict):
-            return entry
-        if product is not None:
-            return entry[product]
-        if len(set(entry.values())) == 1:
-            return next(iter(entry.values()))
-        raise ValueError(f"{clause_id} is mapped per product in profile {self.name}: name one")
+        if isinstance(entry, dict):
+            if product is not None:
+                entry = entry[product]
+            elif len(set(entry.values())) == 1:
+                entry = next(iter(entry.values()))
+            else:
+                raise ValueError(f"{clause_id} is mapped per product in profile {self.name}: "
+                                 "name one")
+        return entry.readings if entry.kind == "ambiguous" else (entry,)
+
+    def resolved(self, clause_id: str, reading: Enforcement) -> Profile:
+        """This profile with one ambiguous clause read one way (a profile of its own name)."""
+        mapping = dict(self.enforcement)
+        mapping[clause_id] = reading
+        return dataclasses.replace(self, name=f"{self.name}[{clause_id}: {reading.describe()}]",
+                                   enforcement=mapping)
 
     def per_product(self, clause_id: str) -> dict[str, Enforcement]:
         entry = self.enforcement[clause_id]
@@ -89,17 +109,24 @@ def _parse_entry(where: str, value: object, clause_id: str | None = None
     if isinstance(value, int) and not isinstance(value, bool):
         return Enforcement("status", value, 1)
     if isinstance(value, str):
-        if value not in KINDS[1:]:
-            raise ProfileError(f"{where}: unknown value {value!r}; accepted: a status code, "
-                               f"{{status = N, stage = 1|2}}, or one of {', '.join(KINDS[1:])}")
+        if value not in NAMED_KINDS:
+            raise ProfileError(f"{where}: unknown value {value!r}; accepted: {_ACCEPTED}")
         return Enforcement(value)
+    if isinstance(value, dict) and set(value) == {"readings"}:
+        readings = value["readings"]
+        if not isinstance(readings, list) or len(readings) < 2:
+            raise ProfileError(f"{where}: readings must list at least two outcomes")
+        parsed = tuple(_parse_entry(f"{where} (reading {i + 1})", r)
+                       for i, r in enumerate(readings))
+        if any(r.kind == "ambiguous" for r in parsed):
+            raise ProfileError(f"{where}: a reading cannot itself be ambiguous")
+        return Enforcement("ambiguous", readings=parsed)
     if isinstance(value, dict) and set(value) <= {"status", "stage"} and "status" in value:
         stage = value.get("stage", 1)
         if stage not in (1, 2) or not isinstance(value["status"], int):
             raise ProfileError(f"{where}: status must be an integer and stage 1 or 2")
         return Enforcement("status", value["status"], stage)
-    raise ProfileError(f"{where}: cannot read {value!r}; accepted: a status code, "
-                       f"{{status = N, stage = 1|2}}, or one of {', '.join(KINDS[1:])}")
+    raise ProfileError(f"{where}: cannot read {value!r}; accepted: {_ACCEPTED}")
 
 
 def _read(path: Path) -> dict:
@@ -122,19 +149,26 @@ def load(name: str, directory: Path = PROFILE_DIR) -> Profile:
         raise ProfileError(f"unknown spec profile {name!r}; available: {', '.join(sorted(paths))}")
     path = paths[name]
     data = _read(path)
-    unknown = set(data) - {"name", "title", "kind", "extends", "clauses", "values"}
+    unknown = set(data) - {"name", "title", "kind", "extends", "entries", "clauses", "values"}
     if unknown:
         raise ProfileError(f"{path.name}: unknown keys {sorted(unknown)}; accepted: name, title, "
-                           "kind, extends, clauses, values")
+                           "kind, extends, entries, clauses, values")
     kind = data.get("kind", "published")
     if kind not in PROFILE_KINDS:
         raise ProfileError(f"{path.name}: kind {kind!r}; accepted: {', '.join(PROFILE_KINDS)}")
     enforcement: dict[str, Enforcement] = {}
     values: dict[str, dict] = {}
+    entries: tuple[str, ...] = ("v1",)
     if "extends" in data:
         base = load(data["extends"], directory)
         enforcement.update(base.enforcement)
         values.update(base.values)
+        entries = base.entries
+    if "entries" in data:
+        entries = tuple(data["entries"]) if isinstance(data["entries"], list) else ()
+        if not entries or not set(entries) <= set(ENTRIES):
+            raise ProfileError(f"{path.name}: entries {data['entries']!r}; accepted: a list of "
+                               f"{', '.join(ENTRIES)}")
     for cid, value in data.get("clauses", {}).items():
         if cid not in CLAUSE:
             raise ProfileError(f"{path.name}: clause {cid!r} is not in spec/clauses.py")
@@ -146,12 +180,21 @@ def load(name: str, directory: Path = PROFILE_DIR) -> Profile:
         if not isinstance(params, dict) or not set(params) <= fields:
             raise ProfileError(f"{path.name}: [values] {cid}: accepted keys {sorted(fields)}")
         values[cid] = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
-    return Profile(name, data.get("title", name), path, enforcement, values, kind)
+    if kind == "shipped":  # code does one thing: its profile admits no second reading
+        vague = sorted(cid for cid, e in enforcement.items()
+                       if any(x.kind == "ambiguous" for x in (e.values() if isinstance(e, dict)
+                                                              else (e,))))
+        if vague:
+            raise ProfileError(f"{path.name}: a shipped profile is exact; map one outcome for "
+                               f"{', '.join(vague)} (ambiguous readings are for published texts)")
+    return Profile(name, data.get("title", name), path, enforcement, values, kind, entries)
 
 
 def missing_mappings(profile: Profile) -> list[str]:
-    """Clause ids the profile does not map (a complete profile returns [])."""
-    return [cid for cid in CLAUSE if cid not in profile.enforcement]
+    """Clause ids the profile does not map (a complete profile returns []); a clause of an entry
+    point the version does not have (V2's commMode before July 2026) needs no mapping."""
+    return [cid for cid, c in CLAUSE.items()
+            if cid not in profile.enforcement and set(c.entries) & set(profile.entries)]
 
 
 def inconsistent_mappings(profile: Profile) -> list[str]:
@@ -159,7 +202,7 @@ def inconsistent_mappings(profile: Profile) -> list[str]:
     bad = []
     for cid in profile.enforcement:
         has_rule = CLAUSE[cid].rule is not None
-        for enf in set(profile.per_product(cid).values()):
+        for enf in {r for p in CLAUSE[cid].products for r in profile.readings(cid, p)}:
             if (enf.kind == "checked") == has_rule:
                 bad.append(f"{cid}: {enf.kind}")
             elif enf.kind == "status" and CLAUSE[cid].stage != enf.stage:

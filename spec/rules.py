@@ -35,6 +35,10 @@ def _present(call: Call, param: str) -> bool:
         return call.recv_counts is not None
     if param in ("workspaceSize", "executor"):
         return param not in call.null_pointers
+    if param == "commMode":
+        if call.entry != "v2":
+            raise Undefined("V1 has no commMode argument")
+        return call.comm_mode is not None
     raise KeyError(param)
 
 
@@ -158,7 +162,7 @@ class InRange(Rule):
 @dataclass(frozen=True)
 class InSet(Rule):
     quantity: str
-    values: tuple[int, ...]
+    values: tuple[int | str, ...]
 
     def holds(self, call: Call) -> bool:
         return quantity(call, self.quantity) in self.values

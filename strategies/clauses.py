@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from dataclasses import replace
 
 from spec.case import Case, Fault
-from spec.clauses import CLAUSE
+from spec.clauses import CLAUSE, PRODUCTS
 from spec.params import FLOAT_DTYPES
 from spec.profiles import Profile
 from spec.rules import DtypeIn, DtypeMatches, FormatIn, InRange, IsNull, NotNull, RankIs
@@ -29,7 +30,10 @@ MIB = 1 << 20
 IMPLIED: dict[str, frozenset[str]] = {
     "VOLUME.A3.card_min": frozenset({"VOLUME.A3.per_peer_min"}),
     "RANGE.e": frozenset({"RANGE.e_ep"}),
-    "RANGE.e_ep": frozenset({"RANGE.e"}),
+    # e * ep > 256 at ep = 64 needs e >= 5, whose GMM groups (4 experts each) pass the cap.
+    "RANGE.e_ep": frozenset({"RANGE.e", "RANGE.group_num"}),
+    # "" is no engine on any product.
+    "COMMMODE.empty": frozenset({"PRODUCT.A3.commMode", "PRODUCT.910_95.commMode"}),
 }
 
 Builder = Callable[[Choices, str, int, Profile], Case]
@@ -58,12 +62,15 @@ def _delta(ch: Choices, size: int) -> int:
 # -- ranges: the knob that sets each ranged quantity -----------------------------------------
 
 
-def _range_pins(quantity: str, value: int, ep: int, side: str) -> tuple[Pins, tuple[Fault, ...]]:
+def _range_pins(quantity: str, value: int, ep: int, side: str, profile: Profile
+                ) -> tuple[Pins, tuple[Fault, ...]]:
     budget = "boundary"
     if quantity == "H1":
         return Pins(h1=value, budget=budget), ()
     if quantity == "N1":
         return Pins(n1=value, budget=budget), ()
+    if quantity == "gmmWeight.dim1":  # a range read off dim 1 is N1's only when transposed
+        return Pins(n1=value, trans_gmm=True, budget=budget), ()
     if quantity == "H2":
         return Pins(h2=value, budget=budget), ()
     if quantity == "N2":
@@ -72,7 +79,7 @@ def _range_pins(quantity: str, value: int, ep: int, side: str) -> tuple[Pins, tu
         return Pins(e=value, wide=True, budget=budget), ()
     if quantity == "e*ep":  # the e whose product with ep is nearest the limit, on `side`
         if side == "valid":  # as near as e <= 32 allows (256 itself is out of reach below ep=8)
-            e = value if value <= 1 else min(value // ep, CLAUSE["RANGE.e"].rule.max_valid)
+            e = value if value <= 1 else min(value // ep, profile.rule("RANGE.e").max_valid)
         else:
             e = value if value <= 1 else math.ceil(value / ep)
         return Pins(e=e, wide=True, budget=budget), ()
@@ -99,7 +106,7 @@ def _range_builder(cid: str, side: str) -> Builder:
     def build(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
         rule = profile.rule(cid)
         value = ch.choice(range_values(rule, side), f"{rule.quantity} ({side} edge)")
-        pins, faults = _range_pins(rule.quantity, value, ep, side)
+        pins, faults = _range_pins(rule.quantity, value, ep, side, profile)
         return _world(ch, product, ep, profile, pins, cid, side, *faults)
 
     return build
@@ -121,7 +128,10 @@ def _generic_invalid(cid: str) -> Builder:
         elif isinstance(rule, FormatIn):
             fault = Fault("format", rule.param, ch.choice(BAD_FORMATS, "bad format"))
         elif isinstance(rule, RankIs):
-            fault = Fault("rank", rule.param, ch.choice((1, -1), "rank change"))
+            # Where an output's rank goes unchecked only its dims 0 and 1 are read: one trailing
+            # dimension more keeps them; merging the last two would break a shape clause too.
+            unchecked = profile.enforces(cid, product).kind != "status"
+            fault = Fault("rank", rule.param, 1 if unchecked else ch.choice((1, -1), "rank change"))
         elif isinstance(rule, DtypeMatches):
             case = _world(ch, product, ep, profile, _param_pins(rule.param, budget="first"),
                           cid, "invalid")
@@ -170,9 +180,10 @@ def _ep_world_size(ch: Choices, product: str, ep: int, profile: Profile) -> Case
 
     case = build_world(ch, product, ep, profile, Pins(budget="first"), "COMM.epWorldSize",
                        "invalid")
-    bigger = [v for v in world_sizes(product) if v > ep and case.e * v <= 256]
+    most = profile.rule("RANGE.e_ep").max_valid
+    bigger = [v for v in world_sizes(product) if v > ep and case.e * v <= most]
     if not bigger:
-        raise Unreachable(f"no larger supported epWorldSize keeps e*ep <= 256 at ep={ep}")
+        raise Unreachable(f"no larger supported epWorldSize keeps e*ep <= {most} at ep={ep}")
     return case.with_(faults=(Fault("value", "epWorldSize", bigger[0]),))
 
 
@@ -190,6 +201,38 @@ def _peer_floor(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
         nxt = (s + 1) % ep
         send[s][nxt * e:(nxt + 1) * e] = [0] * e
     return case.with_(send=tuple(tuple(r) for r in send), shared=None, trans_mm_weight=False)
+
+
+def _bsk_not_multiple(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+    """A shared expert whose BS does not divide BSK, K = BSK // BS still in [2, 8]."""
+    case = build_world(ch, product, ep, profile, Pins(shared=True, min_bsk=7, budget="first"),
+                       "COUNTS.bsk_multiple", "invalid")
+    bs = []
+    for r in range(ep):
+        bsk = case.bsk(r)
+        fits = [b for b in range(2, bsk // 2 + 1) if bsk % b and 2 <= bsk // b <= 8]
+        if not fits:
+            raise Unreachable(f"no BS leaves a remainder for BSK={bsk} with K in [2, 8]")
+        bs.append(ch.choice(tuple(fits), "BS with a remainder"))
+    return case.with_(shared=replace(case.shared, bs=tuple(bs)))
+
+
+def _group_num(side: str) -> Builder:
+    """More GMM groups than the tiling's cap (ep 256 with one expert on Ascend 950), or a world
+    within it, as close to the cap as e allows."""
+
+    def build(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+        cap = profile.rule("RANGE.group_num").hi
+        if side == "invalid":
+            if ep <= cap:
+                raise Unreachable(f"at most {cap} groups: ep={ep} with one expert each is within")
+            return build_world(ch, product, ep, profile, Pins(e=1, budget="first"),
+                               "RANGE.group_num", side)
+        e = max(1, min(cap // ep, profile.rule("RANGE.e_ep").max_valid // ep, 4))
+        return build_world(ch, product, ep, profile, Pins(e=e, budget="boundary"),
+                           "RANGE.group_num", side)
+
+    return build
 
 
 def _card_rows(limit: int, h1: int) -> int:
@@ -291,6 +334,8 @@ def _invalid_builders() -> dict[str, Builder]:
                                      Fault("counts", "sendCounts", "negative")),
         "COUNTS.recv_nonneg": _fault("COUNTS.recv_nonneg", Pins(e=2, budget="first"),
                                      Fault("counts", "recvCounts", "negative")),
+        "COUNTS.bsk_multiple": _bsk_not_multiple,
+        "RANGE.group_num": _group_num("invalid"),
         "OPTPAIR.transMm": _fault("OPTPAIR.transMm",
                                   Pins(shared=False, trans_mm=True, budget="boundary")),
         "VOLUME.A3.per_peer_min": _peer_floor,
@@ -311,11 +356,48 @@ def _invalid_builders() -> dict[str, Builder]:
 
     b["STAGE2.workspace_small"] = short
     for c in CLAUSE.values():
-        if c.rule is None or c.id in b or c.id.startswith("PRODUCT."):
+        if c.rule is None or c.id in b or _is_ep_set(c.id):
             continue
         b[c.id] = _range_builder(c.id, "invalid") if isinstance(c.rule, InRange) else (
             _generic_invalid(c.id))
     return b
+
+
+def _is_ep_set(cid: str) -> bool:
+    return cid.startswith("PRODUCT.") and cid.endswith(".epWorldSize")
+
+
+COMM_MODE_TYPOS = ("aicpu", "AI_CPU", "ai_cpu ", "ccu_", "hccs")  # not an engine anywhere
+
+
+def _engines(product: str, profile: Profile) -> tuple[str, ...]:
+    return profile.rule(f"PRODUCT.{product}.commMode").values
+
+
+def _comm_mode(cid: str, side: str) -> Builder:
+    """A V2 call whose commMode is on `side` of the clause (the run's own commMode aside)."""
+
+    def build(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+        engines = _engines(product, profile)
+        mode: str | None = ch.choice(engines, "engine")
+        if side == "invalid":
+            if cid == "COMMMODE.null":
+                mode = None
+            elif cid == "COMMMODE.empty":
+                mode = ""
+            else:
+                others = {m for p in PRODUCTS for m in _engines(p, profile)} - set(engines)
+                mode = ch.choice(tuple(sorted(others)) + COMM_MODE_TYPOS, "not an engine here")
+        case = build_world(ch, product, ep, profile, Pins(budget="first" if side == "invalid"
+                                                          else "boundary"), cid, side)
+        return case.with_(entry="v2", comm_mode=mode)
+
+    return build
+
+
+def engines_of(profile: Profile) -> tuple[str, ...]:
+    """Every commMode some product accepts under `profile`, in the order the profile lists them."""
+    return tuple(dict.fromkeys(m for p in PRODUCTS for m in _engines(p, profile)))
 
 
 def _product_builder(cid: str, side: str) -> Builder:
@@ -385,8 +467,12 @@ def _plain_valid(cid: str) -> Builder:
 def _valid_builders() -> dict[str, Builder]:
     b: dict[str, Builder] = {}
     for c in CLAUSE.values():
-        if c.id.startswith("PRODUCT."):
+        if _is_ep_set(c.id):
             b[c.id] = _product_builder(c.id, "valid")
+        elif "v1" not in c.entries:
+            b[c.id] = _comm_mode(c.id, "valid")
+        elif c.id == "RANGE.group_num":
+            b[c.id] = _group_num("valid")
         elif c.id.startswith("VOLUME."):
             b[c.id] = _volume_valid(c.id)
         elif isinstance(c.rule, InRange) and c.rule.quantity in (
@@ -398,6 +484,7 @@ def _valid_builders() -> dict[str, Builder]:
 
 
 INVALID = _invalid_builders()
-INVALID.update({cid: _product_builder(cid, "invalid") for cid in CLAUSE
-                if cid.startswith("PRODUCT.")})
+INVALID.update({cid: _product_builder(cid, "invalid") for cid in CLAUSE if _is_ep_set(cid)})
+INVALID.update({c.id: _comm_mode(c.id, "invalid") for c in CLAUSE.values()
+                if "v1" not in c.entries})
 VALID = _valid_builders()

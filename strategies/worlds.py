@@ -50,7 +50,7 @@ class Pins:
     card_rows: int | None = None  # every rank sends and receives exactly this many rows
     min_bsk: int = 1
     min_e: int = 1
-    wide: bool = False  # may use up to 32 experts
+    wide: bool = False  # may use as many experts as RANGE.e allows
     # "compute": both stages run (memory permitting); "boundary": only while the world is
     # small (the tier's boundary budget); "first": the first stage alone (validation).
     budget: str = "compute"
@@ -121,7 +121,8 @@ def build_world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins
     pins = pins or Pins()
     tier = tiers.current()
     vol = policy(product, ep, profile)
-    e_cap = min(32, 256 // ep) if pins.wide else min(4, 256 // ep)
+    e_max, e_ep_max = profile.rule("RANGE.e").max_valid, profile.rule("RANGE.e_ep").max_valid
+    e_cap = min(e_max, e_ep_max // ep) if pins.wide else min(4, e_ep_max // ep)
     e = pins.e if pins.e is not None else ch.int(min(pins.min_e, e_cap), max(1, e_cap), "e")
     dtype = pins.dtype or ch.choice(FLOAT_DTYPES, "dtype")
     flag = pins.flag if pins.flag is not None else not ch.bool("permuteOutFlag=false")
@@ -161,6 +162,8 @@ def build_world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins
     if shared:
         h2 = pins.h2 if pins.h2 is not None else ch.choice(SMALL_H2, "H2")
         n2 = pins.n2 if pins.n2 is not None else ch.choice(SMALL_N, "N2")
+        # A version that rejects a BSK with a remainder (COUNTS.bsk_multiple) gets divisors.
+        divides = profile.enforces("COUNTS.bsk_multiple", product).kind == "status"
         bs = []
         for row in send:
             rows = sum(row)
@@ -168,6 +171,15 @@ def build_world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins
                 bs.append(bs_for_k(rows, pins.k))
             elif rows < 2:
                 raise Unreachable("a shared expert needs BSK >= 2 (K = BSK // BS >= 2)")
+            elif divides:  # BS = BSK // K, the remainder taken off this rank's largest blocks
+                k = int(rng.integers(2, min(8, rows) + 1))
+                extra = rows - (rows // k) * k
+                while extra:
+                    j = int(np.argmax(row))
+                    taken = min(extra, row[j])
+                    row[j] -= taken
+                    extra -= taken
+                bs.append(rows // k)
             else:
                 bs.append(int(rng.integers(rows // 9 + 1, rows // 2 + 1)))
         shared_desc = Shared(tuple(bs), h2, n2)

@@ -66,6 +66,9 @@ class Options:
     extra_args: list[str] = field(default_factory=list)
     seed: str | None = None  # --hypothesis-seed: every cell then draws from its own seed
     in_process: bool = True  # the backend's ranks are threads of this process (the sim)
+    entry: str = "v1"  # --entry: the entry point every case calls (v2: with comm_mode)
+    comm_mode: str | None = None  # --comm-mode: V2's commMode
+    profile_reason: str = ""  # why --spec-profile auto chose the profile
 
     def sizes(self, product: str) -> tuple[int, ...]:
         own = world_sizes(product)
@@ -87,11 +90,12 @@ def cells(area: str, opts: Options) -> list[Cell]:
         raise KeyError(area)
     out = []
     for product in opts.products:
-        for clause in clauses_for(product, area):
+        for clause in clauses_for(product, area, opts.entry):
             sides = ("valid", "invalid") if clause.has_invalid_side else ("valid",)
             for side in sides:
                 sizes = (opts.product_sizes(clause.id, product, side)
-                         if clause.id.startswith("PRODUCT.") else opts.sizes(product))
+                         if clause.id.startswith("PRODUCT.") and clause.id.endswith(".epWorldSize")
+                         else opts.sizes(product))
                 out += [Cell(clause.id, side, product, ep, dtype)
                         for ep in sizes for dtype in FLOAT_DTYPES]
     return out
@@ -184,7 +188,7 @@ class Conformance:
                     f"(needs {', '.join(sorted(missing))})")
         if cell not in self._probes:
             self._probes[cell] = probe(cell.clause, cell.side, cell.product, cell.ep, profile,
-                                       cell.dtype)
+                                       cell.dtype, self.opts.entry, self.opts.comm_mode)
         why = self._probes[cell][1]
         return None if why is None else f"unreachable at ep={cell.ep}: {why}"
 
@@ -212,7 +216,8 @@ class Conformance:
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                          HealthCheck.filter_too_much])
         @given(case=clause_cases(cell.clause, cell.side, cell.product, cell.ep,
-                                 self.opts.profile, cell.dtype))
+                                 self.opts.profile, cell.dtype, self.opts.entry,
+                                 self.opts.comm_mode))
         def conformance_case(case: Case) -> None:
             start = time.perf_counter()
             result = self.run_case(case)
@@ -285,6 +290,7 @@ def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:
         "computed": bool(plan and plan.data_mode),
         "expected": result.expectation.describe(),
         "deciding_clause": result.expectation.clause,  # whose violation sets the status
+        "reading": result.reading,  # the reading of an ambiguous clause the outcome followed
         "exercised": sorted(result.exercised),
         "failed_clauses": result.failing_clauses(),
         "findings": [f.__dict__ for f in result.findings[:20]],

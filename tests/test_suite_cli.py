@@ -33,7 +33,16 @@ def pytest_suites(*args: str, env: dict | None = None, output: Path | None = Non
 
 @pytest.mark.parametrize("args, message", [
     (["--product", "A4"], "--product 'A4': unknown product A4; accepted: A3, 910_95"),
-    (["--spec-profile", "cann-1999"], "unknown spec profile 'cann-1999'; available: cann-2025.12, doc"),
+    (["--spec-profile", "cann-1999"],
+     "unknown spec profile 'cann-1999'; available: cann-2025.12, cann-2026.07, doc, doc-2026.07"),
+    (["--spec-profile", "auto"], "--spec-profile auto: reads the installed CANN, so it needs a "
+                                 "hardware backend"),
+    (["--entry", "v3"], "--entry 'v3': accepted: v1, v2"),
+    (["--comm-mode", "ccu"], "--comm-mode: only V2 takes a commMode; add --entry v2"),
+    (["--entry", "v2"], "--entry v2: spec profile doc predates aclnnAlltoAllvGroupedMatMulV2; "
+                        "profiles with V2: cann-2026.07, doc-2026.07"),
+    (["--entry", "v2", "--spec-profile", "cann-2026.07", "--comm-mode", "hccs"],
+     "--comm-mode 'hccs': accepted: ai_cpu, ccu (profile cann-2026.07)"),
     (["--judge", "cosine"], "--judge 'cosine': accepted: mixed, mere-mare, allclose"),
     (["--backend", "nosuch"], "--backend 'nosuch': expected a built-in name (sim, torch, torch_npu, "
                               "aclnn) or package.module:factory"),

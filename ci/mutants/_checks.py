@@ -12,27 +12,28 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from fixtures.protocol import RankContext, tensor_format
-from fixtures.sim import _FLOATS, INVALID, NULLPTR, SUCCESS, TILING, SimBackend
+from fixtures.sim import _FLOATS, _V1, INVALID, NULLPTR, SUCCESS, SimBackend, _dim, expert_chunk
 
 CHECKS = (  # every check that can be left out, by name
     "null.required", "count_tensors", "group.null", "group.empty", "mm.pair", "mm.mmY",
     "mm.mmY_unexpected", "permuteOut.required", "permuteOut.unexpected", "counts.null",
-    "counts.empty", "group.len", "dtype.supported", "dtype.match", "rank", "shape.H1",
+    "counts.empty", "group.len", "comm_mode", "dtype.supported", "dtype.match", "rank", "shape.H1",
     "shape.N1", "shape.mm", "shape.N2", "range.mm", "shape.permuteOut", "range.H1N1e",
     "range.e_ep", "epWorldSize", "counts.len", "counts.send_sum", "counts.recv_sum", "range.BSK",
-    "counts.nonneg", "range.K", "transMm", "volume",
+    "counts.nonneg", "counts.bsk_multiple", "range.K", "transMm", "group_num", "volume",
 )
 
 
 class CheckedSim(SimBackend):
-    """The sim with its checks restated: limits are the lowest and highest valid values."""
+    """The sim with its checks restated: limits are the lowest and highest valid values (None:
+    the behaviour's own, from the sim's table)."""
 
     H1 = (1, 65535)
     N1 = (1, 65535)
     H2 = (1, 12288)
     N2 = (1, 65535)
-    E = (1, 32)
-    E_EP = (1, 256)
+    E: tuple[int, int] | None = None
+    E_EP: tuple[int, int] | None = None
     BSK = (1, 52428799)
     K = (2, 8)
     GROUP_LEN_MAX = 127
@@ -49,19 +50,22 @@ class CheckedSim(SimBackend):
 
     def tiling_error(self) -> int:
         """What a tiling check returns: 161002 in the published text, 561002 as shipped."""
-        return INVALID if self.behavior == "doc" else TILING
+        return self.table.tiling
+
+    def e_bounds(self) -> tuple[tuple[int, int], tuple[int, int]]:
+        return self.E or (1, self.table.e_max), self.E_EP or (1, self.table.e_ep_max)
 
     @staticmethod
     def within(value: int, bounds: tuple[int, int]) -> bool:
         return bounds[0] <= value <= bounds[1]
 
     def check(self, ctx: RankContext, a: dict, null_outputs: frozenset) -> int:
-        status = self.check_api(a, null_outputs)
+        status = self.check_api(a, null_outputs, ctx.product)
         return status if status != SUCCESS else self.check_tiling(ctx, a)
 
-    def check_api(self, a: dict, null_outputs: frozenset) -> int:
-        """op_api's null and pair checks, then nnopbase's dtypes and formats."""
-        doc = self.behavior == "doc"
+    def check_api(self, a: dict, null_outputs: frozenset, product: str) -> int:
+        """op_api's null and pair checks, V2's commMode, then nnopbase's dtypes and formats."""
+        b = self.table
         gx, gw, gy = a["gmm_x"], a["gmm_weight"], a["gmm_y"]
         mx, mw, my, po = a["mm_x"], a["mm_weight"], a["mm_y"], a["permute_out"]
         group, sc, rc, flag = a["group"], a["send_counts"], a["recv_counts"], a["permute_out_flag"]
@@ -69,27 +73,31 @@ class CheckedSim(SimBackend):
             return self.code("null.required", NULLPTR)
         if self.on("count_tensors") and (a["send_counts_tensor"] is not None
                                          or a["recv_counts_tensor"] is not None):
-            return self.code("count_tensors", INVALID if doc else NULLPTR)
+            return self.code("count_tensors", b.count_tensors)
         if self.on("group.null") and group is None:
             return self.code("group.null", NULLPTR)
         if self.on("group.empty") and group == "":
-            return self.code("group.empty", INVALID if doc else NULLPTR)
+            return self.code("group.empty", b.group_empty)
         if self.on("mm.pair") and (mx is None) != (mw is None):
             return self.code("mm.pair", NULLPTR)
         if self.on("mm.mmY") and mx is not None and my is None:
             return self.code("mm.mmY", NULLPTR)
-        if self.on("mm.mmY_unexpected") and mx is None and my is not None and not doc:
+        if self.on("mm.mmY_unexpected") and mx is None and my is not None and b.unrequested_outputs:
             return self.code("mm.mmY_unexpected", NULLPTR)
         if self.on("permuteOut.required") and flag and po is None:
             return self.code("permuteOut.required", NULLPTR)
-        if self.on("permuteOut.unexpected") and not flag and po is not None and not doc:
+        if self.on("permuteOut.unexpected") and not flag and po is not None and b.unrequested_outputs:
             return self.code("permuteOut.unexpected", NULLPTR)
         if self.on("counts.null") and (sc is None or rc is None):
-            return self.code("counts.null", NULLPTR if doc else INVALID)
+            return self.code("counts.null", b.counts_null)
         if self.on("counts.empty") and (len(sc) == 0 or len(rc) == 0):
             return self.code("counts.empty", INVALID)
         if self.on("group.len") and group is not None and len(group) > self.GROUP_LEN_MAX:
             return self.code("group.len", INVALID)
+        mode = a.get("comm_mode", _V1)
+        if self.on("comm_mode") and mode is not _V1 and (
+                mode is None or mode not in b.comm_modes[product]):
+            return self.code("comm_mode", b.comm_mode_null if mode is None else INVALID)
         used = [gx, gw, gy] + ([mx, mw, my] if mx is not None else []) + ([po] if flag else [])
         if self.on("dtype.supported") and any(t.dtype not in _FLOATS or tensor_format(t) != "ND"
                                                for t in used):
@@ -100,39 +108,43 @@ class CheckedSim(SimBackend):
 
     def check_tiling(self, ctx: RankContext, a: dict) -> int:
         """The tiling checks, in the order the shipped code runs them."""
-        doc, late = self.behavior == "doc", self.tiling_error()
+        b, late = self.table, self.tiling_error()
         gx, gw, gy = a["gmm_x"], a["gmm_weight"], a["gmm_y"]
         mx, mw, my, po = a["mm_x"], a["mm_weight"], a["mm_y"], a["permute_out"]
         sc, rc, flag = a["send_counts"], a["recv_counts"], a["permute_out_flag"]
-        used = [gx, gw, gy] + ([mx, mw, my] if mx is not None else []) + ([po] if flag else [])
-        if self.on("rank") and (gx.ndim != 2 or gw.ndim != 3 or gy.ndim != 2
-                                or any(t.ndim != 2 for t in used[3:])):
+        outputs = [gy] + ([my] if mx is not None else []) + ([po] if flag else [])
+        inputs = [gx] + ([mx, mw] if mx is not None else [])
+        if self.on("rank") and (any(t.ndim != 2 for t in inputs) or gw.ndim != 3 or (
+                b.output_ranks and any(t.ndim != 2 for t in outputs))):
             return self.code("rank", late)
         e, h1 = gw.shape[0], gx.shape[1]
         trans = a["trans_gmm_weight"]
         n1 = gw.shape[1] if trans else gw.shape[2]
         if self.on("shape.H1") and (gw.shape[2] if trans else gw.shape[1]) != h1:
             return self.code("shape.H1", late)
-        if self.on("shape.N1") and doc and gy.shape[1] != n1:
-            return self.code("shape.N1", INVALID)
+        if self.on("shape.N1") and b.output_n and _dim(gy, 1) != n1:
+            return self.code("shape.N1", late)
         if mx is not None:
             tm = a["trans_mm_weight"]
             h2, n2 = mx.shape[1], (mw.shape[0] if tm else mw.shape[1])
             if self.on("shape.mm") and ((mw.shape[1] if tm else mw.shape[0]) != h2
-                                        or my.shape[0] != mx.shape[0]):
+                                        or _dim(my, 0) != mx.shape[0]):
                 return self.code("shape.mm", late)
-            if self.on("shape.N2") and doc and my.shape[1] != n2:
-                return self.code("shape.N2", INVALID)
+            if self.on("shape.N2") and b.output_n and _dim(my, 1) != n2:
+                return self.code("shape.N2", late)
             if self.on("range.mm") and not (self.within(h2, self.H2) and self.within(n2, self.N2)):
                 return self.code("range.mm", late)
-        if self.on("shape.permuteOut") and flag and (po.shape[0] != gy.shape[0]
-                                                      or po.shape[1] != h1):
+        if self.on("shape.permuteOut") and flag and (_dim(po, 0) != _dim(gy, 0)
+                                                      or _dim(po, 1) != h1):
             return self.code("shape.permuteOut", late)
-        if self.on("range.H1N1e") and not (self.within(h1, self.H1) and self.within(n1, self.N1)
-                                           and self.within(e, self.E)):
+        e_bounds, e_ep_bounds = self.e_bounds()
+        n1_range = gw.shape[1] if b.n1_range_dim1 else n1
+        if self.on("range.H1N1e") and not (self.within(h1, self.H1)
+                                           and self.within(n1_range, self.N1)
+                                           and self.within(e, e_bounds)):
             return self.code("range.H1N1e", late)
         ep = a["ep_world_size"]
-        if self.on("range.e_ep") and not self.within(e * ep, self.E_EP):
+        if self.on("range.e_ep") and not self.within(e * ep, e_ep_bounds):
             return self.code("range.e_ep", late)
         if self.on("epWorldSize") and ep not in self.ep_sizes(ctx.product):
             return self.code("epWorldSize", late)
@@ -141,18 +153,25 @@ class CheckedSim(SimBackend):
         bsk, rows = sum(sc), sum(rc)
         if self.on("counts.send_sum") and bsk != gx.shape[0]:
             return self.code("counts.send_sum", late)
-        if self.on("counts.recv_sum") and rows != gy.shape[0]:
+        if self.on("counts.recv_sum") and rows != _dim(gy, 0):
             return self.code("counts.recv_sum", late)
         if self.on("range.BSK") and not self.within(bsk, self.BSK):
             return self.code("range.BSK", late)
-        if self.on("counts.nonneg") and (doc or ctx.product == "A3") and (
-                min(sc) < 0 or min(rc) < 0):  # shipped: part of Atlas A3's volume check
+        if self.on("counts.nonneg") and ((ctx.product in b.nonneg_send and min(sc) < 0)
+                                         or (ctx.product in b.nonneg_recv and min(rc) < 0)):
             return self.code("counts.nonneg", late)
+        if self.on("counts.bsk_multiple") and mx is not None and b.bsk_multiple and (
+                mx.shape[0] <= 0 or bsk % mx.shape[0]):
+            return self.code("counts.bsk_multiple", late)
         if self.on("range.K") and mx is not None and not (
                 mx.shape[0] > 0 and self.within(bsk // mx.shape[0], self.K)):
             return self.code("range.K", late)
-        if self.on("transMm") and a["trans_mm_weight"] and mx is None and mw is None and not doc:
+        if self.on("transMm") and a["trans_mm_weight"] and mx is None and mw is None \
+                and b.trans_mm_alone:
             return self.code("transMm", late)
+        if self.on("group_num") and b.group_cap is not None and any(rc) and (
+                expert_chunk(e, ep, bsk, n1) * ep > b.group_cap):
+            return self.code("group_num", late)
         if self.on("volume") and ctx.product == "A3":
             return self.check_volume(sc, rc, e, ep, h1)
         return SUCCESS

@@ -139,7 +139,7 @@ class ShortWorkspaceNullptr(CheckedSim):
         "stage succeeds")
 class TilingInSecondStage(CheckedSim):
     def check(self, ctx: RankContext, a: dict, null_outputs: frozenset) -> int:
-        status = self.check_api(a, null_outputs)
+        status = self.check_api(a, null_outputs, ctx.product)
         if status == SUCCESS:
             a["_deferred"] = self.check_tiling(ctx, a)
         return status

@@ -1,0 +1,101 @@
+"""`--spec-profile auto`: which shipped profile matches the CANN and torch_npu installed here.
+
+The sources record no CANN release numbers for the ops-transformer snapshots, so the choice rests
+on what the install itself shows: whether its op_api library exports
+aclnnAlltoAllvGroupedMatMulV2 (added in 6af2bcd76, June 2026) and, when torch_npu is installed,
+whether its npu_alltoallv_gmm takes comm_mode (op-plugin 052e8c4a8). A shipped profile whose
+entry points are those the install has is the match; the versions read are reported with it.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from spec.profiles import Profile, ProfileError, available, load
+
+V2_SYMBOL = b"aclnnAlltoAllvGroupedMatMulV2GetWorkspaceSize"
+V1_SYMBOL = b"aclnnAlltoAllvGroupedMatMulGetWorkspaceSize"
+OPAPI_LIBRARIES = ("libopapi.so", "libopapi_transformer.so")
+HOME_VARIABLES = ("ASCEND_HOME_PATH", "ASCEND_TOOLKIT_HOME")
+
+
+@dataclass(frozen=True)
+class Install:
+    cann: str | None  # the toolkit's version, as its version file says
+    torch_npu: str | None
+    library: Path | None  # the op_api library that exports the operator
+    has_v2: bool  # the library exports aclnnAlltoAllvGroupedMatMulV2
+    torch_npu_comm_mode: bool | None  # npu_alltoallv_gmm takes comm_mode (None: no torch_npu)
+
+
+def _home(env: dict[str, str]) -> Path | None:
+    home = next((env[v] for v in HOME_VARIABLES if env.get(v)), None)
+    return Path(home) if home else None
+
+
+def find_install(env: dict[str, str] | None = None, cann_version: str | None = None) -> Install:
+    """Read the CANN install the environment points at; ProfileError when there is none."""
+    env = dict(os.environ) if env is None else env
+    home = _home(env)
+    if home is None or not (home / "lib64").is_dir():
+        raise ProfileError("--spec-profile auto: no CANN install found; set "
+                           f"{' or '.join(HOME_VARIABLES)} to the toolkit (its lib64 holds "
+                           f"{' or '.join(OPAPI_LIBRARIES)}) or name a profile: "
+                           f"{', '.join(available())}")
+    library = has_v2 = None
+    for name in OPAPI_LIBRARIES:
+        path = home / "lib64" / name
+        if path.is_file():
+            data = path.read_bytes()
+            if V1_SYMBOL in data:
+                library, has_v2 = path, V2_SYMBOL in data
+                break
+    if library is None:
+        raise ProfileError(f"--spec-profile auto: no library in {home / 'lib64'} exports "
+                           f"{V1_SYMBOL.decode()} (looked in {', '.join(OPAPI_LIBRARIES)})")
+    try:
+        torch_npu = importlib.metadata.version("torch_npu")
+    except importlib.metadata.PackageNotFoundError:
+        torch_npu = None
+    return Install(cann_version, torch_npu, library, bool(has_v2), _torch_npu_comm_mode(torch_npu))
+
+
+def _torch_npu_comm_mode(version: str | None) -> bool | None:
+    if version is None:
+        return None
+    import inspect
+
+    import torch_npu
+
+    try:
+        doc = str(inspect.signature(torch_npu.npu_alltoallv_gmm))
+    except (AttributeError, TypeError, ValueError):
+        return None
+    return "comm_mode" in doc
+
+
+def pick(install: Install, directory: Path | None = None) -> tuple[Profile, str]:
+    """The shipped profile whose entry points are the install's, and why; ProfileError if none
+    or several match, or if torch_npu and CANN disagree about V2."""
+    names = available() if directory is None else available(directory)
+    profiles = [load(n) if directory is None else load(n, directory) for n in names]
+    want = ("v1", "v2") if install.has_v2 else ("v1",)
+    if install.torch_npu_comm_mode is not None and install.torch_npu_comm_mode != install.has_v2:
+        raise ProfileError(
+            f"--spec-profile auto: torch_npu {install.torch_npu} "
+            f"{'takes' if install.torch_npu_comm_mode else 'lacks'} comm_mode but "
+            f"{install.library} {'exports' if install.has_v2 else 'lacks'} the V2 symbol; name a "
+            "profile")
+    matches = [p for p in profiles if p.kind == "shipped" and p.entries == want]
+    why = (f"{install.library} {'exports' if install.has_v2 else 'does not export'} "
+           "aclnnAlltoAllvGroupedMatMulV2"
+           + (f" (CANN {install.cann})" if install.cann else "")
+           + (f"; torch_npu {install.torch_npu}" if install.torch_npu else ""))
+    if len(matches) != 1:
+        found = ", ".join(p.name for p in matches) or "none"
+        raise ProfileError(f"--spec-profile auto: {why}; shipped profiles with entry points "
+                           f"{', '.join(want)}: {found}; name one with --spec-profile")
+    return matches[0], why
