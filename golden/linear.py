@@ -237,12 +237,16 @@ def judge_seed(case, rank: int, output: str) -> int:
 
 
 ORACLE_MACS = 1 << 33  # a product of more multiply-adds than this is judged linearly
+ORACLE_BYTES = 1 << 28  # or one whose float64 weights (the oracle's copy) take more bytes
 
 
-def oracle_macs(case, rank: int) -> tuple[int, int]:
-    """Multiply-adds of the float64 oracle for gmmY and for mmY on `rank`."""
-    mm = 0 if case.shared is None else case.shared.bs[rank] * case.shared.h2 * case.shared.n2
-    return case.a(rank) * case.h1 * case.n1, mm
+def preferred(case, rank: int) -> bool:
+    """Whether `rank`'s outputs are judged linearly: the float64 oracle would cost more
+    multiply-adds or weight memory than the thresholds above (one rank of a production world)."""
+    gmm = (case.a(rank) * case.h1 * case.n1, case.e * case.h1 * case.n1 * 8)
+    mm = (0, 0) if case.shared is None else (
+        case.shared.bs[rank] * case.shared.h2 * case.shared.n2, case.shared.h2 * case.shared.n2 * 8)
+    return max(gmm[0], mm[0]) > ORACLE_MACS or max(gmm[1], mm[1]) > ORACLE_BYTES
 
 
 def judge_gmm(standard: str, y: np.ndarray, case, rank: int, permuted: np.ndarray) -> Verdict:

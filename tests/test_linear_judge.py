@@ -127,6 +127,7 @@ def test_miss_bound_is_erdos() -> None:
 
 def test_the_harness_judges_linearly_past_the_threshold(monkeypatch) -> None:
     monkeypatch.setattr(linear, "ORACLE_MACS", 0)
+    assert linear.preferred(tile_case(), 0)
     case = tile_case(shared=True)
     profile = load("doc")
     good = Worlds(BackendSpec("sim", {"behavior": "doc"}))
