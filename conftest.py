@@ -73,6 +73,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="seconds a case may take on any rank before it is a timeout")
     g.addoption("--memory-budget", default=None, metavar="GIB",
                 help="host memory a world may use to compute a case (default: the tier's)")
+    g.addoption("--production", default="", metavar="NAME[,NAME]|all",
+                help="also run these named production worlds (spec/production.py)")
 
 
 def _fail(message: str) -> None:
@@ -135,6 +137,13 @@ def _options(config: pytest.Config) -> Options:
     if get("case_timeout") <= 0:
         _fail("--case-timeout: expected a positive number of seconds")
     entry, comm_mode = _entry(get("entry"), get("comm_mode"), profile)
+    if get("production"):
+        from spec.production import names
+
+        try:
+            names(get("production"))
+        except ValueError as err:
+            _fail(str(err))
     return Options(backend=backend, products=_products(get("product"), is_hardware(config)), profile=profile,
                    world_sizes=_world_sizes(get("world_sizes")), judge=get("judge"),
                    output=Path(get("output_dir")), hypothesis_profile=hyp,

@@ -5,7 +5,8 @@ and a gate that fails only on what is new.
                          [--expectations ci/expectations.toml] [--backend ...] [--product ...]
                          [--spec-profile ...] [--world-sizes ...] [--no-rerun] [-- PYTEST ARGS]
 
-1. Runs `pytest suites --hypothesis-profile nightly` with the expectations file: a listed
+1. Runs `pytest suites --hypothesis-profile nightly --production all` (every production world,
+   scaled to the host on the simulator) with the expectations file: a listed
    failure is a strict xfail (it must fail; if it passes, that is an unexpected pass).
 2. Runs every failed test once more, in a fresh pytest process (the hypothesis database replays
    the failing example first). Failing again: a regression. Passing: a flake, reported, and not
@@ -89,6 +90,8 @@ def gate(results: Results) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     args = P.parse(parser(), argv)
+    if not any(a == "--production" or a.startswith("--production=") for a in args.pytest_args):
+        args.pytest_args = ["--production", "all", *args.pytest_args]  # every named world
     timer = P.Timer()
     out = args.output_dir
     out.mkdir(parents=True, exist_ok=True)

@@ -25,9 +25,11 @@ def expert_row_offsets(case, rank: int) -> list[int]:
     return [0, *np.cumsum(sizes).tolist()]
 
 
-def gmm_y(case, rank: int, permuted: np.ndarray | None = None) -> np.ndarray:
+def gmm_y(case, rank: int, permuted: np.ndarray | None = None,
+          weight: np.ndarray | None = None) -> np.ndarray:
+    """gmmY in float64; `permuted` and `weight` (e, H1, N1) are the rank's inputs if given."""
     p = permute_out(case, rank) if permuted is None else permuted
-    w = data.gmm_weight_logical(case, rank).astype(np.float64)
+    w = (data.gmm_weight_logical(case, rank) if weight is None else weight).astype(np.float64)
     off = expert_row_offsets(case, rank)
     y = np.empty((off[-1], case.n1), np.float64)
     for j in range(case.e):

@@ -18,6 +18,7 @@ from spec.params import FLOAT_DTYPES
 from spec.profiles import Profile
 from spec.rules import DtypeIn, DtypeMatches, FormatIn, InRange, IsNull, NotNull, RankIs
 from strategies.choices import Choices
+from strategies.tiles import tile_world
 from strategies.worlds import Pins, Unreachable, build_world
 
 BAD_DTYPES = ("float32", "int8", "int32")
@@ -457,6 +458,26 @@ def _volume_valid(cid: str) -> Builder:
     return build
 
 
+# Where a rank receives more rows than a 16-bit index addresses: a fault there misplaces rows,
+# so the permute clause draws such worlds (a quarter of its tile worlds).
+INDEX_SHARE = {"CALC.permute": 0.25}
+
+
+def _tile_valid(cid: str) -> Builder:
+    """A world on the tile boundaries (strategies/tiles.py) where the product's volume rules
+    leave the size free; elsewhere the clause's ordinary valid world."""
+
+    def build(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+        pins = _valid_pins(cid)
+        try:
+            return tile_world(ch, product, ep, profile, pins, cid,
+                              index_share=INDEX_SHARE.get(cid, 0.0))
+        except Unreachable:
+            return build_world(ch, product, ep, profile, pins, cid, "valid")
+
+    return build
+
+
 def _plain_valid(cid: str) -> Builder:
     def build(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
         return build_world(ch, product, ep, profile, _valid_pins(cid), cid, "valid")
@@ -475,6 +496,8 @@ def _valid_builders() -> dict[str, Builder]:
             b[c.id] = _group_num("valid")
         elif c.id.startswith("VOLUME."):
             b[c.id] = _volume_valid(c.id)
+        elif c.id in _OUTPUT_CLAUSE_PINS or c.id == "CALC.gmm":
+            b[c.id] = _tile_valid(c.id)
         elif isinstance(c.rule, InRange) and c.rule.quantity in (
                 "H1", "N1", "H2", "N2", "e", "e*ep", "K", "BSK", "len.group"):
             b[c.id] = _range_builder(c.id, "valid")

@@ -1,6 +1,6 @@
 """The catalog of implementations that measures the suite's power (issue 6).
 
-Mutants (`routing`, `arithmetic`, `outputs`, `validation`, `nondeterminism`) are faulty
+Mutants (`routing`, `arithmetic`, `tiles`, `outputs`, `validation`, `nondeterminism`) are faulty
 variants of the reference simulator, one fault each: the PR tier must fail every one. Variants
 (`variants`) are correct implementations that differ from the sim where the contract leaves
 room: the PR tier must pass every one. `python -m ci.mutation` runs them all.
@@ -15,12 +15,12 @@ their entries name the profiles they apply to, and ci.mutation leaves them out u
 
 from __future__ import annotations
 
-from ci.mutants import arithmetic, nondeterminism, outputs, routing, validation, variants
+from ci.mutants import arithmetic, nondeterminism, outputs, routing, tiles, validation, variants
 from ci.mutants._base import KINDS, REGISTRY, Entry
 from fixtures.sim import SimBackend
 
 FAMILIES = tuple(m.__name__.rpartition(".")[2] for m in (
-    routing, arithmetic, outputs, validation, nondeterminism, variants))
+    routing, arithmetic, tiles, outputs, validation, nondeterminism, variants))
 CATALOG: dict[str, Entry] = dict(REGISTRY)
 
 

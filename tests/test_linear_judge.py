@@ -1,0 +1,145 @@
+"""The linear judge (golden/linear.py) against the full oracle on sizes where both run: the same
+verdict on correct outputs and on planted faults, no false alarm from errors up to the standard's
+allowance, and the harness choosing it where the oracle is out of reach."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pytest
+
+from fixtures.backends import BackendSpec
+from fixtures.harness import POISON_BITS
+from fixtures.runner import Worlds
+from golden import judge, linear
+from golden.oracle import expected_outputs, expert_row_offsets
+from spec.case import Case, Shared
+from spec.profiles import load
+from tests.support.simrun import sim_outputs
+
+STANDARDS = ("mixed", "mere-mare", "allclose")
+
+
+def tile_case(dtype: str = "float16", shared: bool = False) -> Case:
+    """ep 4, e 3: on rank 0 an expert group past 256 rows, an empty one, a short one; an N
+    tail."""
+    send = ((150, 0, 9, 1, 0, 0, 2, 0, 0, 0, 0, 1),
+            (100, 0, 7, 0, 1, 0, 0, 0, 0, 0, 0, 0),
+            (40, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0),
+            (30, 0, 3, 0, 0, 0, 0, 1, 0, 0, 0, 0))
+    sh = Shared(tuple(sum(r) // 2 for r in send), 33, 257) if shared else None
+    return Case("910_95", 4, 3, 300, 257, send, dtype=dtype, shared=sh, seed=5)
+
+
+@cache
+def outputs(dtype: str, shared: bool = False) -> tuple[dict[str, np.ndarray], ...]:
+    """The sim's outputs of `tile_case` on every rank, computed once per module."""
+    return tuple(sim_outputs(tile_case(dtype, shared)))
+
+
+def verdicts(case: Case, outs: dict[str, np.ndarray], standard: str, rank: int = 0):
+    from golden.oracle import permute_out
+
+    gold = expected_outputs(case, rank)
+    full = judge(standard, "gmmY", outs["gmmY"], gold["gmmY"], case.dtype)
+    lin = linear.judge_gmm(standard, outs["gmmY"], case, rank, permute_out(case, rank))
+    return full, lin
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+@pytest.mark.parametrize("standard", STANDARDS)
+def test_correct_output_passes_both(dtype: str, standard: str) -> None:
+    case = tile_case(dtype, shared=True)
+    outs = outputs(dtype, shared=True)
+    for rank in range(case.ep):
+        full, lin = verdicts(case, outs[rank], standard, rank)
+        assert full.passed and lin.passed, (full.summary(), lin.summary())
+        assert lin.standard == f"linear({standard})" and "Rademacher" in lin.reason
+        mm = linear.judge_mm(standard, outs[rank]["mmY"], case, rank)
+        assert mm.passed, mm.summary()
+
+
+def _faults(case: Case, y: np.ndarray) -> dict[str, np.ndarray]:
+    off = expert_row_offsets(case, 0)
+    out = {}
+    b = y.copy()
+    b[100] = y[101]
+    out["row"] = b
+    b = y.copy()
+    b[:, 7] = y[:, 8]
+    out["column"] = b
+    b = y.copy()
+    b[128:256, 0:256] = y[0:128, 0:256]
+    out["tile"] = b
+    b = y.copy()
+    b[off[0]:off[1]] = y[off[2] - (off[1] - off[0]):off[2]] if off[2] - off[1] >= off[1] else 0
+    out["expert"] = b
+    b = y.copy()
+    b[200].view(f"u{y.itemsize}")[...] = POISON_BITS[case.dtype]
+    out["unwritten row"] = b
+    b = y.copy()
+    b[-1] = 0
+    out["last row of the last group"] = b
+    return out
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_planted_faults_fail_both(dtype: str) -> None:
+    case = tile_case(dtype)
+    y = outputs(dtype)[0]["gmmY"]
+    for name, bad in _faults(case, y).items():
+        full, lin = verdicts(case, {"gmmY": bad}, "mixed")
+        assert not full.passed, name
+        assert not lin.passed, f"{name}: {lin.summary()}"
+        assert "FAILED: " in lin.reason
+
+
+def test_one_element_past_its_row_threshold_is_caught_by_the_projection() -> None:
+    case = tile_case()
+    y = outputs("float16")[0]["gmmY"].copy()
+    y[5, 3] += np.float16(4.0)
+    lin = verdicts(case, {"gmmY": y}, "mixed")[1]
+    assert not lin.passed and "1 rows off their projection (worst row 5" in lin.reason
+
+
+@pytest.mark.parametrize("standard", STANDARDS)
+def test_errors_up_to_the_allowance_never_fail(standard: str) -> None:
+    """Every element off by 90% of its allowance, with signs that do not know the probe."""
+    case = tile_case()
+    gold = expected_outputs(case, 0)["gmmY"]
+    a, b = linear.tolerance(standard, case.dtype)
+    rng = np.random.default_rng(3)
+    for _ in range(3):
+        y = gold + 0.9 * (a + b * np.abs(gold)) * rng.choice((-1.0, 1.0), gold.shape)
+        from golden.oracle import permute_out
+
+        v = linear.linear_judge(standard, "gmmY", y, linear.gmm_groups(case, 0, permute_out(case, 0)),
+                                case.dtype, int(rng.integers(1 << 30)))
+        assert "rows off their projection" not in v.reason, v.reason
+
+
+def test_miss_bound_is_erdos() -> None:
+    assert linear.miss_bound(2, 1) == pytest.approx(0.5)  # C(2,1)/4
+    assert linear.miss_bound(4, 1) == pytest.approx(6 / 16)
+    assert linear.miss_bound(256, 4) < 1e-5
+
+
+def test_the_harness_judges_linearly_past_the_threshold(monkeypatch) -> None:
+    monkeypatch.setattr(linear, "ORACLE_MACS", 0)
+    assert linear.preferred(tile_case(), 0)
+    case = tile_case(shared=True)
+    profile = load("doc")
+    good = Worlds(BackendSpec("sim", {"behavior": "doc"}))
+    bad = Worlds(BackendSpec("ci.mutants.arithmetic:wrong_expert_weight", {"behavior": "doc"}))
+    try:
+        ok = good.run(case, profile, "mixed")
+        assert ok.passed, [f.message for f in ok.findings]
+        standards = {v["standard"] for r in ok.reports for v in r.verdicts}
+        assert standards == {"bitwise", "linear(mixed)"}
+        failed = bad.run(case, profile, "mixed")
+        assert "CALC.gmm" in failed.failing_clauses()
+        assert any("linear(mixed) FAILED" in f.message for f in failed.findings)
+    finally:
+        good.close()
+        bad.close()
