@@ -204,6 +204,8 @@ class Conformance:
         item.user_properties.append(("conformance_cases", records))
         not_applicable: list[str] = []
         replay_name = f"{item.nodeid}"
+        failures: dict[str, CaseResult] = {}  # case id: result, for hypothesis's re-runs
+        budget = AfterFailure(tiers.current())
 
         @settings(max_examples=self.examples(cell),
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -212,6 +214,13 @@ class Conformance:
                                  self.opts.profile, cell.dtype))
         def conformance_case(case: Case) -> None:
             start = time.perf_counter()
+            known = failures.get(case.id) if failures else None
+            if known is not None:  # hypothesis reproducing a failure it has seen: no new run
+                path = self.save_case(known.case, replay_name)
+                note(f"case JSON: {path}")
+                raise ConformanceFailure(self.failure_message(known, path), known)
+            if failures and not budget.allows():
+                reject()  # past the cell's budget for shrinking: the replay command goes on
             result = self.run_case(case)
             event(f"stage: {result.plan.case.stage if result.plan else 'not run'}")
             if result.outcome == "not_applicable":
@@ -219,6 +228,8 @@ class Conformance:
                 reject()
             records.append(case_record(cell, result, time.perf_counter() - start))
             if not result.passed:
+                failures[case.id] = result
+                budget.start()
                 path = self.save_case(result.case, replay_name)
                 note(f"case JSON: {path}")
                 raise ConformanceFailure(self.failure_message(result, path), result)
@@ -233,6 +244,23 @@ class Conformance:
             if not_applicable:
                 pytest.skip(f"not applicable: {not_applicable[0]}")
             raise
+
+
+class AfterFailure:
+    """How many more cases a cell may run once it has failed (the tier's after_failure_runs
+    and after_failure_seconds): shrinking and explaining a failure are bounded per cell."""
+
+    def __init__(self, tier: tiers.Tier) -> None:
+        self.tier, self.runs, self.since = tier, 0, None
+
+    def start(self) -> None:
+        if self.since is None:
+            self.since = time.perf_counter()
+
+    def allows(self) -> bool:
+        self.runs += 1
+        return (self.runs <= self.tier.after_failure_runs
+                and time.perf_counter() - self.since <= self.tier.after_failure_seconds)
 
 
 REGRESSION_DIR = Path(__file__).with_name("regressions")
@@ -273,8 +301,10 @@ class ConformanceFailure(AssertionError):
 
 
 def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:
+    """A case's line of cases.jsonl. A failing case keeps everything; a passing one what the
+    matrix and a replay need: its verdict, what it exercised, its case compact, its timings."""
     plan = result.plan
-    return {
+    record = {
         "cell": cell.__dict__,
         "case_id": result.case.id,
         "outcome": result.outcome,
@@ -287,8 +317,23 @@ def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:
         "findings": [f.__dict__ for f in result.findings[:20]],
         "verdicts": [v for r in result.reports for v in r.verdicts][:12],
         "seconds": round(seconds, 4),
-        "case": json.loads(result.case.to_json(None)),
+        "timings": _timings(result),
     }
+    if result.outcome == "failed":
+        record["case"] = json.loads(result.case.to_json(None))
+    else:
+        del record["findings"], record["verdicts"]  # none; the judge's numbers of a pass
+        record["case_z"] = result.case.to_compact()
+    return record
+
+
+def _timings(result: CaseResult) -> dict[str, float]:
+    """Milliseconds of rank CPU per phase (fixtures.harness), summed over ranks."""
+    out: dict[str, float] = {}
+    for r in result.reports:
+        for phase, s in r.timings.items():
+            out[phase] = out.get(phase, 0.0) + s
+    return {k: round(1000 * v, 3) for k, v in out.items()}
 
 
 def tier_for(hypothesis_profile: str) -> tiers.Tier:

@@ -4,20 +4,32 @@ real world, a stuck first stage is a timeout naming its rank, and `ci.bench_case
 
 from __future__ import annotations
 
+import json
 import re
+import shlex
+import subprocess
+import sys
 import threading
 import time
+from dataclasses import replace
+from pathlib import Path
 
 import pytest
 
 from ci import bench_cases
 from fixtures.harness import RankPlan
 from fixtures.protocol import ALL_CAPABILITIES
-from fixtures.runner import plan_case
+from fixtures.runner import plan_case, summarise
 from fixtures.sim import SimBackend
 from fixtures.world import ThreadWorld
+from reports.results import record_case
+from spec.case import Case, CaseFormatError
 from spec.profiles import load
 from strategies import probe
+from strategies import tier as tiers
+from suites._conformance import AfterFailure, Cell, case_record
+
+ROOT = Path(__file__).resolve().parents[1]
 
 PROFILE = load("doc")
 
@@ -149,3 +161,75 @@ def test_bench_cases_fails_over_its_limit_and_rejects_bad_input(capsys) -> None:
         bench_cases.main(["--ep", "5"])
     assert exit_.value.code == 2
     assert "not a world size of 910_95; accepted: 4, 8, 16, 32, 64" in capsys.readouterr().err
+
+
+def test_a_cell_stops_looking_at_a_failure_after_its_budget() -> None:
+    budget = AfterFailure(replace(tiers.TIERS["nightly"], after_failure_runs=3,
+                                  after_failure_seconds=60.0))
+    budget.start()
+    assert [budget.allows() for _ in range(5)] == [True, True, True, False, False]
+    timed = AfterFailure(replace(tiers.TIERS["nightly"], after_failure_seconds=0.0))
+    timed.start()
+    time.sleep(0.01)
+    assert not timed.allows()
+    pr = AfterFailure(tiers.TIERS["pr"])
+    pr.start()
+    assert not pr.allows()
+
+
+def test_the_pr_tier_reports_a_failing_cell_at_its_first_failing_case(tmp_path: Path) -> None:
+    """A failing cell costs no shrinking: one failing record, a saved case, a replay command
+    that reproduces the verdict (shrinking made it a hundred world runs before)."""
+    proc = subprocess.run(
+        [sys.executable, "-m", "pytest", "suites/test_numerics.py", "-p", "no:cacheprovider",
+         "-q", "-p", "no:xdist", "--product", "910_95", "--world-sizes", "4", "-k",
+         "CALC.permute and valid and not bfloat16", "--backend", "tests.support.broken:factory",
+         "--output-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
+    records = [json.loads(line) for line in (tmp_path / "cases.jsonl").read_text().splitlines()]
+    permute = [r for r in records if r["cell"]["clause"] == "CALC.permute"]
+    assert [r["outcome"] for r in permute][-1] == "failed"
+    assert len(permute) <= 3 and [r["outcome"] for r in permute].count("failed") == 1
+    replay = re.search(r"replay: (python -m ci\.replay .*)$", proc.stdout, re.M)
+    assert replay is not None, proc.stdout[-2000:]
+    again = subprocess.run([sys.executable, *shlex.split(replay[1])[1:]], cwd=ROOT,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 1 and "CALC.permute" in again.stdout, again.stdout + again.stderr
+
+
+@pytest.mark.parametrize("clause,side,ep", [("CALC.gmm", "valid", 64),
+                                            ("COUNTS.send_nonneg", "invalid", 8),
+                                            ("COUNTS.send_len", "invalid", 4)])
+def test_a_compact_case_reads_back_as_the_same_case(clause: str, side: str, ep: int) -> None:
+    case, why = probe(clause, side, "910_95", ep, PROFILE, "bfloat16")
+    assert case is not None, why
+    text = case.to_compact()
+    assert len(text) < len(case.to_json(None)) / (8 if ep == 64 else 1.5)
+    back = Case.from_dict(Case.dict_from_compact(text))
+    assert back == case and back.id == case.id
+    with pytest.raises(CaseFormatError):
+        Case.dict_from_compact(text[:-8] + "AAAAAAAA")
+
+
+def test_a_passing_record_is_small_and_replays_from_cases_jsonl(tmp_path: Path) -> None:
+    world = ThreadWorld(64, lambda: SimBackend("doc"))
+    try:
+        plan = _plan("CALC.gmm", "valid", ep=64, stage="first")
+        result = summarise(plan.case, plan.expectation, world.run(plan), plan, 0.1)
+    finally:
+        world.close()
+    record = case_record(Cell("CALC.gmm", "valid", "910_95", 64, "float16"), result, 0.1)
+    assert result.outcome == "passed" and "case" not in record and "verdicts" not in record
+    assert {"cell", "case_id", "outcome", "stage", "exercised", "timings", "case_z"} <= set(record)
+    assert len(json.dumps(record)) < 6000  # the whole case was 33 KB of JSON
+    assert record_case(record) == json.loads(plan.case.to_json(None))
+    path = tmp_path / "cases.jsonl"
+    path.write_text(json.dumps({"case_id": "0" * 12, "x": 1}) + "\n" + json.dumps(record) + "\n")
+    proc = subprocess.run([sys.executable, "-m", "ci.replay", str(path), "--case-id",
+                           record["case_id"]], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and "verdict: PASSED" in proc.stdout, proc.stdout + proc.stderr
+    assert f"id {plan.case.id}" in proc.stdout
+    bad = subprocess.run([sys.executable, "-m", "ci.replay", str(path)], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and "name one with --case-id" in bad.stderr
