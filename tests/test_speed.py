@@ -204,7 +204,7 @@ def test_a_compact_case_reads_back_as_the_same_case(clause: str, side: str, ep: 
     case, why = probe(clause, side, "910_95", ep, PROFILE, "bfloat16")
     assert case is not None, why
     text = case.to_compact()
-    assert len(text) < len(case.to_json(None)) / (8 if ep == 64 else 1.5)
+    assert len(text) < len(case.to_json(None)) / (4 if ep == 64 else 1)
     back = Case.from_dict(Case.dict_from_compact(text))
     assert back == case and back.id == case.id
     with pytest.raises(CaseFormatError):
