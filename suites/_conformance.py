@@ -114,6 +114,7 @@ class Conformance:
         self.opts = opts
         self.worlds = Worlds(opts.backend, opts.case_timeout)
         self._probes: dict[Cell, tuple[Case | None, str | None]] = {}
+        self._after_failure: AfterFailure | None = None  # the budget of the cell under test
 
     def close(self) -> None:
         self.worlds.close()
@@ -136,8 +137,17 @@ class Conformance:
 
     # -- one case ------------------------------------------------------------------------
     def run_case(self, case: Case) -> CaseResult:
-        case = self.cap_by_memory(case)
-        return self.worlds.run(case, self.opts.profile, self.opts.judge)
+        watch = self._after_failure
+        if watch is not None:  # inside a cell's hypothesis run
+            known = watch.failures.get(case.id)
+            if known is not None:  # hypothesis reproducing a failure it has seen: no new run
+                return known
+            if watch.failures and not watch.allows():
+                reject()  # past the cell's budget for shrinking: the replay command goes on
+        result = self.worlds.run(self.cap_by_memory(case), self.opts.profile, self.opts.judge)
+        if watch is not None and result.outcome == "failed":
+            watch.failed(case.id, result)
+        return result
 
     def cap_by_memory(self, case: Case) -> Case:
         """A world too large for this tier runs its first stage only (reported as such)."""
@@ -204,8 +214,6 @@ class Conformance:
         item.user_properties.append(("conformance_cases", records))
         not_applicable: list[str] = []
         replay_name = f"{item.nodeid}"
-        failures: dict[str, CaseResult] = {}  # case id: result, for hypothesis's re-runs
-        budget = AfterFailure(tiers.current())
 
         @settings(max_examples=self.examples(cell),
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -214,13 +222,6 @@ class Conformance:
                                  self.opts.profile, cell.dtype))
         def conformance_case(case: Case) -> None:
             start = time.perf_counter()
-            known = failures.get(case.id) if failures else None
-            if known is not None:  # hypothesis reproducing a failure it has seen: no new run
-                path = self.save_case(known.case, replay_name)
-                note(f"case JSON: {path}")
-                raise ConformanceFailure(self.failure_message(known, path), known)
-            if failures and not budget.allows():
-                reject()  # past the cell's budget for shrinking: the replay command goes on
             result = self.run_case(case)
             event(f"stage: {result.plan.case.stage if result.plan else 'not run'}")
             if result.outcome == "not_applicable":
@@ -228,8 +229,6 @@ class Conformance:
                 reject()
             records.append(case_record(cell, result, time.perf_counter() - start))
             if not result.passed:
-                failures[case.id] = result
-                budget.start()
                 path = self.save_case(result.case, replay_name)
                 note(f"case JSON: {path}")
                 raise ConformanceFailure(self.failure_message(result, path), result)
@@ -238,22 +237,28 @@ class Conformance:
         conformance_case.hypothesis.inner_test._hypothesis_internal_add_digest = cell.id.encode()
         if self.opts.seed is not None:  # a seeded run (it overrides the profile's derandomize)
             conformance_case = seed(cell_seed(self.opts.seed, cell.id))(conformance_case)
+        self._after_failure = AfterFailure(tiers.current())
         try:
             conformance_case()
         except Unsatisfiable:
             if not_applicable:
                 pytest.skip(f"not applicable: {not_applicable[0]}")
             raise
+        finally:
+            self._after_failure = None
 
 
 class AfterFailure:
     """How many more cases a cell may run once it has failed (the tier's after_failure_runs
-    and after_failure_seconds): shrinking and explaining a failure are bounded per cell."""
+    and after_failure_seconds): shrinking and explaining a failure are bounded per cell, and
+    a failing case hypothesis asks for again is answered from memory."""
 
     def __init__(self, tier: tiers.Tier) -> None:
         self.tier, self.runs, self.since = tier, 0, None
+        self.failures: dict[str, CaseResult] = {}  # drawn case id: its result
 
-    def start(self) -> None:
+    def failed(self, case_id: str, result: CaseResult) -> None:
+        self.failures[case_id] = result
         if self.since is None:
             self.since = time.perf_counter()
 

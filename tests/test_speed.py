@@ -166,14 +166,15 @@ def test_bench_cases_fails_over_its_limit_and_rejects_bad_input(capsys) -> None:
 def test_a_cell_stops_looking_at_a_failure_after_its_budget() -> None:
     budget = AfterFailure(replace(tiers.TIERS["nightly"], after_failure_runs=3,
                                   after_failure_seconds=60.0))
-    budget.start()
+    budget.failed("abc", None)
     assert [budget.allows() for _ in range(5)] == [True, True, True, False, False]
+    assert budget.failures == {"abc": None}
     timed = AfterFailure(replace(tiers.TIERS["nightly"], after_failure_seconds=0.0))
-    timed.start()
+    timed.failed("abc", None)
     time.sleep(0.01)
     assert not timed.allows()
     pr = AfterFailure(tiers.TIERS["pr"])
-    pr.start()
+    pr.failed("abc", None)
     assert not pr.allows()
 
 
@@ -189,7 +190,8 @@ def test_the_pr_tier_reports_a_failing_cell_at_its_first_failing_case(tmp_path: 
     records = [json.loads(line) for line in (tmp_path / "cases.jsonl").read_text().splitlines()]
     permute = [r for r in records if r["cell"]["clause"] == "CALC.permute"]
     assert [r["outcome"] for r in permute][-1] == "failed"
-    assert len(permute) <= 3 and [r["outcome"] for r in permute].count("failed") == 1
+    # hypothesis asks for the failing case once more to report it: answered from memory
+    assert len(permute) <= 4 and len({r["case_id"] for r in permute if r["outcome"] == "failed"}) == 1
     replay = re.search(r"replay: (python -m ci\.replay .*)$", proc.stdout, re.M)
     assert replay is not None, proc.stdout[-2000:]
     again = subprocess.run([sys.executable, *shlex.split(replay[1])[1:]], cwd=ROOT,
