@@ -30,7 +30,7 @@ from fixtures.backends import BackendSpec
 from fixtures.runner import Worlds, plan_case, summarise
 from spec.case import Case
 from spec.clauses import clauses_for
-from spec.expect import expect_case
+from spec.expect import expect_case, forget_expectations
 from spec.products import world_sizes
 from spec.profiles import Profile, load
 from strategies import intended
@@ -91,7 +91,7 @@ def _drawn(builders: dict, clause_ids: list[str], product: str, ep: int, profile
                 misses += 1
                 continue
             built = time.perf_counter()
-            expect_case.cache_clear()
+            forget_expectations()
             expect_case(case, profile)
             expected = time.perf_counter()
             if intended(case, profile) is not None or not wanted(case):
