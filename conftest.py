@@ -33,7 +33,7 @@ pytest_plugins = ["reports.plugin", "fixtures.plugin"]
 settings.register_profile(
     "pr", derandomize=True, deadline=None, max_examples=3, database=None, print_blob=False,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
-    phases=[Phase.explicit, Phase.generate, Phase.target, Phase.shrink, Phase.explain],
+    phases=[Phase.explicit, Phase.generate, Phase.target],  # a failure is reported as found
 )
 settings.register_profile(
     "nightly", derandomize=False, deadline=None, max_examples=30, print_blob=True,

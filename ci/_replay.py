@@ -6,8 +6,7 @@ made with the suite's own world (fixtures.world.ThreadWorld) and judged by the s
 harness (fixtures.runner.plan_case, summarise), so a verdict here is the verdict of the tier.
 The worlds of one world size share one thread pool; cases come in world-size order, so only one
 size's worlds live at a time. A case that stops after the first stage runs its ranks one after
-the other in one thread (`LoneComm`): the same harness, the same verdict, without waking a world
-of up to 128 threads for a check that needs no communication.
+the other (fixtures.world), here in the worker's own thread.
 """
 
 from __future__ import annotations
@@ -16,39 +15,13 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
-import numpy as np
-
 from ci.mutants import Entry
 from fixtures import protocol as P
-from fixtures.harness import RankPlan, RankReport, run_rank
-from fixtures.protocol import CommAborted, RankContext
 from fixtures.runner import plan_case, summarise
 from fixtures.world import ThreadWorld
 from spec import memo
 from spec.case import Case
 from spec.profiles import load
-
-
-class LoneComm:
-    """The communicator of one rank run alone. Valid for plans that stop after the first stage:
-    the harness's only collective there is its vote on going on to the second stage, which such
-    a plan ignores; any other use (a backend that communicates in its first stage) marks the run
-    `misused`, and the case goes to a real world instead."""
-
-    def __init__(self, size: int) -> None:
-        self.size, self.misused = size, False
-
-    def alltoallv(self, chunks: list[np.ndarray]) -> list[np.ndarray]:
-        if len(chunks) == self.size and all(c.dtype == np.int8 and c.shape == (1,) for c in chunks):
-            return [np.array(chunks[0], copy=True) for _ in range(self.size)]
-        return self._misuse()
-
-    def barrier(self) -> None:
-        self._misuse()
-
-    def _misuse(self):
-        self.misused = True
-        raise CommAborted("a first-stage collective outside a world")
 
 
 class SharedPoolWorld(ThreadWorld):
@@ -63,17 +36,6 @@ class SharedPoolWorld(ThreadWorld):
 
     def close(self) -> None:
         """The pool is shared: the size's owner shuts it down."""
-
-    def run_first_stage(self, plan: RankPlan) -> list[RankReport] | None:
-        """A first-stage-only plan, rank after rank in this thread (no collective is needed:
-        the first stage is local to a rank); None when a backend tried to communicate."""
-        reports, comms = [], []
-        for rank in range(self.size):
-            comm = LoneComm(self.size)
-            ctx = RankContext(rank, self.size, plan.case.product, comm, group_name=self.group_name)
-            reports.append(run_rank(plan, rank, self.backends[rank], ctx))
-            comms.append(comm)
-        return None if any(c.misused for c in comms) else reports
 
 
 PROGRESS_EVERY = 300.0  # seconds between two progress lines of a worker
@@ -146,7 +108,8 @@ def judge_case(world: SharedPoolWorld, case: Case, profile, judge: str) -> str |
     if plan is None:
         return f"[{case.clause}] not applicable: {why}"
     start = time.perf_counter()
-    reports = None if plan.run_stage2 else world.run_first_stage(plan)
+    # In this thread (no hand-off: fifty entries meet every case); None: it needs a world.
+    reports = None if plan.run_stage2 else world.first_stage_alone(plan)
     if reports is None:
         reports = world.run(plan)
     result = summarise(case, exp, reports, plan, time.perf_counter() - start)

@@ -50,6 +50,7 @@ from pathlib import Path
 from ci import mutants as catalog
 from ci._replay import replay_names
 from ci.mutants import Entry
+from reports.results import record_case
 from spec.clauses import AREAS, CLAUSE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -282,7 +283,7 @@ def reference_cases(seed: int, args: argparse.Namespace, extra: list[str], work:
     cases = []
     for rec in read_jsonl(scratch / "out" / "cases.jsonl"):
         area = REGRESSIONS if rec["case_id"] in saved else CLAUSE[rec["cell"]["clause"]].area
-        cases.append({"area": area, "case": rec["case"], "seconds": rec["seconds"]})
+        cases.append({"area": area, "case": record_case(rec), "seconds": rec["seconds"]})
     if not cases:
         raise RuntimeError(f"the reference run (seed {seed}) ran no case")
     return cases, time.perf_counter() - start

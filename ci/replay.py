@@ -2,8 +2,10 @@
 
     python -m ci.replay CASE.json [--backend sim] [--backend-option KEY=VALUE ...]
                         [--spec-profile doc] [--judge mixed] [--case-timeout SECONDS]
+    python -m ci.replay reports/out/cases.jsonl --case-id ID [...]
 
-Every failing case the suite finds is saved as JSON and its failure message prints this command.
+Every failing case the suite finds is saved as JSON and its failure message prints this command;
+any case of a run, passed or failed, replays from the run's cases.jsonl by its id.
 Exit status: 0 the case passed, 1 it failed, 2 bad input (a malformed case file, an unknown
 backend, profile or judge), 3 the backend cannot express the case (not applicable).
 """
@@ -18,6 +20,7 @@ from pathlib import Path
 from fixtures.backends import BackendError, BackendSpec, parse_options
 from fixtures.runner import CaseResult, Worlds
 from golden.judges import JUDGES
+from reports.results import record_case
 from spec.case import Case, CaseFormatError
 from spec.profiles import ProfileError, load
 
@@ -32,7 +35,9 @@ class _Parser(argparse.ArgumentParser):
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = _Parser(prog="python -m ci.replay", description=__doc__.splitlines()[0])
-    p.add_argument("case", type=Path, help="a case JSON saved by the suite")
+    p.add_argument("case", type=Path, help="a case JSON saved by the suite, or a run's "
+                   "cases.jsonl with --case-id")
+    p.add_argument("--case-id", default=None, help="the case of this id in a cases.jsonl")
     p.add_argument("--backend", default="sim")
     p.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--spec-profile", default="doc")
@@ -65,10 +70,27 @@ def verdict_lines(result: CaseResult) -> list[str]:
     return lines
 
 
+def read_case(path: Path, case_id: str | None) -> Case:
+    """The case of a case JSON file, or of the record `case_id` of a cases.jsonl."""
+    if case_id is None:
+        if path.suffix == ".jsonl":
+            raise CaseFormatError("a cases.jsonl holds many cases: name one with --case-id")
+        return Case.from_json(path.read_text(encoding="utf-8"))
+    with path.open(encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if f'"case_id": "{case_id}"' not in line:
+                continue
+            try:
+                return Case.from_dict(record_case(json.loads(line)))
+            except (json.JSONDecodeError, KeyError) as err:
+                raise CaseFormatError(f"line {n} is not a case record: {err!r}") from err
+    raise CaseFormatError(f"no case {case_id!r} in this file (ids are the case_id of its lines)")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
-        case = Case.from_json(args.case.read_text(encoding="utf-8"))
+        case = read_case(args.case, args.case_id)
         profile = load(args.spec_profile)
         spec = BackendSpec.for_profile(args.backend, parse_options(args.backend_option),
                                        profile.name)

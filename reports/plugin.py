@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING
 import allure
 import pytest
 
+from reports.results import CASES_FILE, record_case
 from spec.clauses import AREAS, CLAUSE
 
 if TYPE_CHECKING:
@@ -43,9 +44,6 @@ ITEM_SCHEMA = "alltoallv-gmm-item/1"
 # fits the layout ci/pr.py and ci/nightly.py write: OUT/html/index.html next to OUT/compliance.html,
 # so the link works offline, wherever the folder is copied.
 DEFAULT_CLAUSE_LINK = "../compliance.html#{}"
-# The single-file HTML report embeds every attachment: a passed case's JSON is attached whole up
-# to this size (a failing case's always is, for its replay).
-MAX_PASSED_CASE_JSON = 8 * 1024
 # The finding kinds a failure message names ("[CLAUSE] kind on rank N: ..."), each a category.
 KINDS = ("status", "numeric", "movement", "integrity", "shape", "crash", "timeout", "device_fault",
          "device_unhealthy")
@@ -251,15 +249,6 @@ def case_json(case: dict) -> str:
     return "{\n" + ",\n".join(lines) + "\n}\n"
 
 
-def case_summary(case: dict) -> dict:
-    """A case without its send matrix (the matrix's shape and totals instead)."""
-    send = case.get("send") or []
-    out = {k: v for k, v in case.items() if k != "send"}
-    out["send_shape"] = [len(send), len(send[0]) if send else 0]
-    out["send_rows_per_rank"] = [sum(row) for row in send]
-    return out
-
-
 def _csv(rows: list[dict]) -> str:
     if not rows:
         return ""
@@ -355,25 +344,19 @@ class ConformanceReports:
         record = failing[-1] if failing else records[-1]
         # `e` differs between the hypothesis examples of one test, so it is shown for the case
         # attached below but excluded from the history id (a test keeps one history).
-        allure.dynamic.parameter("e", record["case"]["e"], excluded=True)
+        allure.dynamic.parameter("e", record_case(record)["e"], excluded=True)
         allure.dynamic.parameter("cases run", len(records), excluded=True)
-        label = "failing case" if failing else "last case"
-        text = case_json(record["case"])
-        whole = bool(failing) or len(text) <= MAX_PASSED_CASE_JSON
-        if not whole:  # a passed case of a large world: its summary; cases.jsonl has it all
-            text = case_json(case_summary(record["case"]))
-            label += f", send matrix left out: case {record['case_id']} in cases.jsonl"
-        allure.attach(text, f"case JSON ({label})", allure.attachment_type.JSON)
+        if failing:  # only a failure carries its case: a passing one is in cases.jsonl
+            allure.attach(case_json(record["case"]), "case JSON (failing case)",
+                          allure.attachment_type.JSON)
         replay = _replay_from_message(str(error)) if error is not None else None
         if replay is None:
             conformance = getattr(item, "funcargs", {}).get("conformance")
             if conformance is not None and saved is not None:
                 replay = conformance.replay_command(saved)
             elif conformance is not None:
-                source = ("the 'case JSON' attachment" if whole else
-                          f"the case of record {record['case_id']} in cases.jsonl")
-                replay = (f"# save {source} as case.json, then:\n"
-                          + conformance.replay_command(Path("case.json")))
+                replay = (conformance.replay_command(self.opts.output / CASES_FILE)
+                          + f" --case-id {record['case_id']}")
         if replay:
             allure.attach(replay + "\n", "replay command", allure.attachment_type.TEXT)
         if record.get("verdicts"):

@@ -18,6 +18,8 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from spec.case import Case
+
 RUN_FILE = "run.json"
 ITEMS_FILE = "items.jsonl"
 CASES_FILE = "cases.jsonl"
@@ -31,6 +33,12 @@ class ResultsError(ValueError):
 
 def cell_id(cell: dict) -> str:
     return f"{cell['clause']}-{cell['side']}-{cell['product']}-ep{cell['ep']}-{cell['dtype']}"
+
+
+def record_case(rec: dict) -> dict:
+    """The case of a record as its JSON dict: a failing record has it whole (`case`), a
+    passing one compact (`case_z`, spec.case.Case.to_compact)."""
+    return rec["case"] if "case" in rec else Case.dict_from_compact(rec["case_z"])
 
 
 def record_key(rec: dict) -> str:

@@ -8,8 +8,12 @@ small named operation, so the JSON says exactly what was passed.
 
 from __future__ import annotations
 
+import array
+import base64
 import hashlib
 import json
+import sys
+import zlib
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any
@@ -17,6 +21,7 @@ from typing import Any
 from spec.call import Call, TensorDesc
 
 SCHEMA = "alltoallv-gmm-case/1"
+_PACKED = (("b", 7), ("h", 15), ("i", 31), ("q", 63))  # array typecodes by signed bits
 DEFAULT_GROUP = "ep_group"  # stands for the world's communicator name in rule evaluation
 PRODUCTS = ("A3", "910_95")
 DTYPES = ("float16", "bfloat16", "float32", "int8", "int32", "int64")
@@ -177,6 +182,39 @@ class Case:
     @classmethod
     def from_dict(cls, data: Any) -> Case:
         return _parse(data)
+
+    def to_compact(self) -> str:
+        """The case for a passing case's record in cases.jsonl: its JSON without the send
+        matrix, then the matrix as packed little-endian integers of the narrowest type, deflated
+        and in base64 (an ep 64 case: 33 KB of JSON, about 3 KB this way)."""
+        d = self.to_dict()
+        flat = [v for row in d["send"] for v in row]
+        code = next(c for c, bits in _PACKED if all(-(1 << bits) <= v < (1 << bits) for v in flat))
+        packed = array.array(code, flat)
+        if sys.byteorder == "big":
+            packed.byteswap()
+        d["send"] = {"lengths": [len(row) for row in d["send"]], "type": code}
+        raw = json.dumps(d, separators=(",", ":")).encode() + b"\n" + packed.tobytes()
+        return base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
+
+    @staticmethod
+    def dict_from_compact(text: str) -> dict[str, Any]:
+        """The JSON dict (`to_dict`) of a case written by `to_compact`."""
+        try:
+            head, _, body = zlib.decompress(base64.b64decode(text, validate=True)).partition(b"\n")
+            d = json.loads(head)
+            packed = array.array(d["send"]["type"])
+            packed.frombytes(body)
+        except (ValueError, KeyError, TypeError, zlib.error) as err:
+            raise CaseFormatError(f"not a compact case: {err}") from err
+        if sys.byteorder == "big":
+            packed.byteswap()
+        flat, rows, at = packed.tolist(), [], 0
+        for n in d["send"]["lengths"]:
+            rows.append(flat[at:at + n])
+            at += n
+        d["send"] = rows
+        return d
 
     @property
     def id(self) -> str:

@@ -23,6 +23,11 @@ class Tier:
     boundary_max_ep: int  # boundary and valid-side cases are computed up to this many ranks
     max_count: int  # the largest per-expert count in a small random world
     max_h1: int  # the largest H1 of a small random world (A3 volume worlds excepted)
+    # After a cell's first failing case, at most this many more cases run for it (hypothesis
+    # shrinking and explaining the failure) and for at most this long: on hardware each is a
+    # world's device time; the replay command takes the case further.
+    after_failure_runs: int = 0
+    after_failure_seconds: float = 0.0
 
     def computable(self, world_bytes: int, ep: int) -> str | None:
         """None when a world may compute its outputs in this tier, else why not."""
@@ -37,9 +42,10 @@ class Tier:
 
 TIERS = {
     "pr": Tier("pr", memory_budget=4 * GIB, small_world=64 * MIB, large_world_max_ep=8,
-               boundary_max_ep=16, max_count=4, max_h1=8192),
+               boundary_max_ep=16, max_count=4, max_h1=8192),  # first failing case, as is
     "nightly": Tier("nightly", memory_budget=11 * GIB, small_world=512 * MIB,
-                    large_world_max_ep=64, boundary_max_ep=64, max_count=12, max_h1=16384),
+                    large_world_max_ep=64, boundary_max_ep=64, max_count=12, max_h1=16384,
+                    after_failure_runs=30, after_failure_seconds=120.0),
 }
 
 _current = TIERS["pr"]

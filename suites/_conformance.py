@@ -118,6 +118,7 @@ class Conformance:
         self.opts = opts
         self.worlds = Worlds(opts.backend, opts.case_timeout)
         self._probes: dict[Cell, tuple[Case | None, str | None]] = {}
+        self._after_failure: AfterFailure | None = None  # the budget of the cell under test
 
     def close(self) -> None:
         self.worlds.close()
@@ -140,8 +141,17 @@ class Conformance:
 
     # -- one case ------------------------------------------------------------------------
     def run_case(self, case: Case) -> CaseResult:
-        case = self.cap_by_memory(case)
-        return self.worlds.run(case, self.opts.profile, self.opts.judge)
+        watch = self._after_failure
+        if watch is not None:  # inside a cell's hypothesis run
+            known = watch.failures.get(case.id)
+            if known is not None:  # hypothesis reproducing a failure it has seen: no new run
+                return known
+            if watch.failures and not watch.allows():
+                reject()  # past the cell's budget for shrinking: the replay command goes on
+        result = self.worlds.run(self.cap_by_memory(case), self.opts.profile, self.opts.judge)
+        if watch is not None and result.outcome == "failed":
+            watch.failed(case.id, result)
+        return result
 
     def cap_by_memory(self, case: Case) -> Case:
         """A world too large for this tier runs its first stage only (reported as such)."""
@@ -235,12 +245,35 @@ class Conformance:
         conformance_case.hypothesis.inner_test._hypothesis_internal_add_digest = cell.id.encode()
         if self.opts.seed is not None:  # a seeded run (it overrides the profile's derandomize)
             conformance_case = seed(cell_seed(self.opts.seed, cell.id))(conformance_case)
+        self._after_failure = AfterFailure(tiers.current())
         try:
             conformance_case()
         except Unsatisfiable:
             if not_applicable:
                 pytest.skip(f"not applicable: {not_applicable[0]}")
             raise
+        finally:
+            self._after_failure = None
+
+
+class AfterFailure:
+    """How many more cases a cell may run once it has failed (the tier's after_failure_runs
+    and after_failure_seconds): shrinking and explaining a failure are bounded per cell, and
+    a failing case hypothesis asks for again is answered from memory."""
+
+    def __init__(self, tier: tiers.Tier) -> None:
+        self.tier, self.runs, self.since = tier, 0, None
+        self.failures: dict[str, CaseResult] = {}  # drawn case id: its result
+
+    def failed(self, case_id: str, result: CaseResult) -> None:
+        self.failures[case_id] = result
+        if self.since is None:
+            self.since = time.perf_counter()
+
+    def allows(self) -> bool:
+        self.runs += 1
+        return (self.runs <= self.tier.after_failure_runs
+                and time.perf_counter() - self.since <= self.tier.after_failure_seconds)
 
 
 REGRESSION_DIR = Path(__file__).with_name("regressions")
@@ -281,8 +314,10 @@ class ConformanceFailure(AssertionError):
 
 
 def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:
+    """A case's line of cases.jsonl. A failing case keeps everything; a passing one what the
+    matrix and a replay need: its verdict, what it exercised, its case compact, its timings."""
     plan = result.plan
-    return {
+    record = {
         "cell": cell.__dict__,
         "case_id": result.case.id,
         "outcome": result.outcome,
@@ -297,8 +332,23 @@ def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:
         "verdicts": [v for r in result.reports for v in r.verdicts][:12],
         "notes": [n for r in result.reports for n in r.notes][:12],
         "seconds": round(seconds, 4),
-        "case": json.loads(result.case.to_json(None)),
+        "timings": _timings(result),
     }
+    if result.outcome == "failed":
+        record["case"] = json.loads(result.case.to_json(None))
+    else:
+        del record["findings"], record["verdicts"]  # none; the judge's numbers of a pass
+        record["case_z"] = result.case.to_compact()
+    return record
+
+
+def _timings(result: CaseResult) -> dict[str, float]:
+    """Milliseconds of rank CPU per phase (fixtures.harness), summed over ranks."""
+    out: dict[str, float] = {}
+    for r in result.reports:
+        for phase, s in r.timings.items():
+            out[phase] = out.get(phase, 0.0) + s
+    return {k: round(1000 * v, 3) for k, v in out.items()}
 
 
 def tier_for(hypothesis_profile: str) -> tiers.Tier:
