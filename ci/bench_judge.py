@@ -111,7 +111,7 @@ def run(dtype: str, standard: str) -> tuple[float, float, list[str]]:
     for name, bad in planted(case, y, p, w).items():
         v = linear_judge(standard, "gmmY", bad, groups, dtype, seed)
         found = "found" if not v.passed else "MISSED"
-        said = v.reason.partition(" FAILED: ")[2]
+        said = v.reason.partition("FAILED: ")[2].partition(" | ")[0]
         print(f"  planted {name}: {found}{': ' + said if said else ''}")
         if v.passed:
             problems.append(f"{dtype}: the linear judge missed {name}")

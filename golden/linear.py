@@ -216,7 +216,7 @@ def linear_judge(standard: str, output: str, y: np.ndarray, groups: _Groups, dty
     passed = not problems
     return Verdict(passed, f"linear({standard})", output, int(y.size), v.matched_ratio,
                    v.max_abs_error, v.mere, v.mare, worst, v.worst_value, v.worst_golden,
-                   method + ("" if passed else " FAILED: " + "; ".join(problems)))
+                   method if passed else f"FAILED: {'; '.join(problems)} | {method}")
 
 
 def gmm_groups(case, rank: int, permuted: np.ndarray) -> _Groups:
