@@ -12,7 +12,11 @@ oracle), world (hand-offs and collectives: the rest of the world's wall time) an
 result and its JSON record). Inputs, backend and judge are CPU seconds of the rank threads,
 summed over ranks. One line per (kind, ep), then the split:
 
-    first stage, ep 8: 2.1 ms per case (backend 0.4 ms, harness 1.7 ms)
+    first stage, ep 8: 2.1 ms per case (backend 0.4 ms, harness 1.7 ms) over 60 cases; ...
+
+The line ends with the process's CPU time per case from plan to record (draw and expectation
+excluded): on a machine shared with other work, wall time includes waiting for a core and CPU
+time does not.
 
 Exit status 1 when `--max-first-stage-ms` is given and a first-stage line at ep 8 exceeds it.
 """
@@ -57,6 +61,7 @@ class Tally:
     ep: int
     cases: int = 0
     seconds: dict[str, float] = field(default_factory=lambda: dict.fromkeys(PHASES, 0.0))
+    cpu: float = 0.0  # the process's CPU seconds over the same steps (every thread)
 
     def ms(self, phase: str) -> float:
         return 1000 * self.seconds[phase] / max(1, self.cases)
@@ -69,7 +74,7 @@ class Tally:
         backend = self.ms("backend")
         return (f"{self.kind}, ep {self.ep}: {self.total_ms:.1f} ms per case (backend "
                 f"{backend:.1f} ms, harness {self.total_ms - backend:.1f} ms) over {self.cases} "
-                "cases")
+                f"cases; {1000 * self.cpu / max(1, self.cases):.1f} ms of CPU")
 
     def split(self) -> str:
         return "  " + ", ".join(f"{p} {self.ms(p):.2f}" for p in PHASES) + " (ms per case)"
@@ -134,6 +139,7 @@ def measure(worlds: Worlds, profile: Profile, kind: str, product: str, ep: int, 
         s = dict.fromkeys(PHASES, 0.0)
         s["draw"], s["expectation"] = draw, expectation
         t0 = t1 = time.perf_counter()
+        cpu0 = time.process_time()
         exp, plan, _ = plan_case(case, profile, caps, judge, True, two)
         t2 = time.perf_counter()
         reports = world.run(plan)
@@ -142,6 +148,7 @@ def measure(worlds: Worlds, profile: Profile, kind: str, product: str, ep: int, 
         cell = Cell(case.clause, case.side, product, ep, case.dtype)
         json.dumps(case_record(cell, result, t3 - t0))
         t4 = time.perf_counter()
+        cpu = time.process_time() - cpu0
         s["plan"], s["records"] = t2 - t1, t4 - t3
         for phase in RANK_PHASES:
             s[phase] = sum(r.timings.get(phase, 0.0) for r in reports)
@@ -153,6 +160,7 @@ def measure(worlds: Worlds, profile: Profile, kind: str, product: str, ep: int, 
             warm = False
             continue
         tally.cases += 1
+        tally.cpu += cpu
         for phase in PHASES:
             tally.seconds[phase] += s[phase]
     return tally

@@ -142,7 +142,7 @@ def test_bench_cases_prints_one_line_per_kind_and_world_size(capsys) -> None:
     assert bench_cases.main(["--ep", "4", "--cases", "3", "--computed-cases", "1"]) == 0
     out = capsys.readouterr().out.splitlines()
     line = re.compile(r"^(first stage|computed), ep 4: ([\d.]+) ms per case \(backend ([\d.]+) "
-                      r"ms, harness ([\d.]+) ms\) over (\d+) cases$")
+                      r"ms, harness ([\d.]+) ms\) over (\d+) cases; [\d.]+ ms of CPU$")
     heads = [m for m in map(line.match, out) if m]
     assert [m[1] for m in heads] == ["first stage", "computed"]
     for m in heads:
