@@ -213,3 +213,15 @@ def test_command_line_writes_three_formats_and_prints_the_summary(tmp_path):
     assert proc.stdout.startswith("910_95: 87 clauses: 1 passed, 86 untested")
     assert sorted(p.name for p in (tmp_path / "m").iterdir()) == [
         "compliance.html", "compliance.json", "compliance.md"]
+
+
+def test_an_ambiguous_clause_shows_as_such_with_the_reading_it_got(tmp_path):
+    c = cell("OPTPAIR.mm", side="invalid")
+    rec = {**case(c, deciding="OPTPAIR.mm"), "reading": "OPTPAIR.mm: status 161002 at stage 1"}
+    m = _matrix(tmp_path, [item(c)], [rec])
+    state = _cell(m, "OPTPAIR.mm")
+    assert state["state"] == "passed" and "ambiguous in the text" in state["notes"]
+    assert any("this backend gave OPTPAIR.mm: status 161002" in r
+               for r in state["sides"]["invalid"]["reasons"])
+    assert m["clauses"]["OPTPAIR.mm"]["enforcement"].startswith("ambiguous in the text")
+    assert "Tested: doc (the published text)" in M.to_markdown(m)
