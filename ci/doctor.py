@@ -172,7 +172,8 @@ def world_checks(spec: BackendSpec, module: ModuleType, product: str, profile: o
     backend = spec.make()
 
     def world() -> ProcessWorld:
-        return ProcessWorld(ep, spec, case_timeout, attach="", leaser=None, env=env)
+        return ProcessWorld(ep, spec, case_timeout, attach="", leaser=None, env=env,
+                            product=product)
 
     checks: list[Check] = []
     w = world()

@@ -116,7 +116,8 @@ class Conformance:
 
     def __init__(self, opts: Options) -> None:
         self.opts = opts
-        self.worlds = Worlds(opts.backend, opts.case_timeout)
+        self.worlds = Worlds(opts.backend, opts.case_timeout,
+                             opts.products[0] if len(opts.products) == 1 else "")
         self._probes: dict[Cell, tuple[Case | None, str | None]] = {}
         self._after_failure: AfterFailure | None = None  # the budget of the cell under test
 
