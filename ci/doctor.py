@@ -39,7 +39,7 @@ from importlib import metadata
 from types import ModuleType
 
 from fixtures import devices as devmod
-from fixtures.backends import BackendError, BackendSpec, parse_options
+from fixtures.backends import BackendError, BackendSpec, declared_options, parse_options
 from fixtures.preflight import Check
 from spec.case import Case, Fault
 from spec.clauses import PRODUCTS
@@ -85,8 +85,7 @@ class Hooks:
 
     def __init__(self, module: ModuleType, options: Mapping[str, object]) -> None:
         self.module = module
-        declared = getattr(module, "OPTIONS", ())
-        self.options = {k: v for k, v in options.items() if k in declared}
+        self.options = declared_options(module, dict(options))
 
     def __getattr__(self, name: str) -> object:
         value = getattr(self.module, name)
