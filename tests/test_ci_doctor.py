@@ -120,8 +120,8 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
 
 
 def test_the_aclnn_path_says_what_it_does_not_check(tmp_path, monkeypatch):
-    """Without fixtures.aclnn.preflight the doctor says the check is missing (its own tests
-    arrive with it); the rest of the path runs the same shared checks."""
+    """A backend module without preflight(): the doctor says what goes unchecked (a warning, not
+    a failure); the rest of the path runs the same shared checks."""
     import fixtures.aclnn as A
     from ci import doctor as D
     from tests.fakes.build import build, default_root
