@@ -16,7 +16,9 @@ A backend module may also offer, for the doctor only: `device_count(env) -> int 
 devices the runtime shows a process without ASCEND_RT_VISIBLE_DEVICES; else /dev/davinci* is
 counted), `soc_name(env) -> str | None` (to infer the product when --product is not given) and
 `devices_ready(env, count) -> str` (a throw-away process that sets the devices; empty when it
-could: the recovery probe, which then starts one world).
+could: the recovery probe, which then starts one world). Each of these and `preflight` is called
+with the backend options the module declares in `OPTIONS` as keywords (aclnn: lib_dir, the CANN
+it checks), so the doctor checks the installation the suite would load.
 
 Exit status: 0 the suite can run here, 1 it cannot (a FAIL line says why and how to fix it),
 2 bad input.
@@ -26,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import functools
 import importlib
 import os
 import signal
@@ -36,7 +39,7 @@ from importlib import metadata
 from types import ModuleType
 
 from fixtures import devices as devmod
-from fixtures.backends import BackendError, BackendSpec, parse_options
+from fixtures.backends import BackendError, BackendSpec, declared_options, parse_options
 from fixtures.preflight import Check
 from spec.case import Case, Fault
 from spec.clauses import PRODUCTS
@@ -74,12 +77,29 @@ def parser() -> Parser:
     return p
 
 
+class Hooks:
+    """A backend module as the doctor reads it: its optional functions with the backend options
+    it declares (`OPTIONS`) bound as keywords, every other attribute as it is."""
+
+    NAMES = ("preflight", "device_count", "soc_name", "devices_ready")
+
+    def __init__(self, module: ModuleType, options: Mapping[str, object]) -> None:
+        self.module = module
+        self.options = declared_options(module, dict(options))
+
+    def __getattr__(self, name: str) -> object:
+        value = getattr(self.module, name)
+        if name in self.NAMES and callable(value):
+            return functools.partial(value, **self.options)
+        return value
+
+
 def default_profile() -> str:
     shipped = [n for n in available() if load(n).kind == "shipped"]
     return sorted(shipped)[-1] if shipped else "doc"
 
 
-def device_checks(module: ModuleType, env: Mapping[str, str], option: str | None,
+def device_checks(module: Hooks, env: Mapping[str, str], option: str | None,
                   product: str | None) -> tuple[list[Check], tuple[int, ...]]:
     """The lease against what the runtime sees: ascending logical ids, enough of them."""
     source = "--devices" if option else devmod.VISIBLE
@@ -149,7 +169,7 @@ def _why(result: object) -> str:
     return f"{result.outcome}: {first[:300]}"
 
 
-def world_checks(spec: BackendSpec, module: ModuleType, product: str, profile: object,
+def world_checks(spec: BackendSpec, module: Hooks, product: str, profile: object,
                  lease: tuple[int, ...], case_timeout: float, recovery_timeout: float
                  ) -> list[Check]:
     """One valid case, one known rejection, then a killed world and its devices' recovery."""
@@ -211,7 +231,7 @@ def world_checks(spec: BackendSpec, module: ModuleType, product: str, profile: o
     return checks
 
 
-def recovery_check(world, module: ModuleType, backend: object, case: Case, profile: object,
+def recovery_check(world, module: Hooks, backend: object, case: Case, profile: object,
                    env: Mapping[str, str], pids: list[int], killed: float, limit: float) -> Check:
     """How long after a SIGKILL the devices accept a new world: probed by a throw-away process
     per attempt where the backend module offers `devices_ready(env, count)` (a failed world
@@ -252,7 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         spec = BackendSpec(args.backend, parse_options(args.backend_option))
-        module = importlib.import_module(spec.target.partition(":")[0])
+        module = Hooks(importlib.import_module(spec.target.partition(":")[0]), spec.options)
         profile_name = args.spec_profile or default_profile()
         profile = load(profile_name)
         if args.devices:

@@ -28,9 +28,9 @@ from spec.profiles import load
 from tests.fakes import npu_host, ranks
 from tests.fakes.acl import callbacks
 from tests.fakes.build import build, default_root
-from tests.fakes.cases import BASE
+from tests.fakes.cases import BASE, V2_AI_CPU, V2_CCU_ON_A3
 
-CANN = load("cann-2025.12")
+CANN, V2_CANN = load("cann-2025.12"), load("cann-2026.07")
 SOC_910_95 = "Ascend950PR_9599"
 REPO = Path(__file__).resolve().parents[1]
 
@@ -418,6 +418,43 @@ def test_hardware_v2_is_called_with_comm_mode_only_when_the_library_has_it(fake,
         older.get_workspace_size(ctx, comm_mode="ai_cpu", **single_call_args())
 
 
+@pytest.mark.parametrize("case, soc, status", [(V2_AI_CPU, SOC_910_95, 0),
+                                               (V2_CCU_ON_A3, "Ascend910_9391", 161002)],
+                         ids=["ai_cpu on 910_95", "ccu on A3"])
+def test_hardware_v2_cases_reach_the_simulator_through_the_c_fake(fake, lib_dir, monkeypatch, case,
+                                                                  soc, status):
+    """A V2 case through V2's symbols to the sim: ai_cpu computes and is judged, ccu on A3 is the
+    contract's 161002 from the first stage on every rank (PRODUCT.A3.commMode)."""
+    monkeypatch.setenv("FAKE_BEHAVIOR", "cann-2026.07")
+    monkeypatch.setenv("FAKE_NPU_SOC", soc)
+    world = ThreadWorld(case.ep, lambda: ranks.Bound(A.AclnnBackend(str(lib_dir))), timeout=30)
+    try:
+        result = ranks.run_case(world, world.backends[0], case, V2_CANN)
+    finally:
+        close(world)
+    assert result.passed, (result.reason, [f.message for f in result.findings])
+    assert [r.status1 for r in result.reports] == [status] * case.ep
+    stages = {(r["fn"], r.get("comm_mode")) for r in fake.records()
+              if r["fn"].startswith("aclnnAlltoAllvGroupedMatMul") and "." not in r["fn"]}
+    want = {("aclnnAlltoAllvGroupedMatMulV2GetWorkspaceSize", case.comm_mode)}
+    if status == 0:
+        want.add(("aclnnAlltoAllvGroupedMatMulV2", None))
+        assert result.plan.data_mode, "the outputs were computed and judged"
+    assert stages == want, "V2's symbols only, with the case's commMode"
+
+
+def test_hardware_v2_on_a_cann_without_it_is_not_applicable(fake, monkeypatch):
+    monkeypatch.setenv("FAKE_BEHAVIOR", "cann-2026.07")
+    older = build(default_root(), v2=False)
+    world = ThreadWorld(4, lambda: ranks.Bound(A.AclnnBackend(str(older))), timeout=30)
+    try:
+        result = ranks.run_case(world, world.backends[0], V2_AI_CPU, V2_CANN)
+    finally:
+        close(world)
+    assert result.outcome == "not_applicable", [f.message for f in result.findings]
+    assert result.reason == "the backend cannot express this call (needs entry_v2)"
+
+
 # -- L8, W8 -----------------------------------------------------------------------------------------
 
 
@@ -461,13 +498,14 @@ def test_hardware_preflight_says_what_this_host_has(lib_dir, tmp_path):
     checks = _preflight(lib_dir)
     assert all(c.ok for c in checks.values()), [c.line() for c in checks.values()]
     assert set(checks) == {"CANN lib64", "ASCEND_OPP_PATH", "kernel binaries", "operator library",
-                           "V2 entry point", "driver libraries", "devices", "SoC"}
+                           "V2 entry point", "driver libraries", "device count", "SoC"}
     assert str(lib_dir / "libopapi.so") in checks["operator library"].detail
-    assert checks["devices"].detail.startswith("16 visible")
+    assert checks["device count"].detail.startswith("16 visible")
 
     wrong = _preflight(lib_dir, FAKE_NPU_SOC="Ascend910_9391")["SoC"]
-    assert not wrong.ok and "run with --product A3" in wrong.line()
-    assert not _preflight(lib_dir, ASCEND_RT_VISIBLE_DEVICES="")["devices"].ok
+    assert not wrong.ok and "is A3, --product is 910_95" in wrong.line()
+    assert "or pass --product A3" in wrong.line()
+    assert not _preflight(lib_dir, ASCEND_RT_VISIBLE_DEVICES="")["device count"].ok
     no_opp = _preflight(lib_dir, ASCEND_OPP_PATH=str(tmp_path))["ASCEND_OPP_PATH"]
     assert not no_opp.ok and "holds no binary_info_config.json" in no_opp.line()
     older = _preflight(build(default_root(), v2=False))["V2 entry point"]

@@ -260,3 +260,54 @@ def test_hardware_a_bad_backoff_says_what_is_accepted(text: str) -> None:
                                          r"none negative \(e.g. 5,15,60\)"):
         parse_backoff(text)
     assert parse_backoff("5,15,60") == (5.0, 15.0, 60.0)
+
+
+# -- the round trip with the real backends on their doubles --------------------------------------
+
+
+def _double(kind: str, tmp_path: Path) -> tuple[BackendSpec, dict[str, str]]:
+    """The torch_npu backend on the fake torch_npu, or the aclnn backend on the C fake, on a
+    910_95 host with device health and a planted fault not yet armed."""
+    env = host(tmp_path, FAKE_PRODUCT="910_95", FAKE_NPU_SOC="Ascend950PR_9599")
+    if kind == "torch_npu":
+        return BackendSpec("torch_npu", {}), {**env,
+                                              "CONFORMANCE_RANK_SETUP": "tests.fakes.rank_setup:torch_npu"}
+    from tests.fakes.build import build, default_root
+
+    lib_dir = str(build(default_root()))
+    return BackendSpec("aclnn", {"lib_dir": lib_dir}), {
+        **env, "CONFORMANCE_RANK_SETUP": "tests.fakes.rank_setup:aclnn", "FAKE_ACL_LIB_DIR": lib_dir}
+
+
+@pytest.mark.parametrize("kind", ["torch_npu", "aclnn"])
+def test_hardware_a_planted_fault_on_the_real_backends_is_named_and_the_next_cases_pass(
+        tmp_path: Path, kind: str) -> None:
+    """The backend's own probe_devices (no lease here) makes the world wait for the devices the
+    double poisoned: the faulting case is a device fault naming it, the next cases start once the
+    devices recovered, and none of them is a world that did not start."""
+    from ci.bench_pool import valid_cases
+    from spec.profiles import load
+    from tests.fakes import ranks
+
+    spec, env = _double(kind, tmp_path)
+    cases = valid_cases(4, "910_95", 4, "cann-2025.12", seed=7)
+    profile, backend = load("cann-2025.12"), spec.make()
+    world = ProcessWorld(4, spec, timeout=60, leaser=None, grace=2, env=env, backoff=(0.3,),
+                         recovery_timeout=120)
+    try:
+        first = ranks.run_case(world, backend, cases[0], profile)
+        assert first.passed, messages(first)
+        plant_fault(tmp_path)
+        fault = ranks.run_case(world, backend, cases[1], profile)
+        assert fault.outcome == "failed" and fault.findings[0].kind == DEVICE_FAULT, messages(fault)
+        assert f"device fault in case {cases[1].id}" in fault.findings[0].message
+        assert "507033" in fault.findings[0].message  # what the probe saw right after
+        assert any("507015" in m for m in messages(fault)), "the rank's own error"
+        later = [ranks.run_case(world, backend, case, profile) for case in cases[2:]]
+        assert [r.outcome for r in later] == ["passed"] * 2, [messages(r) for r in later]
+        assert world.restarts == 1 and world.generation == 2, "waited, then one start"
+    finally:
+        world.close()
+    every = [m for r in (first, fault, *later) for m in messages(r)]
+    assert not [m for m in every if "did not start" in m], every
+    assert not any(leaks.alive(p) for p in world.all_pids)

@@ -28,10 +28,10 @@ from spec.case import Fault
 from spec.expect import Expectation
 from spec.profiles import load
 from tests.fakes import npu_host, rank_setup, ranks
-from tests.fakes.cases import BASE
+from tests.fakes.cases import BASE, V2_AI_CPU, V2_CCU_ON_A3
 
 ROOT = Path(__file__).resolve().parents[1]
-CANN, DOC = load("cann-2025.12"), load("doc")
+CANN, DOC, V2_CANN = load("cann-2025.12"), load("doc"), load("cann-2026.07")
 CTX = RankContext(0, 4, "910_95", None, "g")
 GROUP_EMPTY = BASE.with_(faults=(Fault("value", "group", ""),), side="invalid", clause="GROUP.empty")
 
@@ -277,13 +277,41 @@ def test_hardware_v2_comm_mode_is_passed_or_not_applicable(tnpu, queue, monkeypa
     with pytest.raises(NotApplicable, match="this runtime has no V2 entry point: Current CANN "
                        "version do not support this api"):
         execute(comm_mode="ai_cpu")
-    monkeypatch.delenv("FAKE_TORCH_NPU_NO_V2")
-    start = len(tnpu.CALLS)
+
+
+def _v2_world_run(case, profile=V2_CANN):
+    world = ThreadWorld(case.ep, lambda: ranks.Bound(T.TorchNpuBackend()), timeout=30)
     try:
-        execute(comm_mode="ai_cpu")
-    except RuntimeError as err:  # until the simulator has V2: the fake says so
-        assert "no V2 entry point" in str(err)
-    assert tnpu.CALLS[start]["keyword"]["comm_mode"] == {"type": "str", "value": "ai_cpu"}
+        return ranks.run_case(world, world.backends[0], case, profile)
+    finally:
+        world.close()
+
+
+@pytest.mark.parametrize("case, status", [(V2_AI_CPU, 0), (V2_CCU_ON_A3, 161002)],
+                         ids=["ai_cpu on 910_95", "ccu on A3"])
+def test_hardware_v2_cases_reach_the_simulator_through_the_fake(tnpu, queue, monkeypatch, case,
+                                                                status):
+    """A V2 case flows to the sim's V2 entry point: ai_cpu computes and is judged, ccu on A3 is
+    the contract's 161002 on every rank (PRODUCT.A3.commMode)."""
+    queue(1)
+    monkeypatch.setenv("FAKE_BEHAVIOR", "cann-2026.07")
+    start = len(tnpu.CALLS)
+    result = _v2_world_run(case)
+    assert result.passed, (result.reason, [f.message for f in result.findings])
+    assert [r.status2 for r in result.reports] == [status] * case.ep
+    assert {json.dumps(c["keyword"]["comm_mode"]) for c in tnpu.CALLS[start:]} == {
+        json.dumps({"type": "str", "value": case.comm_mode})}
+    if status == 0:
+        assert result.plan.data_mode, "the outputs were computed and judged"
+
+
+def test_hardware_v2_on_a_runtime_without_it_is_not_applicable(tnpu, queue, monkeypatch):
+    queue(1)
+    monkeypatch.setenv("FAKE_BEHAVIOR", "cann-2026.07")
+    monkeypatch.setenv("FAKE_TORCH_NPU_NO_V2", "1")
+    result = _v2_world_run(V2_AI_CPU)
+    assert result.outcome == "not_applicable", [f.message for f in result.findings]
+    assert "this runtime has no V2 entry point" in result.reason
 
 
 # -- review L1: the runner ------------------------------------------------------------------

@@ -344,14 +344,22 @@ def _cann(tmp_path, *symbols: bytes) -> dict[str, str]:
     return {"ASCEND_HOME_PATH": str(tmp_path)}
 
 
+def _cann_only(install):
+    """`install` as on a host without torch_npu: the fake torch_npu other tests import in this
+    process (tests/fakes/site on sys.path) is not the host's."""
+    from dataclasses import replace
+
+    return replace(install, torch_npu=None, torch_npu_comm_mode=None)
+
+
 def test_auto_picks_the_shipped_profile_of_the_installed_entry_points(tmp_path):
     from spec.installed import V1_SYMBOL, V2_SYMBOL, find_install, pick
 
-    new = find_install(_cann(tmp_path / "new", V1_SYMBOL, V2_SYMBOL), cann_version="9.9")
+    new = _cann_only(find_install(_cann(tmp_path / "new", V1_SYMBOL, V2_SYMBOL), cann_version="9.9"))
     profile, why = pick(new)
     assert profile.name == "cann-2026.07" and "exports aclnnAlltoAllvGroupedMatMulV2" in why
     assert "CANN 9.9" in why
-    old = find_install(_cann(tmp_path / "old", V1_SYMBOL))
+    old = _cann_only(find_install(_cann(tmp_path / "old", V1_SYMBOL)))
     profile, why = pick(old)
     assert profile.name == "cann-2025.12" and "does not export" in why
 
@@ -366,7 +374,7 @@ def test_auto_refuses_without_an_install_or_a_match(tmp_path):
         find_install({})
     with pytest.raises(ProfileError, match="exports aclnnAlltoAllvGroupedMatMulGetWorkspaceSize"):
         find_install(_cann(tmp_path / "other", b"aclnnSomethingElse"))
-    new = find_install(_cann(tmp_path / "new", V1_SYMBOL, V2_SYMBOL))
+    new = _cann_only(find_install(_cann(tmp_path / "new", V1_SYMBOL, V2_SYMBOL)))
     with pytest.raises(ProfileError, match=r"torch_npu 2\.9 lacks comm_mode"):
         pick(replace(new, torch_npu="2.9", torch_npu_comm_mode=False))
     only_published = tmp_path / "profiles"

@@ -51,8 +51,6 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
-from fixtures.protocol import ENTRY_V2  # noqa: E402
-from fixtures.sim import SimBackend  # noqa: E402
 from tests.fakes import npu_host, ranks  # noqa: E402
 from tests.fakes.schema import binding_errors, parse, type_tag  # noqa: E402
 from torch_npu import npu  # noqa: E402
@@ -222,9 +220,6 @@ def npu_alltoallv_gmm(*args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:
     if a["comm_mode"] is not None:
         if os.environ.get("FAKE_TORCH_NPU_NO_V2") == "1":
             raise RuntimeError(NO_V2 + "\n[ERROR] ERR01005 OPS invalid parameter")
-        if ENTRY_V2 not in SimBackend.capabilities:
-            raise NotImplementedError("fake torch_npu: the simulator of this checkout has no V2 "
-                                      "entry point, so a comm_mode call cannot be computed")
         op = OP + "V2"
     level = npu.task_queue_enable()
     npu.check_device(op)
