@@ -21,6 +21,7 @@ from reports import matrix as M
 from reports.plugin import DEFAULT_CLAUSE_LINK
 from reports.render import RenderError, render
 from reports.results import Results, ResultsError, load
+from reports.trim import prune_containers
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "reports" / "out"
@@ -174,6 +175,8 @@ def build_reports(args: argparse.Namespace, name: str) -> Reports:
         M.write(rep.matrix, out)
     except ResultsError as err:
         rep.errors.append(f"compliance matrix: {err}")
+    if (out / "allure-results").is_dir():
+        prune_containers(out / "allure-results")
     if not args.no_html:
         try:
             rep.html = render(out / "allure-results", out / "html", args.history, name)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from reports.plugin import CATEGORIES, KINDS
+from reports.trim import prune_containers
 from spec.clauses import AREAS, CLAUSE
 from tests.support.runs import pr_with_faults, run_module
 
@@ -105,6 +106,13 @@ def test_allure_attachments_and_status_messages(pr):
     replay = _attachment(out, passed, "replay")  # a passing case: from cases.jsonl, not attached
     assert re.search(r"^python -m ci\.replay \S+/cases\.jsonl .* --case-id [0-9a-f]{12}$", replay)
     assert not [a for a in passed["attachments"] if a["name"].startswith("case JSON")]
+    ok = next(r for r in _allure(out) if r["status"] == "passed")
+    # A passing test carries no file of its own but what it printed (pytest's capture): its
+    # case is in cases.jsonl, its replay command a row of its page.
+    assert {a["name"] for a in ok.get("attachments", [])} <= {"stdout", "stderr", "log"}
+    assert re.search(r"<th>replay</th><td><code>python -m ci\.replay \S+/cases\.jsonl .* "
+                     r"--case-id [0-9a-f]{12}</code>", ok["descriptionHtml"])
+    assert prune_containers(out / "allure-results") == 0  # no fixture file that says nothing
     assert by_story[("RANGE.group_len", "skipped")]["statusDetails"]["message"].startswith("XFAIL")
     assert by_story[("CONSIST.counts", "skipped")]["statusDetails"]["message"].startswith(
         "Skipped: not applicable")
