@@ -4,9 +4,10 @@ something (a failure, an attachment, a step) stays."""
 from __future__ import annotations
 
 import json
+import zipfile
 from pathlib import Path
 
-from reports.trim import prune_containers
+from reports.trim import pack, prune_containers
 
 
 def _write(folder: Path, name: str, befores: list[dict], afters: list[dict]) -> Path:
@@ -31,3 +32,16 @@ def test_quiet_containers_go_and_telling_ones_stay(tmp_path: Path) -> None:
     assert prune_containers(tmp_path) == 1
     assert not quiet.exists()
     assert all(p.exists() for p in (broken, attached, stepped, failed_after, result))
+
+
+def test_pack_replaces_the_folder_by_one_zip_of_its_files(tmp_path: Path) -> None:
+    results = tmp_path / "allure-results"
+    results.mkdir()
+    files = {"a-result.json": '{"status": "passed"}', "b-attachment.txt": "python -m ci.replay"}
+    for name, text in files.items():
+        (results / name).write_text(text, encoding="utf-8")
+    archive = pack(results)
+    assert archive == tmp_path / "allure-results.zip" and not results.exists()
+    with zipfile.ZipFile(archive) as z:
+        assert {n: z.read(n).decode() for n in z.namelist()} == files
+    assert [p.name for p in tmp_path.iterdir()] == ["allure-results.zip"]
