@@ -21,6 +21,7 @@ from reports import matrix as M
 from reports.plugin import DEFAULT_CLAUSE_LINK
 from reports.render import RenderError, render
 from reports.results import Results, ResultsError, load
+from reports.trim import pack, prune_containers
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "reports" / "out"
@@ -39,8 +40,8 @@ FORWARDED = {
     "--memory-budget": "memory_budget", "-k": "keyword",
 }
 # Everything a run writes in its output folder, removed before a new run (nothing else is).
-RUN_OUTPUTS = ("allure-results", "html", "cases", "rerun", "screenshots", "cases.jsonl",
-               "items.jsonl", "run.json", "junit.xml", "compliance.json", "compliance.md",
+RUN_OUTPUTS = ("allure-results", "allure-results.zip", "html", "cases", "rerun", "screenshots",
+               "cases.jsonl", "items.jsonl", "run.json", "junit.xml", "compliance.json", "compliance.md",
                "compliance.html", "gate.json")
 
 
@@ -174,11 +175,18 @@ def build_reports(args: argparse.Namespace, name: str) -> Reports:
         M.write(rep.matrix, out)
     except ResultsError as err:
         rep.errors.append(f"compliance matrix: {err}")
+    if (out / "allure-results").is_dir():
+        prune_containers(out / "allure-results")
     if not args.no_html:
         try:
             rep.html = render(out / "allure-results", out / "html", args.history, name)
         except (RenderError, OSError, subprocess.SubprocessError) as err:
             rep.errors.append(f"HTML report: {err}")
+    if rep.html is not None:
+        try:
+            pack(out / "allure-results")
+        except OSError as err:
+            rep.errors.append(f"packing allure-results: {err}")
     return rep
 
 

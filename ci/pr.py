@@ -7,7 +7,8 @@ report and the compliance matrix, then a one-screen summary.
 It runs `pytest suites -n auto --hypothesis-profile pr` (every product unless --product says
 otherwise; a hardware backend names its own), with the expectations file (default
 ci/expectations.toml: a listed failure is a strict xfail), and leaves in --output-dir:
-allure-results/, html/index.html (one offline page), compliance.json, compliance.md,
+allure-results.zip (the Allure results, packed once rendered; allure-results/ with
+--no-html), html/index.html (one offline page), compliance.json, compliance.md,
 compliance.html, junit.xml, cases.jsonl, items.jsonl and run.json.
 
 Exit status:

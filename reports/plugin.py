@@ -200,7 +200,9 @@ def _records(item: pytest.Item) -> list[dict]:
     return []
 
 
-def _description(cell: Cell, opts: Options) -> str:
+def _description(cell: Cell, opts: Options, replay: str | None = None) -> str:
+    """The test's page header; a passing test's replay command is a row here rather than an
+    attachment, since a file per passing test is most of a run's report size."""
     clause = CLAUSE[cell.clause]
     enforcement = opts.profile.enforces(cell.clause, cell.product).describe()
     rows = [
@@ -212,6 +214,8 @@ def _description(cell: Cell, opts: Options) -> str:
         ("world", f"{html.escape(cell.product)}, ep={cell.ep}, {html.escape(cell.dtype)}"),
         ("backend", html.escape(opts.backend.describe())),
     ]
+    if replay:
+        rows.append(("replay", f"<code>{html.escape(replay)}</code>"))
     return "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
@@ -357,8 +361,10 @@ class ConformanceReports:
             elif conformance is not None:
                 replay = (conformance.replay_command(self.opts.output / CASES_FILE)
                           + f" --case-id {record['case_id']}")
-        if replay:
+        if replay and (failing or error is not None or item.get_closest_marker("xfail")):
             allure.attach(replay + "\n", "replay command", allure.attachment_type.TEXT)
+        elif replay:
+            allure.dynamic.description_html(_description(cell, self.opts, replay))
         if record.get("verdicts"):
             allure.attach(json.dumps(record["verdicts"], indent=1), "judge statistics",
                           allure.attachment_type.JSON)

@@ -4,15 +4,18 @@ the matrix), and its answers to bad input."""
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import xml.etree.ElementTree as ET
+import zipfile
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 from reports.plugin import CATEGORIES, KINDS
+from reports.trim import prune_containers
 from spec.clauses import AREAS, CLAUSE
 from tests.support.runs import pr_with_faults, run_module
 
@@ -26,9 +29,18 @@ def _items(out: Path) -> list[dict]:
     return [json.loads(line) for line in (out / "items.jsonl").read_text().splitlines()]
 
 
+@functools.cache
+def _results(out: Path) -> Path:
+    """The run's Allure results, unpacked beside its folder (ci.pr packs them once rendered)."""
+    folder = out.with_name(out.name + "-allure-results")
+    with zipfile.ZipFile(out / "allure-results.zip") as z:
+        z.extractall(folder)
+    return folder
+
+
 def _allure(out: Path) -> list[dict]:
     return [json.loads(p.read_text(encoding="utf-8"))
-            for p in (out / "allure-results").glob("*-result.json")]
+            for p in _results(out).glob("*-result.json")]
 
 
 def _param(result: dict, name: str) -> dict:
@@ -37,7 +49,7 @@ def _param(result: dict, name: str) -> dict:
 
 def _attachment(out: Path, result: dict, prefix: str) -> str:
     att = next(a for a in result.get("attachments", []) if a["name"].startswith(prefix))
-    return (out / "allure-results" / att["source"]).read_text(encoding="utf-8")
+    return (_results(out) / att["source"]).read_text(encoding="utf-8")
 
 
 def test_exit_status_and_summary_come_from_the_run(pr):
@@ -59,7 +71,8 @@ def test_exit_status_and_summary_come_from_the_run(pr):
 
 def test_the_folder_holds_every_report(pr):
     _, _, out = pr
-    for name in ("allure-results", "html/index.html", "compliance.json", "compliance.md",
+    assert not (out / "allure-results").exists()  # packed, once the HTML was rendered
+    for name in ("allure-results.zip", "html/index.html", "compliance.json", "compliance.md",
                  "compliance.html", "junit.xml", "cases.jsonl", "items.jsonl", "run.json"):
         assert (out / name).exists(), name
     assert any((out / "cases").glob("*RANGE.H1-invalid*.json"))  # the failing case, to replay
@@ -105,6 +118,13 @@ def test_allure_attachments_and_status_messages(pr):
     replay = _attachment(out, passed, "replay")  # a passing case: from cases.jsonl, not attached
     assert re.search(r"^python -m ci\.replay \S+/cases\.jsonl .* --case-id [0-9a-f]{12}$", replay)
     assert not [a for a in passed["attachments"] if a["name"].startswith("case JSON")]
+    ok = next(r for r in _allure(out) if r["status"] == "passed")
+    # A passing test carries no file of its own but what it printed (pytest's capture): its
+    # case is in cases.jsonl, its replay command a row of its page.
+    assert {a["name"] for a in ok.get("attachments", [])} <= {"stdout", "stderr", "log"}
+    assert re.search(r"<th>replay</th><td><code>python -m ci\.replay \S+/cases\.jsonl .* "
+                     r"--case-id [0-9a-f]{12}</code>", ok["descriptionHtml"])
+    assert prune_containers(_results(out)) == 0  # no fixture file that says nothing
     assert by_story[("RANGE.group_len", "skipped")]["statusDetails"]["message"].startswith("XFAIL")
     assert by_story[("CONSIST.counts", "skipped")]["statusDetails"]["message"].startswith(
         "Skipped: not applicable")
@@ -122,7 +142,7 @@ def _category(message: str, status: str) -> str | None:
 
 def test_categories_are_written_once_and_take_every_kind(pr):
     _, _, out = pr
-    folder = out / "allure-results"
+    folder = _results(out)
     assert json.loads((folder / "categories.json").read_text()) == CATEGORIES
     assert len(list(folder.glob("categories*.json"))) == 1
     props = dict(line.split("=", 1) for line in

@@ -1,6 +1,7 @@
 """The rendered HTML report, as a person sees it: it opens in headless Chromium with every
-network request blocked, shows its overview and a failed case with the clause link and the
-replay command; and nothing in it would reach the network or count visits.
+network request blocked, shows its overview, a failed case with the clause link and the
+replay command, a passing case with its replay command (a row of its page); and nothing in it
+would reach the network or count visits.
 
 Chromium is Debian's /usr/bin/chromium (CI installs it). Without it the browser test skips,
 unless REQUIRE_BROWSER=1, when it fails.
@@ -75,6 +76,11 @@ def _failed_uid(out: Path) -> str:
                 if r["status"] == "failed" and r["name"].startswith("RANGE.H1"))
 
 
+def _passed_uid(out: Path) -> str:
+    results = json.loads((out / "html" / "test-results.json").read_text(encoding="utf-8"))
+    return next(uid for uid, r in results["byId"].items() if r["status"] == "passed")
+
+
 def test_report_in_headless_chromium_offline(pr):
     sync_playwright = _browser_or_skip()
     _, _, out = pr
@@ -108,16 +114,23 @@ def test_report_in_headless_chromium_offline(pr):
             assert page.get_by_text("python -m ci.replay").first.is_visible()
             assert page.get_by_text("Wrong status code").first.is_visible()  # its category
             page.screenshot(path=str(shots / "failed-case.png"), full_page=True)
+            clause_page = link.evaluate("a => a.href")
+
+            # A passing test shows its replay command on its page (no attachment of its own).
+            page.goto(f"{index.as_uri()}#testresult/{_passed_uid(out)}")
+            page.get_by_text("python -m ci.replay").first.wait_for(timeout=30_000)
+            assert page.get_by_text("--case-id").first.is_visible()
+            page.screenshot(path=str(shots / "passed-case.png"), full_page=True)
 
             # The clause link leads to the clause in the compliance matrix.
-            page.goto(link.evaluate("a => a.href"))
+            page.goto(clause_page)
             anchor = page.locator('[id="RANGE.H1"]')
             assert anchor.count() == 1 and "H1" in anchor.inner_text()
             page.screenshot(path=str(shots / "compliance.png"))
         finally:
             browser.close()
     assert attempted == [], f"the report tried the network: {attempted[:5]}"
-    for name in ("overview.png", "failed-case.png", "compliance.png"):
+    for name in ("overview.png", "failed-case.png", "passed-case.png", "compliance.png"):
         assert (shots / name).stat().st_size > 10_000, name
     keep = os.environ.get("SCREENSHOT_DIR")  # to look at them after the run
     if keep:
