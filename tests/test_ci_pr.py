@@ -227,7 +227,8 @@ def test_a_bad_conformance_option_stops_pytest_with_exit_status_2(tmp_path):
     proc = run_module("ci.pr", "--spec-profile", "cann-1999", "--workers", "0",
                       "--output-dir", str(tmp_path / "out"))
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert "unknown spec profile 'cann-1999'; available: cann-2025.12, cann-2026.07, doc, doc-2026.07" in proc.stderr
+    assert ("unknown spec profile 'cann-1999'; available: cann-2025.12, cann-2026.07, doc, "
+            "doc-2026.07") in proc.stderr
     assert "RESULT" not in proc.stdout  # no reports of a run that did not happen
 
 
