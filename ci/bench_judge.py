@@ -5,7 +5,7 @@
 One rank of the published contract's example (A = 8,192 received rows, H1 = 7,168, N1 = 4,096, e =
 4, skewed over the experts), in fp16 and bf16. Both judges see the same inputs (their generation is
 timed apart: the runner has them anyway) and the same correct output (the float64 product rounded
-once to the dtype). Times are process CPU seconds with one BLAS thread. Then five planted faults,
+once to the dtype). Times are process CPU seconds with one BLAS (and torch) thread. Then five planted faults,
 each of which the linear judge must find: one wrong row, one wrong column, one wrong 128 x 256
 tile, one expert computed with another expert's weight, one unwritten row. Exit 0 when the ratio
 holds and every fault is found, 1 when not, 2 on bad input. The last line is `ratio (oracle /
@@ -26,6 +26,10 @@ import sys  # noqa: E402
 import time  # noqa: E402
 
 import numpy as np  # noqa: E402
+
+# The linear judge converts fp16 through torch: its import, once per process like numpy's, is
+# not the judge's cost.
+import torch  # noqa: E402
 
 from fixtures.harness import POISON_BITS  # noqa: E402
 from golden import judge  # noqa: E402
@@ -119,6 +123,7 @@ def run(dtype: str, standard: str) -> tuple[float, float, list[str]]:
 
 
 def main(argv: list[str] | None = None) -> int:
+    torch.set_num_threads(1)
     ap = argparse.ArgumentParser(prog="python -m ci.bench_judge", description=__doc__.split("\n")[0])
     ap.add_argument("--min-ratio", type=float, default=50.0)
     ap.add_argument("--dtypes", default="float16,bfloat16")

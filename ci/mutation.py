@@ -68,6 +68,7 @@ QUIET_BLAS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THRE
 # caught at ep = 4 on 910_95, and every variant, on a selection that stays small.
 QUICK_ENTRIES = ("routing.source_major_permute", "arithmetic.wrong_expert_weight",
                  "outputs.write_past_gmm_y", "validation.h1_accepts_65536",
+                 "tiles.m_tail_from_previous_tile",
                  "nondeterminism.racy_split_k", "variants.float64_accumulation",
                  "variants.reversed_block_order", "variants.chunked_pipeline")
 QUICK_OPTIONS = {"product": "910_95", "world_sizes": "4"}

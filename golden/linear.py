@@ -5,17 +5,26 @@ The full oracle costs A x H1 x N1 multiply-adds per rank; a production world (8,
 
 - projections (Freivalds): for Rademacher probe vectors r (N entries of +-1), every row i of
   gmmY (expert j) and of mmY must satisfy y_i . r = x_i . (W_j r), and for probes l over the
-  rows every column k must satisfy (l^T Y)_k = sum_j (l_j^T X_j) W_j[:, k], both sides in
-  float64 from the inputs: one wrong row, column or tile moves its projections;
-- the exact float64 golden of a sample of whole rows (the first and last row of every expert
-  group, where M tails sit, and random rows: each covers every column, so a wrong column shows)
-  and of whole columns (the first, the last, random ones: each covers every row), judged by the
-  chosen accuracy standard.
+  rows every column k must satisfy (l^T Y)_k = sum_j (l_j^T X_j) W_j[:, k]: one wrong row,
+  column or tile moves its projections;
+- the golden of a sample of whole rows (the first and last row of every expert group, where M
+  tails sit, and random rows: each covers every column, so a wrong column shows) and of whole
+  columns (the first, the last, random ones: each covers every row), judged by the chosen
+  accuracy standard.
+
+Every input is read once, converted exactly to float32 a block at a time; every probe is a
+column of one GEMM per block (W_b @ [R | E_cols], [L | X_rows]^T X_b), and the blocks' float32
+results are summed in float64.
 
 A projection's threshold follows from the standard: with every element within its allowance
 tol_ik <= a + b |y_ik| (golden/standards.py, at the output's own magnitude) and errors that do
 not know the probe, |sum_k e_k r_k| <= T * sqrt(sum_k tol_ik^2) except with probability
-2 exp(-T^2 / 2) (Hoeffding); T = 8, plus the float64 rounding bound of both sides. A correct
+2 exp(-T^2 / 2) (Hoeffding); T = 8. To it comes the float32 rounding of both sides, under the
+probabilistic model of rounding (Higham and Mary, SIAM J. Sci. Comput. 41(5), 2019: each
+rounding error independent, mean zero, at most u = 2^-24 relative): a value computed through
+rounding events with partial sums s_e has error <= T u sqrt(sum_e s_e^2) with the same
+probability (Azuma), each s_e bounded by Cauchy-Schwarz from norms taken in the same pass
+(ROUNDING in _group_pass). The float64 sums of the blocks add under 2^-29 of that. A correct
 output never fails at any size. The verdict names the method, the sample and the detection
 guarantee (Erdos's Littlewood-Offord bound for a row with many wrong elements).
 """
@@ -34,9 +43,9 @@ PROBES = 4  # Rademacher probes of every row (and as many of every column)
 SAMPLE_ROWS = 4  # random rows judged exactly, besides each group's first and last
 SAMPLE_COLUMNS = 4  # random columns judged exactly, besides the first and the last
 SIGMAS = 8.0  # T of the Hoeffding bound: a false alarm has probability 2 exp(-32) per check
-CHUNK = 256  # rows of X and Y converted to float64 at a time
-W_CHUNK = 128  # rows of a weight converted to float64 at a time
-F64_EPS = 2.0**-53
+H_CHUNK = 256  # rows of W (columns of X) read into float32 at a time: the reduction's block
+CHUNK = 256  # rows of Y read into float32 at a time
+U32 = 2.0**-24  # float32's unit roundoff
 
 
 def tolerance(standard: str, dtype: str) -> tuple[float, float]:
@@ -94,16 +103,17 @@ def _sample(rng: np.random.Generator, groups: _Groups, rows: int, cols: int, n: 
 
 
 class _Pass:
-    """What one pass over an expert group's operands collects, everything in float64."""
+    """What one pass over the expert groups' operands collects: sums in float64, each from
+    float32 products over at most H_CHUNK (or CHUNK) terms; `*_round` are the rounding bounds."""
 
     def __init__(self, total: int, n: int, ncols: int) -> None:
         self.row_dev = np.zeros(total)  # max over probes of |y_i . r - x_i . W r|
         self.row_sq = np.zeros(total)  # sum_k y_ik^2
-        self.row_terms = np.zeros(total)  # a bound of sum_h |x_ih (W r)_h|
+        self.row_round = np.zeros(total)  # the float32 rounding bound of both sides, over lambda u
         self.col_got = np.zeros((PROBES, n))  # l^T Y
         self.col_want = np.zeros((PROBES, n))  # sum_j (l_j^T X_j) W_j
         self.col_sq = np.zeros(n)  # sum_i y_ik^2
-        self.col_terms = np.zeros(n)  # a bound of sum_h |(l^T X)_h w_hk|
+        self.col_round = np.zeros(n)  # as row_round, for the columns
         self.cols_golden = np.zeros((total, ncols))
         self.rows_golden: dict[int, np.ndarray] = {}
 
@@ -113,50 +123,77 @@ def _blocks(n: int, size: int):
         yield a, min(a + size, n)
 
 
+def _into(buf: np.ndarray, src: np.ndarray) -> np.ndarray:
+    """`src` converted into the float32 buffer `buf` (exact for fp16, bf16 and float32 inputs).
+    fp16 goes through torch, whose conversion is vectorised (numpy's is one element at a time:
+    it would be most of the judge's cost)."""
+    if src.dtype == np.float16:
+        import torch
+
+        torch.from_numpy(buf).copy_(torch.from_numpy(src))
+    else:
+        np.copyto(buf, src, casting="unsafe")
+    return buf
+
+
+def _sq(a: np.ndarray, axis: int) -> np.ndarray:
+    """Sums of squares along `axis`, in float32 (vectorised), raised by their own rounding
+    bound (length x u) so that they stay upper bounds."""
+    sq = np.einsum("ij,ij->j" if axis == 0 else "ij,ij->i", a, a)
+    return sq.astype(np.float64) * (1 + a.shape[axis] * U32 * 1.01)
+
+
 def _group_pass(acc: _Pass, x: np.ndarray, w: np.ndarray, y: np.ndarray, lo: int, r, left,
                 rows: np.ndarray, cols: np.ndarray) -> None:
-    """One expert group: its weight read once, its rows twice, each a block at a time into
-    reused float64 buffers (cache-sized, so nothing is allocated or faulted in per block)."""
+    """One expert group: X and W read once, together, H_CHUNK of the reduction at a time (X's
+    columns, W's rows) into reused float32 buffers; then its rows of Y once."""
     m, (h, n), probes = len(x), w.shape, r.shape[1]
     mine = rows[(rows >= lo) & (rows < lo + m)] - lo
-    xbuf, ybuf = np.empty((min(CHUNK, m), h)), np.empty((min(CHUNK, m), n))
-    # U holds every left-hand side of W: the column probes' l^T X, then the sampled rows.
-    u = np.zeros((probes + len(mine), h))
-    for a, b in _blocks(m, CHUNK):
-        xb = xbuf[:b - a]
-        np.copyto(xb, x[a:b])
-        u[:probes] += left[a:b].T @ xb
-    u[probes:] = x[mine]
-    uw = np.zeros((len(u), n))
-    w_col_sq = np.zeros(n)
-    wr = np.empty((h, probes + len(cols)))
-    wbuf = np.empty((min(W_CHUNK, h), n))
-    for a, b in _blocks(h, W_CHUNK):
-        wb = wbuf[:b - a]
-        np.copyto(wb, w[a:b])
-        uw += u[:, a:b] @ wb
-        wr[a:b, :probes] = wb @ r
-        wr[a:b, probes:] = wb[:, cols]
-        w_col_sq += np.einsum("ij,ij->j", wb, wb)
+    rc = np.zeros((n, probes + len(cols)), np.float32)  # the row probes and the sampled columns
+    rc[:, :probes] = r
+    rc[cols, probes + np.arange(len(cols))] = 1.0
+    left32 = left.astype(np.float32)
+    xs = np.empty((len(mine), h), np.float32)
+    _into(xs, x[mine])
+    xbuf = np.empty((m, min(H_CHUNK, h)), np.float32)
+    wbuf = np.empty((min(H_CHUNK, h), n), np.float32)
+    xw = np.zeros((m, probes + len(cols)))  # x_i . W r, and the sampled columns' golden
+    uw = np.zeros((probes + len(mine), n))  # (l^T X) W, and the sampled rows' golden
+    x_row_sq, w_col_sq = np.zeros(m), np.zeros(n)
+    w_row_sq = x_col_sq = wr_sq = u_sq = 0.0
+    for a, b in _blocks(h, H_CHUNK):
+        xb, wb = _into(xbuf[:, :b - a], x[:, a:b]), _into(wbuf[:b - a], w[a:b])
+        wr = wb @ rc
+        xw += xb @ wr
+        u = np.concatenate([left32.T @ xb, xs[:, a:b]])
+        uw += u @ wb
+        x_row_sq += _sq(xb, 1)
+        x_col_sq = max(x_col_sq, float(_sq(xb, 0).max()))
+        w_col_sq += _sq(wb, 0)
+        w_row_sq = max(w_row_sq, float(_sq(wb, 1).max()))
+        wr_sq = max(wr_sq, float(_sq(wr[:, :probes], 0).max()))
+        u_sq = max(u_sq, float(_sq(u[:probes], 1).max()))
     acc.col_want += uw[:probes]
-    # Cauchy-Schwarz: sum_h |u_h w_hk| <= ||u|| ||w_k||, and sum_h |x_ih (W r)_h| likewise.
-    acc.col_terms += np.sqrt(w_col_sq) * np.sqrt(np.einsum("ij,ij->i", u[:probes],
-                                                           u[:probes])).max()
     for i, g in zip(mine, uw[probes:], strict=True):
         acc.rows_golden[int(lo + i)] = g
-    wr_norm = np.sqrt(np.einsum("ij,ij->j", wr[:, :probes], wr[:, :probes])).max()
+    acc.cols_golden[lo:lo + m] = xw[:, probes:]
+    # ROUNDING of the float32 products: W r over n terms (then weighted by
+    # x_i), x_i . W r over blocks of H_CHUNK; l^T X over m terms (then weighted by W), that times
+    # W over blocks of H_CHUNK. Partial sums by Cauchy-Schwarz, with the norms just taken.
+    x_norm, w_col = np.sqrt(x_row_sq), np.sqrt(w_col_sq)
+    hc = min(H_CHUNK, h)
+    acc.row_round[lo:lo + m] = x_norm * (n * math.sqrt(w_row_sq) + math.sqrt(2 * hc * wr_sq))
+    acc.col_round += w_col * (m * math.sqrt(x_col_sq) + math.sqrt(2 * hc * u_sq))
+    ybuf, r32 = np.empty((min(CHUNK, m), n), np.float32), r.astype(np.float32)
     for a, b in _blocks(m, CHUNK):
-        xb, yb = xbuf[:b - a], ybuf[:b - a]
-        np.copyto(xb, x[a:b])
-        np.copyto(yb, y[lo + a:lo + b])
-        xw = xb @ wr  # the row probes' x . W r, and the sampled columns' golden
-        acc.cols_golden[lo + a:lo + b] = xw[:, probes:]
-        dev = np.abs(yb @ r - xw[:, :probes])
+        yb = _into(ybuf[:b - a], y[lo + a:lo + b])
+        dev = np.abs(yb @ r32 - xw[a:b, :probes])
         acc.row_dev[lo + a:lo + b] = np.where(np.isnan(dev), np.inf, dev).max(1)
-        acc.row_sq[lo + a:lo + b] = np.einsum("ij,ij->i", yb, yb)
-        acc.row_terms[lo + a:lo + b] = np.sqrt(np.einsum("ij,ij->i", xb, xb)) * wr_norm
-        acc.col_got += left[a:b].T @ yb
-        acc.col_sq += np.einsum("ij,ij->j", yb, yb)
+        sq = _sq(yb, 1)
+        acc.row_sq[lo + a:lo + b] = sq
+        acc.row_round[lo + a:lo + b] += (n + 1) * np.sqrt(sq)  # y_i . r: n terms, converted
+        acc.col_got += left32[a:b].T @ yb
+        acc.col_sq += _sq(yb, 0)
 
 
 def linear_judge(standard: str, output: str, y: np.ndarray, groups: _Groups, dtype: str,
@@ -168,7 +205,6 @@ def linear_judge(standard: str, output: str, y: np.ndarray, groups: _Groups, dty
         return Verdict(False, f"linear({standard})", output, int(y.size), 0.0, math.inf,
                        math.inf, math.inf, None, None, None,
                        f"shape {y.shape} but the groups cover {groups.bounds[-1]} rows")
-    h = groups.x.shape[1]
     r = rng.choice((-1.0, 1.0), (n, PROBES))
     left = rng.choice((-1.0, 1.0), (total, PROBES))
     rows, cols = _sample(rng, groups, SAMPLE_ROWS, SAMPLE_COLUMNS, n)
@@ -176,13 +212,12 @@ def linear_judge(standard: str, output: str, y: np.ndarray, groups: _Groups, dty
     for j, lo, hi in groups.spans():
         _group_pass(acc, groups.x[lo:hi], groups.weights(j), y, lo, r, left[lo:hi], rows, cols)
     a, b = tolerance(standard, dtype)
-    # sqrt(sum_k (a + b|y_k|)^2) <= sqrt(2 N a^2 + 2 b^2 sum_k y_k^2), and the float64
-    # rounding of both sides: (length) eps (sum |terms| of each side), with sum_k |y_k| <=
-    # sqrt(N sum_k y_k^2).
-    row_thr = (SIGMAS * np.sqrt(2 * n * a * a + 2 * b * b * acc.row_sq)
-               + (n + h) * F64_EPS * (np.sqrt(n * acc.row_sq) + acc.row_terms))
-    col_thr = (SIGMAS * np.sqrt(2 * total * a * a + 2 * b * b * acc.col_sq)
-               + (total + h) * F64_EPS * (np.sqrt(total * acc.col_sq) + acc.col_terms))
+    # sqrt(sum_k (a + b|y_k|)^2) <= sqrt(2 N a^2 + 2 b^2 sum_k y_k^2), and the float32
+    # rounding of both sides (ROUNDING); l^T Y sums blocks of CHUNK rows: CHUNK ||y_k||, and
+    # each element's conversion.
+    row_thr = SIGMAS * (np.sqrt(2 * n * a * a + 2 * b * b * acc.row_sq) + U32 * acc.row_round)
+    col_thr = SIGMAS * (np.sqrt(2 * total * a * a + 2 * b * b * acc.col_sq)
+                        + U32 * (acc.col_round + (CHUNK + 1) * np.sqrt(acc.col_sq)))
     bad_rows = np.flatnonzero(~(acc.row_dev <= row_thr))
     col_dev = np.abs(acc.col_got - acc.col_want).max(0)
     bad_cols = np.flatnonzero(~(np.nan_to_num(col_dev, nan=np.inf) <= col_thr))

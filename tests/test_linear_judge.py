@@ -143,3 +143,53 @@ def test_the_harness_judges_linearly_past_the_threshold(monkeypatch) -> None:
     finally:
         good.close()
         bad.close()
+
+
+def _big_case(dtype: str) -> Case:
+    """One rank receiving 1,500 rows over three experts, H1 past a K pass, an N tail: large
+    enough that the float32 sums are long, small enough for the float64 oracle."""
+    send = ((600, 0, 250, 1, 0, 0, 0, 0), (300, 0, 150, 0, 1, 0, 0, 0),
+            (100, 0, 50, 0, 0, 1, 0, 0), (50, 0, 0, 0, 0, 0, 1, 0))
+    return Case("910_95", 4, 2, 4100, 600, send, dtype=dtype, seed=9)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_float32_rounding_bound_alone_holds_the_exact_product(monkeypatch, dtype: str) -> None:
+    """With no allowance at all (a = b = 0) only the float32 rounding bound stands between the
+    exact float64 product and a failure: it must hold it, and still catch a small error."""
+    from golden.oracle import gmm_y, permute_out
+
+    case = _big_case(dtype)
+    p = permute_out(case, 0)
+    gold = gmm_y(case, 0, p)
+    groups = linear.gmm_groups(case, 0, p)
+    monkeypatch.setattr(linear, "tolerance", lambda standard, dt: (0.0, 0.0))
+    for seed in range(3):
+        v = linear.linear_judge("mixed", "gmmY", gold, groups, dtype, seed)
+        assert "off their projection" not in v.reason, v.reason
+    bad = gold.copy()
+    bad[700, 11] += 0.25
+    v = linear.linear_judge("mixed", "gmmY", bad, groups, dtype, 0)
+    assert "1 rows off their projection (worst row 700" in v.reason, v.reason
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_agrees_with_the_oracle_on_a_long_reduction(dtype: str) -> None:
+    """The correct output (the product rounded once) passes both; a planted tile fault fails
+    both."""
+    from golden.oracle import gmm_y, permute_out
+    from spec import data
+
+    case = _big_case(dtype)
+    p = permute_out(case, 0)
+    gold = gmm_y(case, 0, p)
+    y = gold.astype(data.np_dtype(dtype))
+    groups = linear.gmm_groups(case, 0, p)
+    seed = linear.judge_seed(case, 0, "gmmY")
+    assert judge("mixed", "gmmY", y, gold, dtype).passed
+    v = linear.linear_judge("mixed", "gmmY", y, groups, dtype, seed)
+    assert v.passed, v.summary()
+    bad = y.copy()
+    bad[256:384, 256:512] = y[128:256, 256:512]
+    assert not judge("mixed", "gmmY", bad, gold, dtype).passed
+    assert not linear.linear_judge("mixed", "gmmY", bad, groups, dtype, seed).passed

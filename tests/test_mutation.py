@@ -153,7 +153,7 @@ def test_the_quick_subset_kills_every_mutant_passes_every_variant_in_both_modes(
         assert "false alarms: none" in proc.stdout and "RESULT: PASSED (exit 0)" in proc.stdout
         mutants = [e for e in data["entries"] if e["kind"] == "mutant"]
         assert {e["name"].split(".")[0] for e in mutants} == {
-            "routing", "arithmetic", "outputs", "validation", "nondeterminism"}
+            "routing", "arithmetic", "outputs", "validation", "nondeterminism", "tiles"}
         assert data["kill_rate"] == {"killed": len(mutants), "mutants": len(mutants)}
         variants = [e for e in data["entries"] if e["kind"] == "variant"]
         assert len(variants) == 3
