@@ -190,6 +190,12 @@ def load(name: str, directory: Path = PROFILE_DIR) -> Profile:
     return Profile(name, data.get("title", name), path, enforcement, values, kind, entries)
 
 
+@cache
+def known() -> tuple[Profile, ...]:
+    """Every profile of spec/profiles, read once per process (hot paths ask per case)."""
+    return tuple(load(n) for n in available())
+
+
 def missing_mappings(profile: Profile) -> list[str]:
     """Clause ids the profile does not map (a complete profile returns []); a clause of an entry
     point the version does not have (V2's commMode before July 2026) needs no mapping."""

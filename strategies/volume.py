@@ -9,10 +9,9 @@ the chosen profile's rules apply, and the report names the profile.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cache
 
 from spec.clauses import CLAUSE
-from spec.profiles import Profile, available, load
+from spec.profiles import Profile, known
 
 PEER, CARD_MIN, CARD_MAX = "VOLUME.A3.per_peer_min", "VOLUME.A3.card_min", "VOLUME.A3.card_max"
 ROW_BYTES_PER_H1 = 2  # the rule counts two bytes per row element
@@ -45,14 +44,8 @@ def _rules(product: str, profiles: list[Profile]) -> Volume:
     )
 
 
-@cache
-def _known_profiles() -> tuple[Profile, ...]:
-    """Every profile of spec/profiles, read once per process (each world draw asks)."""
-    return tuple(load(n) for n in available())
-
-
 def policy(product: str, ep: int, profile: Profile) -> Volume:
-    strict = _rules(product, list(_known_profiles()))
+    strict = _rules(product, list(known()))
     if strict.feasible(ep):
         return strict
     own = _rules(product, [profile])
