@@ -9,7 +9,9 @@ unwritten element cannot hide behind a zero.
 
 from __future__ import annotations
 
+import threading
 import zlib
+from collections import OrderedDict
 
 import ml_dtypes
 import numpy as np
@@ -81,6 +83,74 @@ def _values(z: np.ndarray, dtype: str, scale: float) -> np.ndarray:
     return m.astype(np_dtype(dtype))
 
 
+CHUNK = 1 << 16  # elements hashed at a time: the temporaries stay in the core's cache
+
+
+def _fill(out: np.ndarray, index: np.ndarray, lo, hi, dtype: str, scale: float) -> None:
+    """`out[...]` = the values of elements `index` of a block with key halves `lo`, `hi`."""
+    out[...] = _values(_hash(index, lo, hi), dtype, scale)
+
+
+class _Blocks:
+    """Recently generated large blocks, by (key, size, dtype, scale), up to a byte budget.
+
+    A block is a pure function of its address, so a remembered block is the block: the oracle of
+    a rank regenerates the rows its peers sent, and in a world whose ranks share this process
+    (the simulator's) those were generated moments before. Blocks are kept read-only and copied
+    out, so no caller, nor a backend writing into its inputs, can change one."""
+
+    MIN_ELEMENTS = 1 << 16  # smaller blocks cost less to regenerate than to look after
+    BUDGET = 256 << 20  # bytes
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._blocks: OrderedDict[tuple, np.ndarray] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, address: tuple) -> np.ndarray | None:
+        with self._lock:
+            block = self._blocks.get(address)
+            if block is not None:
+                self._blocks.move_to_end(address)
+            return block
+
+    def put(self, address: tuple, values: np.ndarray) -> None:
+        if values.nbytes > self.BUDGET // 4:
+            return
+        block = values.copy()
+        block.flags.writeable = False
+        with self._lock:
+            if address in self._blocks:
+                return
+            self._blocks[address] = block
+            self._bytes += block.nbytes
+            while self._bytes > self.BUDGET:
+                _, old = self._blocks.popitem(last=False)
+                self._bytes -= old.nbytes
+
+
+_BLOCKS = _Blocks()
+
+
+def _large_block(out: np.ndarray, k: int, dtype: str, scale: float, ramp: np.ndarray,
+                 index: np.ndarray) -> None:
+    """Block `k` of len(out) elements into `out`, CHUNK elements at a time (the same values,
+    several times faster than whole-array passes through memory), or from _BLOCKS."""
+    n = len(out)
+    address = (k, n, dtype, scale)
+    known = _BLOCKS.get(address) if n >= _Blocks.MIN_ELEMENTS else None
+    if known is not None:
+        out[...] = known
+        return
+    lo, hi = np.uint32(k & 0xFFFFFFFF), np.uint32(k >> 32)
+    for a in range(0, n, CHUNK):
+        b = min(a + CHUNK, n)
+        np.add(ramp[:b - a], np.uint32(a), out=index[:b - a])
+        _fill(out[a:b], index[:b - a], lo, hi, dtype, scale)
+    if n >= _Blocks.MIN_ELEMENTS:
+        _BLOCKS.put(address, out)
+
+
 def block_values(keys: list[int], sizes: list[int], dtype: str, scale: float = 1.0) -> np.ndarray:
     """Values of several blocks at once, flat: element i of block b is a function of
     (keys[b], i) alone, so any block can be regenerated without the others. Random signs,
@@ -89,12 +159,12 @@ def block_values(keys: list[int], sizes: list[int], dtype: str, scale: float = 1
     out = np.empty(total, np_dtype(dtype))
     if total == 0:
         return out
-    if total >= 4096 * len(keys):  # large blocks: one pass each
+    if total >= 4096 * len(keys):  # large blocks: one at a time
+        ramp = np.arange(min(CHUNK, max(sizes)), dtype=np.uint32)
+        index = np.empty_like(ramp)
         offset = 0
         for k, n in zip(keys, sizes, strict=True):
-            z = _hash(np.arange(n, dtype=np.uint32), np.uint32(k & 0xFFFFFFFF),
-                      np.uint32(k >> 32))
-            out[offset:offset + n] = _values(z, dtype, scale)
+            _large_block(out[offset:offset + n], k, dtype, scale, ramp, index)
             offset += n
         return out
     sizes_arr = np.asarray(sizes, np.int64)  # many small blocks: one pass for all
@@ -102,7 +172,7 @@ def block_values(keys: list[int], sizes: list[int], dtype: str, scale: float = 1
     index -= np.repeat((np.cumsum(sizes_arr) - sizes_arr).astype(np.uint32), sizes_arr)
     lo = np.repeat(np.asarray([k & 0xFFFFFFFF for k in keys], np.uint32), sizes_arr)
     hi = np.repeat(np.asarray([k >> 32 for k in keys], np.uint32), sizes_arr)
-    out[...] = _values(_hash(index, lo, hi), dtype, scale)
+    _fill(out, index, lo, hi, dtype, scale)
     return out
 
 
