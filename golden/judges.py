@@ -9,10 +9,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
+import ml_dtypes
 import numpy as np
 
 from golden import standards as S
 
+_BF16 = np.dtype(ml_dtypes.bfloat16)
 _MIN_EXP = {"float16": -14, "bfloat16": -126, "float32": -126}
 
 
@@ -46,8 +48,18 @@ class Verdict:
         return f"{head}{reason}: {stats}{worst}"
 
 
-def _as_f64(a: np.ndarray) -> np.ndarray:
-    return np.asarray(a).astype(np.float64)
+def as_f64(a: np.ndarray) -> np.ndarray:
+    """`a` in float64, exactly. bfloat16 goes through its float32 bits and float16 through
+    float32 (numpy and ml_dtypes convert either to float64 one element at a time: most of an
+    oracle's cost on a wide input); a float64 array is returned as it is."""
+    a = np.asarray(a)
+    if a.dtype == np.float64:
+        return a
+    if a.dtype == _BF16:
+        a = np.left_shift(a.view(np.uint16), 16, dtype=np.uint32).view(np.float32)
+    elif a.dtype == np.float16:
+        a = a.astype(np.float32)
+    return a.astype(np.float64)
 
 
 def ulp(golden: np.ndarray, dtype: str) -> np.ndarray:
@@ -58,7 +70,7 @@ def ulp(golden: np.ndarray, dtype: str) -> np.ndarray:
 
 
 def _stats(out: np.ndarray, golden: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    o, g = _as_f64(out), _as_f64(golden)
+    o, g = as_f64(out), as_f64(golden)
     err = np.abs(o - g)
     err[~np.isfinite(err)] = np.inf
     rel = err / (np.abs(g) + S.MERE_EPS)
@@ -85,8 +97,8 @@ def _verdict(standard: str, output: str, out: np.ndarray, golden: np.ndarray,
         mere=float(finite_rel.mean()),
         mare=float(finite_rel.max()),
         worst_index=tuple(int(i) for i in worst),
-        worst_value=float(_as_f64(out)[worst]),
-        worst_golden=float(_as_f64(golden)[worst]),
+        worst_value=float(as_f64(out)[worst]),
+        worst_golden=float(as_f64(golden)[worst]),
         reason=reason,
     )
 
@@ -94,7 +106,7 @@ def _verdict(standard: str, output: str, out: np.ndarray, golden: np.ndarray,
 def mixed(output: str, out: np.ndarray, golden: np.ndarray, dtype: str) -> Verdict:
     rtol, atol, limit = S.MIXED[dtype]
     err, rel = _stats(out, golden)
-    g = np.abs(_as_f64(golden))
+    g = np.abs(as_f64(golden))
     ok = err <= atol + rtol * g
     cap = np.maximum(limit, S.MIXED_ULPS * ulp(g, dtype))
     within = err <= cap
@@ -112,7 +124,7 @@ def mere_mare(output: str, out: np.ndarray, golden: np.ndarray, dtype: str) -> V
     t = S.MERE_T[dtype]
     small_thr, small_atol = S.SMALL_VALUE[dtype]
     err, rel = _stats(out, golden)
-    small = np.abs(_as_f64(golden)) < small_thr
+    small = np.abs(as_f64(golden)) < small_thr
     big_rel = rel[~small]
     mere = float(big_rel.mean()) if big_rel.size else 0.0
     mare = float(big_rel.max()) if big_rel.size else 0.0
@@ -129,7 +141,7 @@ def mere_mare(output: str, out: np.ndarray, golden: np.ndarray, dtype: str) -> V
 def allclose(output: str, out: np.ndarray, golden: np.ndarray, dtype: str) -> Verdict:
     rtol, atol = S.ALLCLOSE
     err, rel = _stats(out, golden)
-    ok = err <= atol + rtol * np.abs(_as_f64(golden))
+    ok = err <= atol + rtol * np.abs(as_f64(golden))
     reason = "" if ok.all() else f"not allclose(rtol={rtol}, atol={atol})"
     return _verdict("allclose", output, out, golden, ok, bool(ok.all()), err, rel, reason)
 

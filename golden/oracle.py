@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from golden.judges import as_f64
 from spec import data
 from spec.memo import memoised
 
@@ -29,21 +30,20 @@ def gmm_y(case, rank: int, permuted: np.ndarray | None = None,
           weight: np.ndarray | None = None) -> np.ndarray:
     """gmmY in float64; `permuted` and `weight` (e, H1, N1) are the rank's inputs if given."""
     p = permute_out(case, rank) if permuted is None else permuted
-    w = (data.gmm_weight_logical(case, rank) if weight is None else weight).astype(np.float64)
+    w = as_f64(data.gmm_weight_logical(case, rank) if weight is None else weight)
     off = expert_row_offsets(case, rank)
     y = np.empty((off[-1], case.n1), np.float64)
     for j in range(case.e):
         for lo in range(off[j], off[j + 1], CHUNK_ROWS):  # float64 a slice at a time
             hi = min(lo + CHUNK_ROWS, off[j + 1])
-            y[lo:hi] = p[lo:hi].astype(np.float64) @ w[j]
+            y[lo:hi] = as_f64(p[lo:hi]) @ w[j]
     return y
 
 
 def mm_y(case, rank: int) -> np.ndarray | None:
     if case.shared is None:
         return None
-    x = data.mm_x(case, rank).astype(np.float64)
-    return x @ data.mm_weight_logical(case, rank).astype(np.float64)
+    return as_f64(data.mm_x(case, rank)) @ as_f64(data.mm_weight_logical(case, rank))
 
 
 @memoised()
