@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import fixtures.aclnn as A
+from fixtures import oplib
 from fixtures.protocol import ENTRY_V2, NotApplicable, RankContext
 from fixtures.world import ThreadComm, ThreadExchange, ThreadWorld
 from spec.case import Fault
@@ -377,7 +378,7 @@ def test_hardware_operator_library_is_resolved_in_op_plugin_order(lib_dir, tmp_p
     env["ASCEND_CUSTOM_OPP_PATH"] = f"{tmp_path / 'nothing'}:{custom}"
     paths = A.find_libraries(None, env)
     assert paths["opapi"] == paths["opapi_v2"] == custom / "op_api" / "lib" / "libcust_opapi.so"
-    assert A.op_library_candidates(lib64, env)[1:] == [
+    assert oplib.op_library_candidates(lib64, env)[1:] == [
         vendor / "libcust_opapi.so", lib64 / "libopapi_math.so", lib64 / "libopapi_transformer.so",
         lib64 / "libopapi.so"]
 
@@ -387,8 +388,8 @@ def test_hardware_the_backend_reports_which_library_provides_the_op(lib_dir, mon
     backend = A.AclnnBackend(str(lib_dir))
     assert backend.op_library == lib_dir / "libopapi.so"
     assert backend.provenance()["op_library"] == str(lib_dir / "libopapi.so")
-    assert A.exported_symbols(lib_dir / "libopapi.so", A.OP_SYMBOLS["opapi_v2"]) == set(
-        A.OP_SYMBOLS["opapi_v2"])
+    assert oplib.exported_symbols(lib_dir / "libopapi.so", oplib.OP_SYMBOLS["opapi_v2"]) == set(
+        oplib.OP_SYMBOLS["opapi_v2"])
 
 
 # -- the V2 entry point ------------------------------------------------------------------------------
