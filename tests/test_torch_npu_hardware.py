@@ -391,3 +391,22 @@ def test_hardware_compact_errors_in_a_rank_are_named(tnpu, queue):
     with pytest.raises(RuntimeError, match="no status code: TORCH_NPU_COMPACT_ERROR_OUTPUT is set "
                        "in this rank"):
         execute(GROUP_EMPTY)
+
+
+def test_hardware_provenance_names_torch_npu_and_the_library_op_plugin_takes_the_op_from(
+        tnpu, monkeypatch):
+    """Read in the driver without importing torch_npu: the wheel's version and package, and
+    the libraries op-plugin takes the V1 and V2 entry points from under ASCEND_HOME_PATH; left
+    out when there is no CANN to read."""
+    from tests.fakes.build import build, default_root
+
+    lib_dir = build(default_root())
+    for var in ("ASCEND_CUSTOM_OPP_PATH", "ASCEND_OPP_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ASCEND_HOME_PATH", str(lib_dir.parent))
+    found = T.TorchNpuBackend().provenance()
+    assert found == {"torch_npu": "2.14.0+fake", "torch_npu_package": str(rank_setup.SITE / "torch_npu"),
+                     "op_library": str(lib_dir / "libopapi.so"),
+                     "op_library_v2": str(lib_dir / "libopapi.so")}
+    monkeypatch.delenv("ASCEND_HOME_PATH")
+    assert set(T.TorchNpuBackend().provenance()) == {"torch_npu", "torch_npu_package"}
