@@ -48,7 +48,7 @@ def fake(lib_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_NPU_SOC", SOC_910_95)
     monkeypatch.setenv("ASCEND_OPP_PATH", str(lib_dir.parent / "opp"))
     for var in ("ASCEND_RT_VISIBLE_DEVICES", "FAKE_NPU_DEVICES", "FAKE_NPU_FAULT_ONCE",
-                "FAKE_ACL_KERNEL_MS", "ASCEND_CUSTOM_OPP_PATH", "LOCAL_RANK"):
+                "FAKE_ACL_KERNEL_MS", "FAKE_ACL_STRICT", "ASCEND_CUSTOM_OPP_PATH", "LOCAL_RANK"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("FAKE_NPU_STATE_DIR", str(tmp_path / "npu"))
     path = tmp_path / "acl.jsonl"
