@@ -113,6 +113,7 @@ def _options(config: pytest.Config) -> Options:
     # Imported here: a module-level import would load the plugin before pytest_plugins can
     # rewrite its assertions.
     from fixtures.plugin import is_hardware
+    from fixtures.protocol import provenance as backend_provenance
 
     get = config.getoption
     profile, why = _profile(get("spec_profile"), is_hardware(config))
@@ -125,9 +126,13 @@ def _options(config: pytest.Config) -> Options:
     try:
         backend = BackendSpec.for_profile(get("backend"), parse_options(get("backend_option")),
                                           profile.name)
-        backend.make()  # a bad name or option fails here, once, with one line
+        instance = backend.make()  # a bad name or option fails here, once, with one line
     except BackendError as err:
         _fail(str(err))
+    try:
+        provenance = backend_provenance(instance)
+    except (TypeError, ValueError, OSError) as err:
+        _fail(f"--backend {backend.name!r}: its provenance() failed: {err}")
     budget = tier.memory_budget
     if get("memory_budget") is not None:
         try:
@@ -149,7 +154,7 @@ def _options(config: pytest.Config) -> Options:
                    output=Path(get("output_dir")), hypothesis_profile=hyp,
                    case_timeout=get("case_timeout"), memory_budget=budget,
                    seed=_seed(config), in_process=backend.world_kind() == "threads",
-                   entry=entry, comm_mode=comm_mode, profile_reason=why)
+                   entry=entry, comm_mode=comm_mode, profile_reason=why, provenance=provenance)
 
 
 def _profile(name: str, hardware: bool):
@@ -356,7 +361,9 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     first_only = sum(1 for r in records if not r["computed"])
     tr = terminalreporter
     tr.section("conformance summary")
-    tr.write_line(f"backend {opts.backend.describe()}; spec profile {opts.profile.name} "
+    made = ", ".join(f"{k} {v}" for k, v in opts.provenance.items())
+    tr.write_line(f"backend {opts.backend.describe()}" + (f" ({made})" if made else "")
+                  + f"; spec profile {opts.profile.name} "
                   f"({opts.profile.kind}: {opts.profile.title}"
                   + (f"; {opts.profile_reason}" if opts.profile_reason else "")
                   + f"); entry {opts.entry}"

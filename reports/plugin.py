@@ -143,6 +143,7 @@ def environment(opts: Options, products: tuple[str, ...]) -> dict[str, str]:
     """What a reader of the report needs to know about where it ran."""
     env = {
         "backend": opts.backend.describe(),
+        **{f"backend.{k}": v for k, v in opts.provenance.items()},
         "products": ", ".join(products),
         "spec.profile": f"{opts.profile.name} ({opts.profile.title})",
         "spec.profile.kind": opts.profile.kind,
@@ -453,6 +454,7 @@ class ConformanceReports:
             "backend": o.backend.name,
             "backend_options": dict(o.backend.options),
             "backend_description": o.backend.describe(),
+            "backend_provenance": dict(o.provenance),
             "spec_profile": o.profile.name,
             "spec_profile_title": o.profile.title,
             "spec_profile_kind": o.profile.kind,

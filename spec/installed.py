@@ -1,10 +1,11 @@
 """`--spec-profile auto`: which shipped profile matches the CANN and torch_npu installed here.
 
 The sources record no CANN release numbers for the ops-transformer snapshots, so the choice rests
-on what the install itself shows: whether its op_api library exports
-aclnnAlltoAllvGroupedMatMulV2 (added in 6af2bcd76, June 2026) and, when torch_npu is installed,
-whether its npu_alltoallv_gmm takes comm_mode (op-plugin 052e8c4a8). A shipped profile whose
-entry points are those the install has is the match; the versions read are reported with it.
+on what the install itself shows: whether aclnnAlltoAllvGroupedMatMulV2 (added in 6af2bcd76, June
+2026) is exported by a library op-plugin would take it from (fixtures/oplib.py: the same order the
+aclnn backend loads by) and, when torch_npu is installed, whether its npu_alltoallv_gmm takes
+comm_mode (op-plugin 052e8c4a8). A shipped profile whose entry points are those the install has is
+the match; the versions read are reported with it.
 """
 
 from __future__ import annotations
@@ -14,11 +15,9 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from fixtures.oplib import OP_SYMBOLS, op_library_candidates, resolve_op_library
 from spec.profiles import Profile, ProfileError, available, load
 
-V2_SYMBOL = b"aclnnAlltoAllvGroupedMatMulV2GetWorkspaceSize"
-V1_SYMBOL = b"aclnnAlltoAllvGroupedMatMulGetWorkspaceSize"
-OPAPI_LIBRARIES = ("libopapi.so", "libopapi_transformer.so")
 HOME_VARIABLES = ("ASCEND_HOME_PATH", "ASCEND_TOOLKIT_HOME")
 
 
@@ -26,9 +25,10 @@ HOME_VARIABLES = ("ASCEND_HOME_PATH", "ASCEND_TOOLKIT_HOME")
 class Install:
     cann: str | None  # the toolkit's version, as its version file says
     torch_npu: str | None
-    library: Path | None  # the op_api library that exports the operator
-    has_v2: bool  # the library exports aclnnAlltoAllvGroupedMatMulV2
+    library: Path | None  # the library op-plugin takes the operator's V1 entry point from
+    has_v2: bool  # some library in op-plugin's order exports aclnnAlltoAllvGroupedMatMulV2
     torch_npu_comm_mode: bool | None  # npu_alltoallv_gmm takes comm_mode (None: no torch_npu)
+    library_v2: Path | None = None  # the library op-plugin takes V2 from
 
 
 def _home(env: dict[str, str]) -> Path | None:
@@ -43,24 +43,23 @@ def find_install(env: dict[str, str] | None = None, cann_version: str | None = N
     if home is None or not (home / "lib64").is_dir():
         raise ProfileError("--spec-profile auto: no CANN install found; set "
                            f"{' or '.join(HOME_VARIABLES)} to the toolkit (its lib64 holds "
-                           f"{' or '.join(OPAPI_LIBRARIES)}) or name a profile: "
+                           "libopapi.so or libopapi_*.so) or name a profile: "
                            f"{', '.join(available())}")
-    library = has_v2 = None
-    for name in OPAPI_LIBRARIES:
-        path = home / "lib64" / name
-        if path.is_file():
-            data = path.read_bytes()
-            if V1_SYMBOL in data:
-                library, has_v2 = path, V2_SYMBOL in data
-                break
+    lib64 = home / "lib64"
+    library = resolve_op_library(lib64, env)
     if library is None:
-        raise ProfileError(f"--spec-profile auto: no library in {home / 'lib64'} exports "
-                           f"{V1_SYMBOL.decode()} (looked in {', '.join(OPAPI_LIBRARIES)})")
+        searched = ", ".join(map(str, op_library_candidates(lib64, env))) or f"no libopapi*.so in {lib64}"
+        raise ProfileError(f"--spec-profile auto: no library exports {OP_SYMBOLS['opapi'][0]} "
+                           f"(searched in op-plugin's order: {searched}); set ASCEND_HOME_PATH, "
+                           "ASCEND_OPP_PATH or ASCEND_CUSTOM_OPP_PATH to the CANN holding the "
+                           "operator, or name a profile")
+    library_v2 = resolve_op_library(lib64, env, "opapi_v2")
     try:
         torch_npu = importlib.metadata.version("torch_npu")
     except importlib.metadata.PackageNotFoundError:
         torch_npu = None
-    return Install(cann_version, torch_npu, library, bool(has_v2), _torch_npu_comm_mode(torch_npu))
+    return Install(cann_version, torch_npu, library, library_v2 is not None,
+                   _torch_npu_comm_mode(torch_npu), library_v2)
 
 
 def _torch_npu_comm_mode(version: str | None) -> bool | None:
@@ -83,15 +82,15 @@ def pick(install: Install, directory: Path | None = None) -> tuple[Profile, str]
     names = available() if directory is None else available(directory)
     profiles = [load(n) if directory is None else load(n, directory) for n in names]
     want = ("v1", "v2") if install.has_v2 else ("v1",)
+    v2 = (f"{install.library_v2 or install.library} exports" if install.has_v2 else
+          f"no library in op-plugin's order ({install.library} first for V1) exports")
     if install.torch_npu_comm_mode is not None and install.torch_npu_comm_mode != install.has_v2:
         raise ProfileError(
             f"--spec-profile auto: torch_npu {install.torch_npu} "
-            f"{'takes' if install.torch_npu_comm_mode else 'lacks'} comm_mode but "
-            f"{install.library} {'exports' if install.has_v2 else 'lacks'} the V2 symbol; name a "
-            "profile")
+            f"{'takes' if install.torch_npu_comm_mode else 'lacks'} comm_mode but {v2} the V2 "
+            "symbol; name a profile")
     matches = [p for p in profiles if p.kind == "shipped" and p.entries == want]
-    why = (f"{install.library} {'exports' if install.has_v2 else 'does not export'} "
-           "aclnnAlltoAllvGroupedMatMulV2"
+    why = (f"{v2} aclnnAlltoAllvGroupedMatMulV2"
            + (f" (CANN {install.cann})" if install.cann else "")
            + (f"; torch_npu {install.torch_npu}" if install.torch_npu else ""))
     if len(matches) != 1:

@@ -70,6 +70,7 @@ class Options:
     entry: str = "v1"  # --entry: the entry point every case calls (v2: with comm_mode)
     comm_mode: str | None = None  # --comm-mode: V2's commMode
     profile_reason: str = ""  # why --spec-profile auto chose the profile
+    provenance: dict[str, str] = field(default_factory=dict)  # the backend's provenance()
 
     def sizes(self, product: str) -> tuple[int, ...]:
         own = world_sizes(product)

@@ -7,6 +7,7 @@ multi-process path is tests/test_aclnn_pool.py.
 
 from __future__ import annotations
 
+import ctypes
 import json
 from pathlib import Path
 
@@ -263,19 +264,24 @@ def test_device_writes_out_of_bounds_and_into_inputs_are_findings(world, monkeyp
     assert run(world, BASE).passed, "the world is fine for the next case"
 
 
-# -- the fake catches adapter bugs ----------------------------------------------------------------
+# -- the fake catches adapter bugs (FAKE_ACL_STRICT=1), the backend its own descriptors ------------
 
 
-def _offset_3(acl):
+def _planted(acl, bug):
+    """aclCreateTensor given a broken descriptor below the backend's own check (its arguments
+    changed on the way to the library): offset 3, doubled strides, data 16 bytes off."""
     real = acl.aclCreateTensor
-    return lambda *a: real(*a[:4], 3, *a[5:])
 
-
-def _skewed_strides(layout_of):
-    def broken(array, fmt):
-        lay = layout_of(array, fmt)
-        return A.Layout(lay.view, tuple(2 * s for s in lay.strides), lay.storage, lay.kind)
-    return broken
+    def create(*a):
+        a = list(a)
+        if bug == "offset":
+            a[4] = 3
+        elif bug == "strides":
+            a[3] = (ctypes.c_int64 * max(a[1], 1))(*[2 * a[3][i] for i in range(a[1])])
+        else:
+            a[8] = a[8] + 16
+        return real(*a)
+    return create
 
 
 @pytest.mark.parametrize("bug, message", [
@@ -286,18 +292,10 @@ def _skewed_strides(layout_of):
 ])
 def test_the_fake_fails_loudly_on_a_planted_adapter_bug(world, log, fake, monkeypatch, capfd, bug,
                                                         message):
+    monkeypatch.setenv("FAKE_ACL_STRICT", "1")
     acl = A.Acl.load(A.find_libraries(str(fake[0])))
-    if bug == "offset":
-        monkeypatch.setattr(acl, "aclCreateTensor", _offset_3(acl))
-    elif bug == "strides":
-        monkeypatch.setattr(A, "layout_of", _skewed_strides(A.layout_of))
-    elif bug == "unaligned":
-        init = A.DeviceBuffer.__init__
-
-        def shifted(self, acl, nbytes, tail=A.GUARD_BYTES):
-            init(self, acl, nbytes + 16, tail)
-            self.data += 16
-        monkeypatch.setattr(A.DeviceBuffer, "__init__", shifted)
+    if bug != "destroyed":
+        monkeypatch.setattr(acl, "aclCreateTensor", _planted(acl, bug))
     else:
         first = A.AclnnBackend.get_workspace_size
 
@@ -319,6 +317,74 @@ def test_the_fake_fails_loudly_on_a_planted_adapter_bug(world, log, fake, monkey
     assert message in capfd.readouterr().err
     monkeypatch.undo()
     assert run(world, BASE).passed, "after the bug is gone the same world passes again"
+
+
+def test_by_default_the_fake_takes_a_broken_descriptor_and_the_device_misreads_it(world, log, fake,
+                                                                                  monkeypatch):
+    """As the runtime does: offset 3 on every tensor passes aclCreateTensor and both stages, and
+    the kernel reads and writes 3 elements off: wrong outputs, no error anywhere."""
+    monkeypatch.delenv("FAKE_ACL_STRICT", raising=False)
+    acl = A.Acl.load(A.find_libraries(str(fake[0])))
+    monkeypatch.setattr(acl, "aclCreateTensor", _planted(acl, "offset"))
+    result = run(world, BASE)
+    assert result.outcome == "failed"
+    assert {f.kind for f in result.findings} <= {"numeric", "movement", "integrity"}, \
+        [f.message for f in result.findings]
+    assert all((r.status1, r.status2) == (0, 0) for r in result.reports)
+    assert not [r for r in log() if "error" in r or "refused" in r]
+    monkeypatch.undo()
+    assert run(world, BASE).passed
+
+
+@pytest.mark.parametrize("bug, message", [
+    ("strides", "the descriptor of gmmX is broken: dims (8, 16) with strides (32, 2) reach element "
+                "255 but the storage (8, 16) holds 128; expected a view inside its storage"),
+    ("unaligned", "is not 512-byte aligned; expected every tensor at ALIGN"),
+    ("short", "the descriptor of gmmX is broken: 256 bytes of storage at 0x"),
+    ("freed", "the device buffer of gmmX, gmmWeight, mmX, mmWeight, gmmY, mmY was freed before the "
+              "second stage; expected every buffer of a call alive until the call is released"),
+])
+def test_the_backend_refuses_a_broken_descriptor_it_built_before_the_runtime_sees_it(
+        world, log, fake, monkeypatch, bug, message):
+    """The runtime checks nothing of a descriptor (the fake by default neither), so the backend's
+    own bugs in layouts or buffers are caught by the backend, one line naming the tensor."""
+    monkeypatch.delenv("FAKE_ACL_STRICT", raising=False)
+    if bug == "freed":
+        first = A.AclnnBackend.get_workspace_size
+
+        def free_early(self, ctx, **kw):
+            status, size, executor = first(self, ctx, **kw)
+            for t in executor.call.tensors.values():
+                t.buffer.free()
+            return status, size, executor
+        monkeypatch.setattr(A.AclnnBackend, "get_workspace_size", free_early)
+    elif bug == "strides":
+        def broken(array, fmt, layout_of=A.layout_of):
+            lay = layout_of(array, fmt)
+            return A.Layout(lay.view, tuple(2 * s for s in lay.strides), lay.storage, lay.kind)
+        monkeypatch.setattr(A, "layout_of", broken)
+    else:
+        init = A.DeviceBuffer.__init__
+
+        def shifted(self, acl, nbytes, tail=A.GUARD_BYTES):
+            init(self, acl, nbytes, tail)
+            if bug == "unaligned":
+                self.data += 16
+            else:
+                self.nbytes -= 2
+        monkeypatch.setattr(A.DeviceBuffer, "__init__", shifted)
+    result = run(world, BASE)
+    texts = [f.message for f in result.findings]
+    assert result.outcome == "failed" and texts
+    ours = [f.message for f in result.findings if "DescriptorError('aclnn backend bug: " in f.message]
+    assert ours and all(message in m for m in ours), texts
+    if bug != "freed":  # a first-stage refusal on every rank; a second-stage one aborts the peers
+        assert len(ours) == len(texts) == 4 and {f.kind for f in result.findings} == {"crash"}, texts
+    stage = "aclnnAlltoAllvGroupedMatMul" if bug == "freed" else "aclCreateTensor"
+    assert not [r for r in log() if r["fn"] == stage], "the runtime never saw it"
+    monkeypatch.undo()
+    assert run(world, BASE).passed
+    assert fake[1].fake_live_allocations() == 0
 
 
 # -- layouts ---------------------------------------------------------------------------------------

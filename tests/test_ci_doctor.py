@@ -14,7 +14,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SITE = ROOT / "tests" / "fakes" / "site"
-STRIP = ("TASK_QUEUE_ENABLE", "TORCH_NPU_COMPACT_ERROR_OUTPUT", "ASCEND_RT_VISIBLE_DEVICES",
+STRIP = ("TASK_QUEUE_ENABLE", "TORCH_NPU_COMPACT_ERROR_OUTPUT", "DISABLE_L2_CACHE", "ACLNN_CACHE_LIMIT",
+         "ASCEND_RT_VISIBLE_DEVICES",
          "CONFORMANCE_WORLD_ATTACH", "FAKE_NPU_FAULT_ONCE", "TORCH_DEVICE_BACKEND_AUTOLOAD",
          "ASCEND_LAUNCH_BLOCKING", "ASCEND_OPP_PATH", "ASCEND_HOME_PATH", "ASCEND_TOOLKIT_HOME",
          "ASCEND_CUSTOM_OPP_PATH", "FAKE_ACL_NO_V2", "FAKE_ACL_LIB_DIR")
@@ -49,8 +50,8 @@ TORCH_NPU = ("--backend", "torch_npu", "--product", "910_95", "--recovery-timeou
 def test_a_clean_host_passes_and_prints_the_suite_command(tmp_path):
     code, lines = doctor(tmp_path, *TORCH_NPU)
     assert code == 0, "\n".join(lines)
-    for name in ("torch_npu", "npu_alltoallv_gmm", "task queue", "SoC", "devices", "valid case",
-                 "known rejection", "recovery after a kill"):
+    for name in ("torch_npu", "npu_alltoallv_gmm", "task queue", "aclnn cache", "SoC", "devices",
+                 "valid case", "known rejection", "recovery after a kill"):
         assert line(lines, f"[ok  ] {name}:")
     assert "ep 4 on devices 0,1,2,3 (the smallest world 910_95 allows" in line(lines, "[ok  ] valid")
     assert "status 161002" in line(lines, "[ok  ] known rejection")
@@ -90,6 +91,10 @@ def assert_names_the_fault(code: int, lines: list[str], start: str, says: str) -
      "TORCH_NPU_COMPACT_ERROR_OUTPUT; before torchrun"),
     ({"TORCH_NPU_COMPACT_ERROR_OUTPUT": "1", "CONFORMANCE_WORLD_ATTACH": "127.0.0.1:29400"}, (),
      "[FAIL] task queue:", "TORCH_NPU_COMPACT_ERROR_OUTPUT='1' in a torchrun-attached world"),
+    ({"TASK_QUEUE_ENABLE": "1", "CONFORMANCE_WORLD_ATTACH": "127.0.0.1:29400"}, (),
+     "[FAIL] aclnn cache:", "DISABLE_L2_CACHE unset in a torchrun-attached world: a call identical "
+     "to an earlier success would skip its first stage (torch_npu's aclnn cache); fix: export "
+     "DISABLE_L2_CACHE=1; before torchrun"),
 ])
 def test_each_broken_environment_names_what_is_wrong(tmp_path, env, args, start, says):
     assert_names_the_fault(*doctor(tmp_path, *TORCH_NPU, *args, **env), start, says)

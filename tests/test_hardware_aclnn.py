@@ -21,6 +21,7 @@ import numpy as np
 import pytest
 
 import fixtures.aclnn as A
+from fixtures import oplib
 from fixtures.protocol import ENTRY_V2, NotApplicable, RankContext
 from fixtures.world import ThreadComm, ThreadExchange, ThreadWorld
 from spec.case import Fault
@@ -47,7 +48,7 @@ def fake(lib_dir, tmp_path, monkeypatch):
     monkeypatch.setenv("FAKE_NPU_SOC", SOC_910_95)
     monkeypatch.setenv("ASCEND_OPP_PATH", str(lib_dir.parent / "opp"))
     for var in ("ASCEND_RT_VISIBLE_DEVICES", "FAKE_NPU_DEVICES", "FAKE_NPU_FAULT_ONCE",
-                "FAKE_ACL_KERNEL_MS", "ASCEND_CUSTOM_OPP_PATH", "LOCAL_RANK"):
+                "FAKE_ACL_KERNEL_MS", "FAKE_ACL_STRICT", "ASCEND_CUSTOM_OPP_PATH", "LOCAL_RANK"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("FAKE_NPU_STATE_DIR", str(tmp_path / "npu"))
     path = tmp_path / "acl.jsonl"
@@ -174,6 +175,86 @@ def test_hardware_a_cleanup_error_never_hides_the_primary_error(fake, lib_dir, m
     assert any("aclrtFree returned 507899" in n for n in err.value.__notes__)
     monkeypatch.undo()
     backend.close()
+
+
+# -- review 5.7: aclCreateTensor takes any descriptor ------------------------------------------
+
+
+def test_hardware_aclcreatetensor_takes_what_opbase_takes_unless_strict(fake, lib_dir, monkeypatch):
+    """opbase's aclCreateTensor refuses only null dims pointers, silently; FAKE_ACL_STRICT=1 makes
+    the fake refuse every broken descriptor with a message (the sanitizer the adapter tests use)."""
+    acl = A.Acl.load(A.find_libraries(str(lib_dir)))
+    base = ctypes.c_void_p()
+    assert acl.aclrtMalloc(ctypes.byref(base), 1024, 0) == 0
+    i64 = ctypes.c_int64 * 2
+    dims, contiguous = i64(4, 8), i64(8, 1)
+    host = np.zeros(64, np.float16)  # not device memory
+    broken = {"offset 3": (contiguous, 3, base.value),
+              "strides past the storage": (i64(16, 1), 0, base.value),
+              "unaligned data": (contiguous, 0, base.value + 16),
+              "data outside every allocation": (contiguous, 0, host.ctypes.data),
+              "null data": (contiguous, 0, None), "null strides": (None, 0, base.value)}
+
+    def create(stride, offset, data):
+        return acl.aclCreateTensor(dims, 2, 1, stride, offset, 2, dims, 2, data)  # FLOAT16, ND
+    monkeypatch.delenv("FAKE_ACL_STRICT", raising=False)
+    made = {what: create(*args) for what, args in broken.items()}
+    assert all(made.values()), made
+    assert acl.aclCreateTensor(None, 2, 1, contiguous, 0, 2, dims, 2, base.value) is None
+    assert acl.message() == "", "opbase refuses null dims without a message"
+    null_strides = [r for r in fake.records() if r["fn"] == "aclCreateTensor" and "id" in r][-1]
+    assert null_strides["strides"] == [8, 1], "a null stride means contiguous strides"
+    monkeypatch.setenv("FAKE_ACL_STRICT", "1")
+    for what, args in broken.items():
+        assert create(*args) is None, what
+        assert acl.message(), what
+    monkeypatch.setenv("FAKE_ACL_STRICT", "yes")
+    assert create(contiguous, 0, base.value) is None
+    assert acl.message() == ("FAKE_ACL_STRICT=yes: expected 1 (check every descriptor) or 0 / unset "
+                             "(lenient, as opbase's aclCreateTensor)")
+    for handle in made.values():
+        assert acl.aclDestroyTensor(handle) == 0
+    assert acl.aclrtFree(base) == 0
+
+
+@pytest.mark.parametrize("where", ["host memory", "freed after the first stage"])
+def test_hardware_a_descriptor_outside_device_memory_faults_at_the_sync(fake, lib_dir, monkeypatch,
+                                                                        where):
+    """The runtime takes a descriptor whose data is no live device memory (a host pointer, or
+    memory freed behind the backend's back after the first stage); the first stage reads
+    descriptors only and passes, and the launch faults on the device: AICore exception 507015 at
+    the stream sync, the process poisoned, as a wild pointer does on hardware."""
+    monkeypatch.delenv("FAKE_ACL_STRICT", raising=False)
+    acl = A.Acl.load(A.find_libraries(str(lib_dir)))
+    if where == "host memory":
+        real = acl.aclCreateTensor
+        host = np.zeros(1 << 16, np.uint8)
+        monkeypatch.setattr(acl, "aclCreateTensor", lambda *a: real(*a[:8], host.ctypes.data))
+    else:
+        first = A.AclnnBackend.get_workspace_size
+
+        def free_behind(self, ctx, **kw):
+            status, size, executor = first(self, ctx, **kw)
+            for t in executor.call.tensors.values():
+                assert self.acl.aclrtFree(t.buffer.base) == 0
+            return status, size, executor
+        monkeypatch.setattr(A.AclnnBackend, "get_workspace_size", free_behind)
+    world = thread_world(lib_dir)
+    try:
+        result = ranks.run_case(world, world.backends[0], BASE, CANN)
+    finally:
+        # The ranks share one faked process: a rank stopped before its own sync (its peers'
+        # crash aborted the case) did not see the fault that poisoned that process.
+        for backend in backends(world):
+            if backend.poisoned is None:
+                backend.poisoned = A.DeviceFault("a peer's sync", fake.fake_poisoned(), "")
+        close(world)
+    texts = [f.message for f in result.findings]
+    assert result.outcome == "failed" and all(r.status1 == 0 for r in result.reports), texts
+    assert any("returned 507015: EZ9999" in t and "aicore error exception" in t
+               and "outside every device allocation" in t for t in texts), texts
+    assert not any("999001" in t for t in texts), "nothing refused the descriptor"
+    assert fake.fake_poisoned() == 507015
 
 
 # -- C5, L9: aclrtMalloc's contract and the guards ---------------------------------------------
@@ -377,7 +458,7 @@ def test_hardware_operator_library_is_resolved_in_op_plugin_order(lib_dir, tmp_p
     env["ASCEND_CUSTOM_OPP_PATH"] = f"{tmp_path / 'nothing'}:{custom}"
     paths = A.find_libraries(None, env)
     assert paths["opapi"] == paths["opapi_v2"] == custom / "op_api" / "lib" / "libcust_opapi.so"
-    assert A.op_library_candidates(lib64, env)[1:] == [
+    assert oplib.op_library_candidates(lib64, env)[1:] == [
         vendor / "libcust_opapi.so", lib64 / "libopapi_math.so", lib64 / "libopapi_transformer.so",
         lib64 / "libopapi.so"]
 
@@ -387,8 +468,8 @@ def test_hardware_the_backend_reports_which_library_provides_the_op(lib_dir, mon
     backend = A.AclnnBackend(str(lib_dir))
     assert backend.op_library == lib_dir / "libopapi.so"
     assert backend.provenance()["op_library"] == str(lib_dir / "libopapi.so")
-    assert A.exported_symbols(lib_dir / "libopapi.so", A.OP_SYMBOLS["opapi_v2"]) == set(
-        A.OP_SYMBOLS["opapi_v2"])
+    assert oplib.exported_symbols(lib_dir / "libopapi.so", oplib.OP_SYMBOLS["opapi_v2"]) == set(
+        oplib.OP_SYMBOLS["opapi_v2"])
 
 
 # -- the V2 entry point ------------------------------------------------------------------------------

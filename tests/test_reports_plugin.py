@@ -75,3 +75,24 @@ def test_render_bad_input_is_one_line_and_exit_status_2(tmp_path):
     proc = run_module("reports.render", str(tmp_path), "--output", str(tmp_path / "notes"))
     assert proc.returncode == 2 and "is not an Allure report" in proc.stderr
     assert (tmp_path / "notes" / "mine.txt").exists()  # never deletes what is not a report
+
+
+def test_the_backends_provenance_is_in_run_json_the_allure_environment_and_the_summary(tmp_path):
+    """Which build the operator came from (the backend's provenance()) stays with the run: two
+    runs whose verdicts differ can be told apart by what they ran."""
+    from tests.support.runs import run_module
+
+    library = "/opt/cann/lib64/libopapi_transformer.so"
+    proc = run_module("pytest", "suites", "--backend", "tests.support.traced:factory",
+                      "--backend-option", f"op_library={library}", "--product", "910_95",
+                      "--world-sizes", "4", "--hypothesis-profile", "debug", "-p", "no:cacheprovider",
+                      "-q", "-n", "0", "-k", "RANGE.H1 and invalid and float16",
+                      "--alluredir", str(tmp_path / "allure"), "--output-dir", str(tmp_path / "out"))
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    assert run["backend_provenance"] == {"op_library": library}  # the empty V2 entry dropped
+    props = (tmp_path / "allure" / "environment.properties").read_text().splitlines()
+    assert f"backend.op_library={library}" in props
+    assert not any(line.startswith("backend.op_library_v2") for line in props)
+    backend_line = next(line for line in proc.stdout.splitlines() if line.startswith("backend --backend"))
+    assert f"(op_library {library}); spec profile doc" in backend_line

@@ -150,8 +150,76 @@ def test_hardware_compact_errors_drop_the_code_and_bad_levels_are_refused(tnpu, 
 
 
 # -- review C2, C7: what the backend makes of it ---------------------------------------------
-def test_hardware_rank_env_pins_the_task_queue():
-    assert T.RANK_ENV == {"TASK_QUEUE_ENABLE": "1", "TORCH_NPU_COMPACT_ERROR_OUTPUT": None}
+def test_hardware_rank_env_pins_the_task_queue_and_turns_the_aclnn_cache_off():
+    assert T.RANK_ENV == {"TASK_QUEUE_ENABLE": "1", "TORCH_NPU_COMPACT_ERROR_OUTPUT": None,
+                          "DISABLE_L2_CACHE": "1"}
+
+
+# -- review 5.4: torch_npu's aclnn cache (op-plugin hit_cache) ------------------------------------
+def _fresh_process(tnpu, monkeypatch, **env):
+    """What a new rank process would read: torch_npu's options and opbase's cache, empty."""
+    tnpu.npu._options.clear()
+    monkeypatch.setattr(tnpu.npu, "_process", {"fault": None})
+    tnpu.npu._queue.status = "RUN"
+    for name in ("DISABLE_L2_CACHE", "ACLNN_CACHE_LIMIT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+
+
+def _counting_first_stage(monkeypatch, status=None):
+    """Every first stage the fake runs, counted; `status`: what it returns instead of the sim."""
+    seen = []
+    real = ranks.first_stage
+
+    def first_stage(args, null=frozenset()):
+        seen.append(args["send_counts"])
+        return (status, 0, None) if status is not None else real(args, null)
+    monkeypatch.setattr(ranks, "first_stage", first_stage)
+    return seen
+
+
+def test_hardware_aclnn_cache_skips_the_first_stage_of_a_call_identical_to_a_success(
+        tnpu, queue, monkeypatch):
+    queue(1)
+    _fresh_process(tnpu, monkeypatch)
+    monkeypatch.setattr(ranks, "second_stage", lambda *a, **k: 0)  # CTX has no peers to move data
+    seen = _counting_first_stage(monkeypatch)
+    assert execute()[1] == 0 and execute()[1] == 0
+    assert len(seen) == 1, "the second call's key (no data, no addresses) hit the first's entry"
+    other = BASE.with_(trans_gmm_weight=not BASE.trans_gmm_weight)
+    assert execute(other)[1] == 0 and len(seen) == 2, "another key: a miss"
+    for _ in range(2):
+        assert execute(GROUP_EMPTY)[1] == 161001
+    assert len(seen) == 4, "a rejection is never cached: its first stage runs every time"
+    seen = _counting_first_stage(monkeypatch, status=161002)
+    assert execute()[1] == 0 and not seen, "a cached call never asks the first stage"
+    _fresh_process(tnpu, monkeypatch, ACLNN_CACHE_LIMIT="0")
+    assert [execute()[1], execute()[1]] == [161002, 161002] and len(seen) == 2
+
+
+def test_hardware_aclnn_cache_off_runs_every_first_stage_and_keeps_the_code(tnpu, queue, monkeypatch):
+    """With RANK_ENV's DISABLE_L2_CACHE=1 every call is checked, and a second-stage failure keeps
+    the code it has in the rank's log; with the cache, a cached launch's failure names no
+    operator ("call failed"), so its code cannot be read back."""
+    queue(1)
+    _fresh_process(tnpu, monkeypatch)
+    monkeypatch.setattr(ranks, "second_stage", lambda *a, **k: 0)  # CTX has no peers to move data
+    assert execute()[1] == 0
+    monkeypatch.setattr(ranks, "second_stage", lambda *a, **k: 561000)
+    with pytest.raises(AsyncFailure) as err:
+        execute()
+    assert err.value.status is None, "cached: 'call failed, error code is 561000' in the log"
+    seen = _counting_first_stage(monkeypatch)
+    for _ in range(2):
+        _fresh_process(tnpu, monkeypatch, **{k: v for k, v in T.RANK_ENV.items() if v is not None})
+        monkeypatch.setattr(ranks, "second_stage", lambda *a, **k: 0)
+        assert execute()[1] == 0
+        monkeypatch.setattr(ranks, "second_stage", lambda *a, **k: 561000)
+        with pytest.raises(AsyncFailure) as err:
+            execute()
+        assert err.value.status == 561000
+    assert len(seen) == 4, "every call ran its first stage"
 
 
 def test_hardware_queue_failure_status_is_read_from_the_log(tnpu, queue, second_stage_fails):
@@ -242,6 +310,8 @@ def test_hardware_rejections_under_queue_level2_pass_in_rank_processes(tmp_path)
         assert len(levels) == 1
         assert world.restarts == (1 if levels == {2} else 0)
         assert ranks.run_case(world, backend, BASE, CANN).passed, "the restarted world works"
+        calls = [json.loads(line) for p in tmp_path.glob("*.jsonl") for line in p.read_text().splitlines()]
+        assert {c["aclnn_cache_limit"] for c in calls} == {0}, "spawned ranks run every first stage"
     finally:
         world.close()
 
@@ -391,3 +461,22 @@ def test_hardware_compact_errors_in_a_rank_are_named(tnpu, queue):
     with pytest.raises(RuntimeError, match="no status code: TORCH_NPU_COMPACT_ERROR_OUTPUT is set "
                        "in this rank"):
         execute(GROUP_EMPTY)
+
+
+def test_hardware_provenance_names_torch_npu_and_the_library_op_plugin_takes_the_op_from(
+        tnpu, monkeypatch):
+    """Read in the driver without importing torch_npu: the wheel's version and package, and
+    the libraries op-plugin takes the V1 and V2 entry points from under ASCEND_HOME_PATH; left
+    out when there is no CANN to read."""
+    from tests.fakes.build import build, default_root
+
+    lib_dir = build(default_root())
+    for var in ("ASCEND_CUSTOM_OPP_PATH", "ASCEND_OPP_PATH"):
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("ASCEND_HOME_PATH", str(lib_dir.parent))
+    found = T.TorchNpuBackend().provenance()
+    assert found == {"torch_npu": "2.14.0+fake", "torch_npu_package": str(rank_setup.SITE / "torch_npu"),
+                     "op_library": str(lib_dir / "libopapi.so"),
+                     "op_library_v2": str(lib_dir / "libopapi.so")}
+    monkeypatch.delenv("ASCEND_HOME_PATH")
+    assert set(T.TorchNpuBackend().provenance()) == {"torch_npu", "torch_npu_package"}

@@ -337,10 +337,23 @@ def test_a_shipped_profile_may_not_be_ambiguous(tmp_path):
 # -- --spec-profile auto ----------------------------------------------------------------------
 
 
-def _cann(tmp_path, *symbols: bytes) -> dict[str, str]:
+def _fake_cann(v2: bool):
+    """The fake CANN's operator library (tests/fakes/build.py), with or without V2: real ELF
+    objects, read through their dynamic symbol tables as op-plugin resolves them."""
+    from tests.fakes.build import build, default_root
+
+    return build(default_root(), v2=v2) / "libopapi.so"
+
+
+def _cann(tmp_path, *, v2: bool | None) -> dict[str, str]:
+    """A CANN home whose lib64 holds libopapi.so: the fake's, with or without V2 (v2=None: a
+    file that exports nothing)."""
     lib = tmp_path / "lib64"
     lib.mkdir(parents=True)
-    (lib / "libopapi.so").write_bytes(b"\0ELF\0" + b"\0".join(symbols) + b"\0")
+    if v2 is None:
+        (lib / "libopapi.so").write_bytes(b"\0ELF\0aclnnAlltoAllvGroupedMatMulGetWorkspaceSize\0")
+    else:
+        (lib / "libopapi.so").symlink_to(_fake_cann(v2))
     return {"ASCEND_HOME_PATH": str(tmp_path)}
 
 
@@ -353,28 +366,55 @@ def _cann_only(install):
 
 
 def test_auto_picks_the_shipped_profile_of_the_installed_entry_points(tmp_path):
-    from spec.installed import V1_SYMBOL, V2_SYMBOL, find_install, pick
+    from spec.installed import find_install, pick
 
-    new = _cann_only(find_install(_cann(tmp_path / "new", V1_SYMBOL, V2_SYMBOL), cann_version="9.9"))
+    new = _cann_only(find_install(_cann(tmp_path / "new", v2=True), cann_version="9.9"))
     profile, why = pick(new)
     assert profile.name == "cann-2026.07" and "exports aclnnAlltoAllvGroupedMatMulV2" in why
     assert "CANN 9.9" in why
-    old = _cann_only(find_install(_cann(tmp_path / "old", V1_SYMBOL)))
+    old = _cann_only(find_install(_cann(tmp_path / "old", v2=False)))
     profile, why = pick(old)
-    assert profile.name == "cann-2025.12" and "does not export" in why
+    assert profile.name == "cann-2025.12" and "no library in op-plugin's order" in why
+
+
+def test_auto_reads_the_entry_points_in_op_plugins_library_order(tmp_path):
+    """The V2 symbol counts wherever op-plugin (and the aclnn backend) would take it from: a
+    custom vendor package, libopapi_*.so, ASCEND_CUSTOM_OPP_PATH; libopapi.so comes last."""
+    from spec.installed import find_install, pick
+
+    env = _cann(tmp_path / "cann", v2=False)
+    lib64 = tmp_path / "cann" / "lib64"
+    assert not find_install(env).has_v2
+    (lib64 / "libopapi_transformer.so").symlink_to(_fake_cann(True))
+    install = _cann_only(find_install(env))
+    assert install.library == install.library_v2 == lib64 / "libopapi_transformer.so"
+    assert pick(install)[0].name == "cann-2026.07"
+    (lib64 / "libopapi_transformer.so").unlink()
+    vendor = tmp_path / "cann" / "opp" / "vendors" / "acme_transformer" / "op_api" / "lib"
+    vendor.mkdir(parents=True)
+    (vendor / "libcust_opapi.so").symlink_to(_fake_cann(True))
+    (tmp_path / "cann" / "opp" / "vendors" / "config.ini").write_text("load_priority=acme_transformer\n")
+    assert _cann_only(find_install(env)).library_v2 == vendor / "libcust_opapi.so"
+    custom = tmp_path / "custom" / "op_api" / "lib"
+    custom.mkdir(parents=True)
+    (custom / "libcust_opapi.so").symlink_to(_fake_cann(False))
+    env["ASCEND_CUSTOM_OPP_PATH"] = str(tmp_path / "custom")
+    install = _cann_only(find_install(env))
+    assert (install.library, install.library_v2) == (custom / "libcust_opapi.so", vendor / "libcust_opapi.so")
 
 
 def test_auto_refuses_without_an_install_or_a_match(tmp_path):
     from dataclasses import replace
 
-    from spec.installed import V1_SYMBOL, V2_SYMBOL, find_install, pick
+    from spec.installed import find_install, pick
     from spec.profiles import ProfileError
 
     with pytest.raises(ProfileError, match="no CANN install found; set ASCEND_HOME_PATH"):
         find_install({})
-    with pytest.raises(ProfileError, match="exports aclnnAlltoAllvGroupedMatMulGetWorkspaceSize"):
-        find_install(_cann(tmp_path / "other", b"aclnnSomethingElse"))
-    new = _cann_only(find_install(_cann(tmp_path / "new", V1_SYMBOL, V2_SYMBOL)))
+    with pytest.raises(ProfileError, match=r"no library exports aclnnAlltoAllvGroupedMatMulGetWorkspaceSize "
+                                           r"\(searched in op-plugin's order: .*libopapi.so\)"):
+        find_install(_cann(tmp_path / "other", v2=None))
+    new = _cann_only(find_install(_cann(tmp_path / "new", v2=True)))
     with pytest.raises(ProfileError, match=r"torch_npu 2\.9 lacks comm_mode"):
         pick(replace(new, torch_npu="2.9", torch_npu_comm_mode=False))
     only_published = tmp_path / "profiles"

@@ -38,7 +38,8 @@ class FakeTensor(ctypes.Structure):
                 ("strides", ctypes.c_int64 * MAX_DIMS), ("offset", ctypes.c_int64),
                 ("dtype", ctypes.c_int64), ("format", ctypes.c_int64), ("nstorage", ctypes.c_int64),
                 ("storage", ctypes.c_int64 * MAX_DIMS), ("storage_bytes", ctypes.c_int64),
-                ("data", ctypes.c_void_p)]
+                ("data", ctypes.c_void_p), ("reach_lo", ctypes.c_int64), ("reach_hi", ctypes.c_int64),
+                ("readable", ctypes.c_int64)]
 
 
 class FakeIntArray(ctypes.Structure):
@@ -71,15 +72,21 @@ _installed: dict[str, tuple[ctypes.CDLL, object, object]] = {}
 
 
 def device_array(t: FakeTensor) -> np.ndarray:
-    """A numpy view of the tensor as described (dims, strides, offset) over its device memory."""
+    """A numpy view of the tensor as described (dims, strides, offset) over the device memory its
+    view reaches, whatever its storage says (the kernel reads and writes what the descriptor
+    reaches); a view reaching outside live memory (the fake lets such a descriptor through, as
+    the runtime does) is a read-only stand-in of its shape, for the first stage, which reads
+    descriptors only: its second stage faults in the fake before any data moves."""
     dtype = np.dtype(NP_DTYPES[t.dtype])
     shape = tuple(t.view[:t.ndim])
     strides = tuple(s * dtype.itemsize for s in t.strides[:t.ndim])
-    if t.storage_bytes == 0 or not t.data:
+    if t.storage_bytes == 0 or t.reach_hi <= t.reach_lo:
         array = np.zeros(shape, dtype)
+    elif not t.readable:
+        array = np.broadcast_to(np.zeros((), dtype), shape)
     else:
-        buffer = (ctypes.c_char * t.storage_bytes).from_address(t.data)
-        array = np.ndarray(shape, dtype, buffer=buffer, offset=t.offset * dtype.itemsize,
+        buffer = (ctypes.c_char * (t.reach_hi - t.reach_lo)).from_address(t.data + t.reach_lo)
+        array = np.ndarray(shape, dtype, buffer=buffer, offset=t.offset * dtype.itemsize - t.reach_lo,
                            strides=strides)
     fmt = FORMAT_NAMES.get(t.format, f"format{t.format}")
     return array if fmt == "ND" else with_format(array, fmt)

@@ -2,11 +2,27 @@
  * A fake of the CANN libraries the `aclnn` backend loads (libascendcl, libnnopbase, libopapi,
  * libhccl), for testing the adapter on a machine without an NPU.
  *
- * "Device" memory is host memory. Every function checks the arguments it receives as strictly as
- * the C contract allows (OPERATOR.md section 4): a tensor's dims, strides, offset, storage and
- * address; an int array's pointer and length; that handles are live; that every byte the operator
- * will touch lies in a live allocation. A broken argument makes the call fail loudly: a NULL
- * handle or the status FAKE_MISUSE, a message on stderr, in aclGetRecentErrMsg() and in the log.
+ * "Device" memory is host memory. Runtime calls (memory, streams, handles, int arrays) check the
+ * arguments they receive as strictly as the C contract allows; a broken argument makes the call
+ * fail loudly: a NULL handle or the status FAKE_MISUSE, a message on stderr, in
+ * aclGetRecentErrMsg() and in the log.
+ *
+ * Tensor descriptors are the exception, as on the device. opbase's aclCreateTensor checks only that
+ * the dims pointers are not null (a null stride means contiguous strides), so by default this fake
+ * accepts any offset, strides that reach past the storage, unaligned data and data outside every
+ * live allocation. Such a descriptor fails later or silently, as on hardware: the first stage
+ * reads descriptors only; the "kernel" reads and writes exactly what the descriptor reaches,
+ * silently when that lies in live device memory (another buffer, a guard region), and when it
+ * does not, the launch faults on the device and the next stream sync returns AICore exception
+ * 507015 (the process then poisoned). FAKE_ACL_STRICT=1 turns this fake into a sanitizer for
+ * adapter bugs: aclCreateTensor then checks a tensor's dims, strides, offset (0), storage and
+ * address (32-byte aligned, in a live allocation), and the second stage that every tensor's
+ * storage is inside a live allocation, each failing loudly (FAKE_MISUSE). Unset or 0 is the
+ * default; any other value fails the next aclCreateTensor, naming the variable. In both modes the
+ * fake refuses what it cannot represent: in aclCreateTensor more than MAX_DIMS dims, a negative
+ * dim, an aclDataType it has no element size for; a tensor or int array handle used after its
+ * aclDestroy* (opbase's executor keeps the pointer and would read freed memory, whose content
+ * this fake cannot imitate).
  *
  * The operator itself is not implemented here: the two aclnn stages hand a description of the
  * call to callbacks registered with fake_set_operator() (the tests register Python callbacks
@@ -27,8 +43,6 @@
  * - aclrtMalloc returns 64-byte aligned memory whose usable size is ALIGN_UP(size, 32) + 32;
  * - a process that exits after aclInit without aclFinalize is reported;
  * - aclnnAlltoAllvGroupedMatMulV2* exist unless built with -DFAKE_ACL_NO_V2 (an older CANN).
- * aclCreateTensor stays stricter than the real one (opbase checks only null dims pointers): it is
- * this fake's sanitizer for adapter bugs, which on hardware would fail later or silently.
  */
 #include <errno.h>
 #include <glob.h>
@@ -83,6 +97,9 @@ typedef struct fake_tensor {
     int64_t storage[MAX_DIMS];
     int64_t storage_bytes;
     void *data;
+    int64_t reach_lo;   /* the bytes the view touches, relative to data: [reach_lo, reach_hi) */
+    int64_t reach_hi;
+    int64_t readable;   /* set by the first stage: that range lies in one live allocation */
 } fake_tensor;
 
 typedef struct fake_int_array {
@@ -212,6 +229,25 @@ static void misuse(const char *fn, const char *fmt, ...) {
         fputs("}\n", log_file);
         fflush(log_file);
     }
+}
+
+/* Record a refusal the real runtime makes without a message (opbase's aclCreateTensor): the log
+ * only. Call with the lock held. */
+static void refuse_quietly(const char *fn, const char *what) {
+    if (log_file) {
+        fprintf(log_file, "{\"fn\":\"%s\",\"pid\":%d,\"refused\":", fn, (int)getpid());
+        json_string(log_file, what);
+        fputs("}\n", log_file);
+        fflush(log_file);
+    }
+}
+
+/* FAKE_ACL_STRICT: 1 checks every descriptor (the sanitizer), 0 or unset is lenient like the
+ * runtime, -1 any other value (the caller reports it). */
+static int strict_checks(void) {
+    const char *raw = getenv("FAKE_ACL_STRICT");
+    if (raw == NULL || *raw == 0 || strcmp(raw, "0") == 0) return 0;
+    return strcmp(raw, "1") == 0 ? 1 : -1;
 }
 
 /* The live allocation holding [p, p + n), or NULL. */
@@ -869,45 +905,64 @@ void *aclCreateTensor(const int64_t *view_dims, uint64_t view_num, int32_t dtype
                       void *data) {
     const char *fn = "aclCreateTensor";
     fake_tensor *t = NULL;
+    int64_t strides[MAX_DIMS];
     pthread_mutex_lock(&lock);
+    int strict = strict_checks();
     if (poisoned) { after_fault(fn); goto out; }
-    if (view_num > MAX_DIMS) { misuse(fn, "viewDimsNum %" PRIu64 " > %d", view_num, MAX_DIMS); goto out; }
-    if (storage_num > MAX_DIMS) { misuse(fn, "storageDimsNum %" PRIu64 " > %d", storage_num, MAX_DIMS); goto out; }
-    if (view_num && view_dims == NULL) { misuse(fn, "viewDims is null with viewDimsNum %" PRIu64, view_num); goto out; }
-    if (view_num && stride == NULL) { misuse(fn, "stride is null with viewDimsNum %" PRIu64, view_num); goto out; }
-    if (storage_num && storage_dims == NULL) { misuse(fn, "storageDims is null"); goto out; }
-    if (dtype_size(dtype) == 0) { misuse(fn, "unknown aclDataType %d", dtype); goto out; }
-    if (!known_format(format)) { misuse(fn, "unknown aclFormat %d", format); goto out; }
-    if (offset != 0) { misuse(fn, "offset (argument 5) must be 0 here, got %" PRId64, offset); goto out; }
-    int64_t extent = 1, storage = 1, empty = 0;
-    for (uint64_t i = 0; i < view_num; i++) {
-        if (view_dims[i] < 0) { misuse(fn, "viewDims[%" PRIu64 "] = %" PRId64 " < 0", i, view_dims[i]); goto out; }
-        if (stride[i] < 0) { misuse(fn, "stride[%" PRIu64 "] = %" PRId64 " < 0", i, stride[i]); goto out; }
-        if (view_dims[i] == 0) empty = 1;
-        else extent += (view_dims[i] - 1) * stride[i];
-    }
-    for (uint64_t i = 0; i < storage_num; i++) {
-        if (storage_dims[i] < 0) { misuse(fn, "storageDims[%" PRIu64 "] < 0", i); goto out; }
-        storage *= storage_dims[i];
-    }
-    if (empty) extent = 0;
-    if (offset + extent > storage) {
-        misuse(fn, "the view reaches element %" PRId64 " but the storage holds %" PRId64
-               " (strides inconsistent with storageDims)", offset + extent, storage);
+    if (strict < 0) {
+        misuse(fn, "FAKE_ACL_STRICT=%s: expected 1 (check every descriptor) or 0 / unset (lenient, as "
+               "opbase's aclCreateTensor)", getenv("FAKE_ACL_STRICT"));
         goto out;
     }
-    int64_t bytes = storage * dtype_size(dtype);
-    if (bytes > 0) {
-        if (data == NULL) { misuse(fn, "tensorData is null for %" PRId64 " bytes of storage", bytes); goto out; }
-        if ((uintptr_t)data % 32) { misuse(fn, "tensorData %p is not 32-byte aligned", data); goto out; }
-        if (!find_alloc(data, 1)) { misuse(fn, "tensorData %p is not inside a live device allocation", data); goto out; }
+    if ((view_num && view_dims == NULL) || (storage_num && storage_dims == NULL)) {  /* opbase's check */
+        if (strict) misuse(fn, "viewDims or storageDims is null with a non-zero count");
+        else refuse_quietly(fn, "viewDims or storageDims is null with a non-zero count");
+        goto out;
+    }
+    if (view_num > MAX_DIMS) { misuse(fn, "viewDimsNum %" PRIu64 " > %d", view_num, MAX_DIMS); goto out; }
+    if (storage_num > MAX_DIMS) { misuse(fn, "storageDimsNum %" PRIu64 " > %d", storage_num, MAX_DIMS); goto out; }
+    if (dtype_size(dtype) == 0) { misuse(fn, "unknown aclDataType %d", dtype); goto out; }
+    for (uint64_t i = 0; i < view_num; i++)
+        if (view_dims[i] < 0) { misuse(fn, "viewDims[%" PRIu64 "] = %" PRId64 " < 0", i, view_dims[i]); goto out; }
+    for (uint64_t i = 0; i < storage_num; i++)
+        if (storage_dims[i] < 0) { misuse(fn, "storageDims[%" PRIu64 "] < 0", i); goto out; }
+    if (stride == NULL && view_num && strict) { misuse(fn, "stride is null with viewDimsNum %" PRIu64, view_num); goto out; }
+    for (int64_t i = (int64_t)view_num - 1, acc = 1; i >= 0; i--) {  /* null: contiguous, as opbase */
+        strides[i] = stride ? stride[i] : acc;
+        acc *= view_dims[i] ? view_dims[i] : 1;
+    }
+    int64_t isz = dtype_size(dtype), lo = offset, hi = offset, storage = 1, empty = 0;
+    for (uint64_t i = 0; i < view_num; i++) {
+        if (view_dims[i] == 0) empty = 1;
+        else if (strides[i] < 0) lo += (view_dims[i] - 1) * strides[i];
+        else hi += (view_dims[i] - 1) * strides[i];
+    }
+    for (uint64_t i = 0; i < storage_num; i++) storage *= storage_dims[i];
+    int64_t bytes = storage * isz;
+    if (strict) {
+        for (uint64_t i = 0; i < view_num; i++)
+            if (strides[i] < 0) { misuse(fn, "stride[%" PRIu64 "] = %" PRId64 " < 0", i, strides[i]); goto out; }
+        if (!known_format(format)) { misuse(fn, "unknown aclFormat %d", format); goto out; }
+        if (offset != 0) { misuse(fn, "offset (argument 5) must be 0 here, got %" PRId64, offset); goto out; }
+        if (!empty && hi + 1 > storage) {
+            misuse(fn, "the view reaches element %" PRId64 " but the storage holds %" PRId64
+                   " (strides inconsistent with storageDims)", hi + 1, storage);
+            goto out;
+        }
+        if (bytes > 0) {
+            if (data == NULL) { misuse(fn, "tensorData is null for %" PRId64 " bytes of storage", bytes); goto out; }
+            if ((uintptr_t)data % 32) { misuse(fn, "tensorData %p is not 32-byte aligned", data); goto out; }
+            if (!find_alloc(data, 1)) { misuse(fn, "tensorData %p is not inside a live device allocation", data); goto out; }
+        }
     }
     t = calloc(1, sizeof *t);
     t->magic = TENSOR_MAGIC; t->id = next_id++; t->live = 1; t->ndim = (int64_t)view_num;
-    for (uint64_t i = 0; i < view_num; i++) { t->view[i] = view_dims[i]; t->strides[i] = stride[i]; }
+    for (uint64_t i = 0; i < view_num; i++) { t->view[i] = view_dims[i]; t->strides[i] = strides[i]; }
     t->nstorage = (int64_t)storage_num;
     for (uint64_t i = 0; i < storage_num; i++) t->storage[i] = storage_dims[i];
     t->offset = offset; t->dtype = dtype; t->format = format; t->storage_bytes = bytes; t->data = data;
+    t->reach_lo = empty ? 0 : lo * isz;
+    t->reach_hi = empty ? 0 : (hi + 1) * isz;
     push_handle(t);
     if (log_file) {
         allocation *a = data ? find_alloc(data, 0) : NULL;
@@ -917,13 +972,21 @@ void *aclCreateTensor(const int64_t *view_dims, uint64_t view_num, int32_t dtype
         json_ints(log_file, t->strides, t->ndim);
         fprintf(log_file, ",\"offset\":%" PRId64 ",\"dtype\":%d,\"format\":%d,\"storage\":", offset, dtype, format);
         json_ints(log_file, t->storage, t->nstorage);
-        fprintf(log_file, ",\"alloc\":%" PRId64 ",\"alloc_offset\":%" PRId64 ",\"alloc_size\":%" PRIu64 "}\n",
-                a ? a->id : 0, a ? (int64_t)((char *)data - a->base) : -1, a ? a->size : 0);
+        fprintf(log_file, ",\"alloc\":%" PRId64 ",\"alloc_offset\":%" PRId64 ",\"alloc_size\":%" PRIu64
+                ",\"strict\":%s}\n", a ? a->id : 0, a ? (int64_t)((char *)data - a->base) : -1, a ? a->size : 0,
+                strict ? "true" : "false");
         fflush(log_file);
     }
 out:
     pthread_mutex_unlock(&lock);
     return t;
+}
+
+/* Whether the bytes a tensor's view reaches lie in one live allocation. Call with the lock held. */
+static int reach_is_live(const fake_tensor *t) {
+    if (t->reach_hi <= t->reach_lo) return 1;
+    if (t->data == NULL) return 0;
+    return find_alloc((char *)t->data + t->reach_lo, (uint64_t)(t->reach_hi - t->reach_lo)) != NULL;
 }
 
 int32_t aclDestroyTensor(const void *tensor) {
@@ -1099,6 +1162,7 @@ static int32_t first_stage(
             return FAKE_MISUSE;
         }
         call.tensors[i] = (fake_tensor *)args[i];
+        if (call.tensors[i]) call.tensors[i]->readable = reach_is_live(call.tensors[i]);
     }
     const void *arrays[2] = {send_counts, recv_counts};
     for (int i = 0; i < 2; i++) {
@@ -1212,11 +1276,12 @@ static int32_t second_stage(const char *fn, void *workspace, uint64_t workspace_
     } else if (workspace && (uintptr_t)workspace % 32) {
         misuse(fn, "workspace %p is not 32-byte aligned", workspace); bad = 1;
     }
+    int strict = strict_checks() > 0;
     for (int i = 0; !bad && e && i < N_TENSORS; i++) {
         fake_tensor *t = e->tensors[i];
         if (t && !t->live) {
             misuse(fn, "%s was destroyed before the second stage", TENSOR_NAMES[i]); bad = 1;
-        } else if (t && t->storage_bytes && !find_alloc(t->data, (uint64_t)t->storage_bytes)) {
+        } else if (strict && t && t->storage_bytes && !find_alloc(t->data, (uint64_t)t->storage_bytes)) {
             misuse(fn, "%s: its storage [%p, +%" PRId64 ") is not inside a live device allocation",
                    TENSOR_NAMES[i], t->data, t->storage_bytes);
             bad = 1;
@@ -1227,14 +1292,39 @@ static int32_t second_stage(const char *fn, void *workspace, uint64_t workspace_
             misuse(fn, "%s was destroyed before the second stage", i ? "recvCounts" : "sendCounts"); bad = 1;
         }
     }
+    /* The kernel touches what each descriptor reaches: outside live memory that is a device fault,
+     * seen at the next sync, and the kernel never runs to its end. */
+    const fake_tensor *wild = NULL;
+    for (int i = 0; !bad && e && i < N_TENSORS && wild == NULL; i++) {
+        fake_tensor *t = e->tensors[i];
+        if (t && (!t->readable || !reach_is_live(t))) wild = t;
+    }
     if (!bad && e) e->used = 1;
     fake_stage2_fn cb = stage2_cb;
+    fake_stream *s = stream;
+    if (wild != NULL) {
+        int w = 0;
+        while (e->tensors[w] != wild) w++;
+        s->error = ACL_ERROR_RT_AICORE_EXCEPTION;
+        snprintf(s->error_text, sizeof s->error_text, "EZ9999: Inner Error! The error from device(chipId:%d, "
+                 "dieId:0), serial number is 1, there is an aicore error exception, core id is 0, error code = "
+                 "0x800000 (%s: %s reaches [%p, +%" PRId64 "), outside every device allocation)", current_device,
+                 fn, TENSOR_NAMES[w], (void *)((char *)wild->data + wild->reach_lo), wild->reach_hi - wild->reach_lo);
+        if (log_file) {
+            fprintf(log_file, "{\"fn\":\"%s.return\",\"pid\":%d,\"executor\":%" PRId64 ",\"status\":0,"
+                    "\"device_fault\":", fn, (int)getpid(), e->id);
+            json_string(log_file, s->error_text);
+            fputs("}\n", log_file);
+            fflush(log_file);
+        }
+        pthread_mutex_unlock(&lock);
+        return 0;
+    }
     pthread_mutex_unlock(&lock);
     if (bad) return FAKE_MISUSE;
     if (cb == NULL) return FAKE_NO_OPERATOR;
     int32_t status = cb(e ? e->id : 0, workspace, workspace_size);
     pthread_mutex_lock(&lock);
-    fake_stream *s = stream;
     if (status != 0 && e) e->used = 0;  /* a failed launch leaves the executor to aclDestroyAclOpExecutor */
     int32_t fault = status == 0 ? take_planted_fault() : 0;
     if (fault) {

@@ -24,8 +24,20 @@ FAKE_TORCH_NPU_NO_OP=1 stands for a torch_npu without the operator (op-plugin be
 without it ("Current CANN version do not support this api", before any aclnn call). A second
 stage that meets FAKE_NPU_FAULT_ONCE is a device fault (npu_host): AICore exception 507015 at the
 next synchronize, this process's device poisoned for fresh processes, every later call failing.
-The aclnn PTA cache (op-plugin's hit_cache, which skips GetWorkspaceSize for a repeated call) is
-not modelled: the simulator's first stage decides every call.
+The aclnn cache torch_npu consults before every first stage is modelled as op-plugin and opbase
+implement it (op_plugin/utils/op_api_common.h hit_cache, opbase op_cache.cpp): the key is the
+deterministic-algorithms flag, the entry point's name, every EXEC_NPU_CMD argument in order
+(a tensor by its sizes, dtype, strides, storage offset and storage size, never its address or
+data; an absent one as a separator; hcom, comm_mode and the count lists by value) and the device
+(in a world of threads, the calling rank stands for its process's device). Only a first stage
+that succeeded makes an entry, and a failed second stage of that call removes it again; a later
+call with the same key skips GetWorkspaceSize altogether and launches the cached executor, whose
+failure reads `call failed, error code is N` (hit_cache's NPU_CHECK_ERROR names no operator).
+DISABLE_L2_CACHE set to any value turns the cache off, ACLNN_CACHE_LIMIT bounds it (0: nothing
+cached); both are read once per process (npu.pta_cache_limit). The cache is modelled for an
+executor opbase can cache: the shipped operator returns nnopbase's own executor
+(aclnnInnerAlltoAllvGroupedMatMulGetWorkspaceSize), which opbase does not add to this cache, so
+this is the worst case a CANN that caches it would show.
 
 A `.dist-info` next to this package registers it in the `torch.backends` entry point group, as
 the real wheel does, so `import torch` imports it (unless TORCH_DEVICE_BACKEND_AUTOLOAD=0) in a
@@ -51,6 +63,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
+from fixtures.sim import SimExecutor  # noqa: E402
 from tests.fakes import npu_host, ranks  # noqa: E402
 from tests.fakes.schema import binding_errors, parse, type_tag  # noqa: E402
 from torch_npu import npu  # noqa: E402
@@ -136,7 +149,7 @@ def _record(args: tuple, kwargs: dict) -> dict:
     except RuntimeError:
         level = None
     record = {"pid": os.getpid(), "rank": rank, "pinned_device": npu.pinned_device(),
-              "task_queue": level,
+              "task_queue": level, "aclnn_cache_limit": npu.pta_cache_limit(),
               "positional": [{"type": type_tag(v), "value": _describe(v)} for v in args],
               "keyword": {k: {"type": type_tag(v), "value": _describe(v)} for k, v in kwargs.items()}}
     with _calls_lock:
@@ -171,21 +184,66 @@ def _empty_like_torch(shape: tuple[int, ...], like: torch.Tensor) -> np.ndarray:
 _DEFAULTS = {"None": None, "False": False, "True": True}
 
 
-def _failed_text(op: str, status: int, detail: str) -> str:
+def _failed_text(op: str, status: int, detail: str, cached: bool = False) -> str:
     """NPU_CHECK_ERROR's message for a failed aclnn call (NPUException.h), CANN's text after it;
-    with compact errors only CANN's text, so no code."""
+    with compact errors only CANN's text, so no code. A cached executor's launch fails in
+    hit_cache, whose message names no operator."""
     cann = (f"EZ9999: [PID: {os.getpid()}] fake CANN: {detail} (simulator, behavior "
             f"{ranks.behavior()})")
     if npu.compact_errors():
         return cann
-    return (f"npu_alltoallv_gmm:op_plugin/ops/opapi/AllToAllvGmmNpuOpApi.cpp:67 NPU function "
-            f"error: call {op} failed, error code is {status}{npu.pta_error()}\n{cann}")
+    where = ("hit_cache:op_plugin/utils/op_api_common.h:1000" if cached else
+             "npu_alltoallv_gmm:op_plugin/ops/opapi/AllToAllvGmmNpuOpApi.cpp:67")
+    return (f"{where} NPU function error: call {'' if cached else op + ' '}failed, error code is "
+            f"{status}{npu.pta_error()}\n{cann}")
 
 
-def _second_stage(op: str, executor: object, size: int, queued: bool) -> None:
+def _tensor_key(t: Any) -> Any:
+    """add_param_to_buf(at::Tensor): view sizes, dtype, strides, storage offset, storage size."""
+    if t is None:
+        return ","
+    return (tuple(t.shape), str(t.dtype), tuple(t.stride()), t.storage_offset(),
+            t.untyped_storage().nbytes() // t.element_size())
+
+
+def _pta_key(op: str, a: dict, results: tuple) -> tuple:
+    """hit_cache's key: the deterministic flag, the entry point, EXEC_NPU_CMD's arguments in
+    order (AllToAllvGmmNpuOpApi.cpp), then the device."""
+    try:
+        rank = ranks.current().rank
+    except RuntimeError:
+        rank = None
+    tensors = [_tensor_key(a[n]) for n in ("gmm_x", "gmm_weight", "send_counts_tensor",
+                                           "recv_counts_tensor", "mm_x", "mm_weight")]
+    mode = () if a["comm_mode"] is None else (a["comm_mode"],)
+    return (torch.are_deterministic_algorithms_enabled(), op, *tensors, a["hcom"], *mode,
+            int(a["ep_world_size"]), tuple(a["send_counts"]), tuple(a["recv_counts"]),
+            bool(a["trans_gmm_weight"]), bool(a["trans_mm_weight"]), bool(a["permute_out_flag"]),
+            *(_tensor_key(r) for r in results), (npu.current_device(), rank))
+
+
+def _first_stage(key: tuple | None, sim_args: dict) -> tuple[int, int, object, bool]:
+    """(status, workspace size, executor, cached): a hit skips GetWorkspaceSize and reuses the
+    entry's executor (its size; the call's own addresses); a miss runs it and caches a success."""
+    cache = npu.pta_cache()
+    if key is not None and key in cache:
+        mm = sim_args["mm_x"] is not None and sim_args["mm_weight"] is not None
+        return 0, cache[key], SimExecutor(args=sim_args, workspace_size=cache[key], write_mm_y=mm,
+                                          write_permute_out=bool(sim_args["permute_out_flag"])), True
+    status, size, executor = ranks.first_stage(sim_args)
+    if status == 0 and key is not None and len(cache) < npu.pta_cache_limit():
+        cache[key] = size
+    return status, size, executor, False
+
+
+def _second_stage(op: str, executor: object, size: int, queued: bool, key: tuple | None = None,
+                  cached: bool = False) -> None:
     """The second stage: on the device (data moves now); a failure raises at once, or, queued,
-    is parked in the task queue. A planted device fault poisons this process's device."""
+    is parked in the task queue, and takes its call's cache entry with it. A planted device
+    fault poisons this process's device."""
     status = ranks.second_stage(executor, np.zeros(size, np.uint8), size)
+    if status != 0 and not cached and key is not None:
+        npu.pta_cache().pop(key, None)
     if npu_host.take_planted_fault():
         pinned = npu.pinned_device()
         visible = npu_host.visible_devices()
@@ -195,7 +253,7 @@ def _second_stage(op: str, executor: object, size: int, queued: bool) -> None:
         return
     if status == 0:
         return
-    text = _failed_text(op, status, "the second stage failed")
+    text = _failed_text(op, status, "the second stage failed", cached)
     if not queued:
         raise RuntimeError(text)
     npu.queue_failed(text, op)
@@ -247,21 +305,22 @@ def npu_alltoallv_gmm(*args: Any, **kwargs: Any) -> tuple[Any, Any, Any]:
         sim_args["comm_mode"] = a["comm_mode"]
     results = tuple(None if v is None else _device(v) for v in (out["gmm_y"], out["mm_y"],
                                                                 out["permute_out"]))
+    key = _pta_key(op, a, results) if npu.pta_cache_limit() else None
     if level < 2:  # EXEC_NPU_CMD_V1: the first stage here, the second enqueued (level 1)
-        status, size, executor = ranks.first_stage(sim_args)
+        status, size, executor, cached = _first_stage(key, sim_args)
         if status != 0:
             raise RuntimeError(_failed_text(op, status, "the first stage rejected the call"))
         if level == 1 and npu.enqueue_dropped(op):
             return results
-        _second_stage(op, executor, size, queued=level == 1)
+        _second_stage(op, executor, size, level == 1, key, cached)
         return results
     if npu.enqueue_dropped(op):  # EXEC_NPU_CMD_V2: both stages in the queue
         return results
-    status, size, executor = ranks.first_stage(sim_args)
+    status, size, executor, cached = _first_stage(key, sim_args)
     if status != 0:
         npu.queue_failed(_failed_text(op, status, "the first stage rejected the call"), op)
         return results
-    _second_stage(op, executor, size, queued=True)
+    _second_stage(op, executor, size, True, key, cached)
     return results
 
 

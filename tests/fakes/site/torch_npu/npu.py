@@ -12,6 +12,9 @@ LOG(ERROR) does and parks the queue in ERROR_EXIT; the next `synchronize` or enq
 code-less "The Inner error is reported as above..." once (CAN_EXIT), after which the consumer
 thread is gone and every later enqueue is dropped ("Task queue thread is exit, can't call
 Enqueue()"). The queue is per thread here: one thread is one rank's host thread.
+
+The aclnn cache opbase keeps for torch_npu (`pta_cache`, `pta_cache_limit`) is per process, as
+opbase's cache manager is.
 """
 
 from __future__ import annotations
@@ -29,7 +32,8 @@ _state = {"device": None, "synchronized": 0, "transferred": 0}
 _queue = threading.local()  # status: "RUN", "ERROR_EXIT" or "CAN_EXIT"; repo: what failed
 _options: dict[str, int] = {}
 _claimed: set[int] = set()  # the devices this process set
-_process = {"fault": None}  # the device fault of this process, once one happened
+_process: dict[str, Any] = {"fault": None}  # the device fault of this process, once one happened
+PTA_CACHE_LIMIT, PTA_CACHE_MAX = 10000, 10000000  # opbase op_cache.h K_CACHE_LIMIT, K_MAX_CACHE_LIMIT
 ERR_SUFFIX = "\n[ERROR] {ts} (PID:{pid}, Device:{dev}, RankID:-1) ERR00100 PTA call acl api failed"
 
 
@@ -56,6 +60,20 @@ def task_queue_enable() -> int:
                 raise RuntimeError("TASK_QUEUE_ENABLE should be 0, 1 or 2" + pta_error())
             _options["task_queue"] = value
     return _options["task_queue"]
+
+
+def pta_cache_limit() -> int:
+    """How many executors opbase's aclnn cache keeps (op_cache.cpp), read once per process: 0
+    (nothing cached) when DISABLE_L2_CACHE is set to any value (CheckCacheable), else
+    ACLNN_CACHE_LIMIT (10000 when unset or not a number, at most 10000000)."""
+    if "pta_cache" not in _options:
+        if os.environ.get("DISABLE_L2_CACHE") is not None:
+            _options["pta_cache"] = 0
+        else:
+            raw = os.environ.get("ACLNN_CACHE_LIMIT", "")
+            limit = int(raw) if raw.strip().isdigit() else PTA_CACHE_LIMIT
+            _options["pta_cache"] = min(limit, PTA_CACHE_MAX)
+    return _options["pta_cache"]
 
 
 def compact_errors() -> bool:
@@ -99,6 +117,11 @@ def enqueue_dropped(op_name: str) -> bool:
                          f"and op name is={op_name}.\n")
         return True
     return False
+
+
+def pta_cache() -> dict:
+    """This process's aclnn cache: key -> workspace size (fresh with `_process`)."""
+    return _process.setdefault("pta_cache", {})
 
 
 def device_fault(code: int) -> None:
