@@ -153,7 +153,7 @@ def _options(config: pytest.Config) -> Options:
                    world_sizes=_world_sizes(get("world_sizes")), judge=get("judge"),
                    output=Path(get("output_dir")), hypothesis_profile=hyp,
                    case_timeout=get("case_timeout"), memory_budget=budget,
-                   seed=_seed(config), in_process=backend.world_kind() == "threads",
+                   seed=_seed(config), in_process=backend.world_kind() != "processes",
                    entry=entry, comm_mode=comm_mode, profile_reason=why, provenance=provenance)
 
 

@@ -2,11 +2,11 @@
 
 Cases go one at a time, each to every entry in turn, inside `spec.memo.remembering()`: a case's
 inputs and oracle are computed once for all entries. Each entry keeps one world per world size,
-made with the suite's own world (fixtures.world.ThreadWorld) and judged by the suite's own
-harness (fixtures.runner.plan_case, summarise), so a verdict here is the verdict of the tier.
-The worlds of one world size share one thread pool; cases come in world-size order, so only one
-size's worlds live at a time. A case that stops after the first stage runs its ranks one after
-the other (fixtures.world), here in the worker's own thread.
+made with the suite's own world for the sim and its variants (fixtures.world.TurnWorld: the
+ranks take turns in one thread) and judged by the suite's own harness (fixtures.runner.plan_case,
+summarise), so a verdict here is the verdict of the tier. Every world shares one turn thread; a
+case that stops after the first stage runs its ranks one after the other (fixtures.world), here
+in the worker's own thread.
 """
 
 from __future__ import annotations
@@ -18,15 +18,15 @@ from concurrent.futures import ThreadPoolExecutor
 from ci.mutants import Entry
 from fixtures import protocol as P
 from fixtures.runner import plan_case, summarise
-from fixtures.world import ThreadWorld
+from fixtures.world import TurnWorld
 from spec import memo
 from spec.case import Case
 from spec.profiles import load
 
 
-class SharedPoolWorld(ThreadWorld):
-    """A ThreadWorld whose rank threads come from a pool shared with other worlds of its size
-    (one world per entry: fifty worlds of 64 ranks would otherwise hold 3200 threads)."""
+class SharedPoolWorld(TurnWorld):
+    """A TurnWorld whose turn thread is shared with the other entries' worlds (cases go one at a
+    time, so one thread serves them all)."""
 
     def __init__(self, size: int, make_backend, pool: ThreadPoolExecutor, timeout: float) -> None:
         self.size, self.timeout = size, timeout
@@ -64,7 +64,7 @@ def replay(entries: list[Entry], cases: list[dict], profile_name: str, judge: st
                 if pool is not None:
                     pool.shutdown(wait=True)
                 size, worlds = case.ep, {}
-                pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix=f"replay-ep{size}")
+                pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"replay-ep{size}")
             with memo.remembering():
                 for entry in entries:
                     if entry.kind == "mutant" and (entry.name, area) in killed:

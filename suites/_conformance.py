@@ -66,7 +66,7 @@ class Options:
     memory_budget: int
     extra_args: list[str] = field(default_factory=list)
     seed: str | None = None  # --hypothesis-seed: every cell then draws from its own seed
-    in_process: bool = True  # the backend's ranks are threads of this process (the sim)
+    in_process: bool = True  # the backend's ranks run in this process (the sim)
     entry: str = "v1"  # --entry: the entry point every case calls (v2: with comm_mode)
     comm_mode: str | None = None  # --comm-mode: V2's commMode
     profile_reason: str = ""  # why --spec-profile auto chose the profile

@@ -86,15 +86,15 @@ def test_a_64_rank_world_runs_both_stages(worlds):
 def test_the_sim_moves_data_through_the_communicator():
     """A communicator that reverses what it delivers makes the sim's permuteOut wrong: the data
     really travels through ctx.comm.alltoallv."""
-    from fixtures.world import ThreadComm
+    from fixtures.world import TurnComm
 
     case = build_world(Minimal(), "910_95", 4, DOC, Pins(flag=True, e=2), "CALC.permute")
-    original = ThreadComm.alltoallv
-    ThreadComm.alltoallv = lambda self, chunks: [c[::-1] for c in original(self, chunks)]
+    original = TurnComm.alltoallv
+    TurnComm.alltoallv = lambda self, chunks: [c[::-1] for c in original(self, chunks)]
     try:
         result = Worlds(BackendSpec("sim", {"behavior": "doc"})).run(case, DOC)
     finally:
-        ThreadComm.alltoallv = original
+        TurnComm.alltoallv = original
     assert "CALC.permute" in result.failing_clauses()
 
 
