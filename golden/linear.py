@@ -176,12 +176,22 @@ class _Pass:
     """What the passes over the operands collect: per row, x_i . W r and the rounding bound; per
     column, the column probes' want side and its rounding bound; the sampled goldens."""
 
-    def __init__(self, total: int, n: int, ncols: int) -> None:
+    def __init__(self, total: int, n: int, h: int, ncols: int) -> None:
+        import torch
+
         self.z = np.empty((total, PROBES + ncols), np.float32)  # x_i . W r, sampled columns
         self.row_round = np.zeros(total)  # the float32 rounding bound over u, rows
         self.col_want = np.zeros((PROBES, n))  # sum_j (l_j^T X_j) W_j
         self.col_round = 0.0  # its rounding bound over u (the same for every column)
         self.rows_golden: dict[int, np.ndarray] = {}
+        # One float32 block for every pass: fresh pages cost a fault each.
+        self.scratch = np.empty(max(ROW_CHUNK * h, H_CHUNK * n, CHUNK * n), np.float32)
+        self.tscratch = torch.from_numpy(self.scratch)
+
+    def block(self, rows: int, cols: int):
+        """The scratch as a (rows, cols) float32 block: its numpy and its torch view."""
+        return (self.scratch[:rows * cols].reshape(rows, cols),
+                self.tscratch[:rows * cols].view(rows, cols))
 
 
 def _group_pass(acc: _Pass, x: np.ndarray, w: np.ndarray, lo: int, rt: np.ndarray,
@@ -196,8 +206,7 @@ def _group_pass(acc: _Pass, x: np.ndarray, w: np.ndarray, lo: int, rt: np.ndarra
             raise ValueError(f"operands in {a.dtype}: the judge needs fp16, bf16 or float32")
     mine = rows[(rows >= lo) & (rows < lo + m)] - lo
     tx, tw, tpat = _torch(x), _torch(w), torch.from_numpy(pat)
-    xbuf = np.empty((min(ROW_CHUNK, m), h), np.float32)
-    txbuf = torch.from_numpy(xbuf)
+    xbuf, txbuf = acc.block(min(ROW_CHUNK, m), h)
     g = torch.zeros((1 << p, h))  # l^T X by sign pattern: row g sums the rows of pattern g
     u = np.empty((p + len(mine), h), np.float32)
     mx = 0.0
@@ -209,8 +218,7 @@ def _group_pass(acc: _Pass, x: np.ndarray, w: np.ndarray, lo: int, rt: np.ndarra
             u[p + k] = xbuf[mine[k] - a]
     u64 = _signs().T @ g.numpy().astype(np.float64)
     u[:p] = u64
-    wbuf = np.empty((min(H_CHUNK, h), n), np.float32)
-    twbuf = torch.from_numpy(wbuf)
+    wbuf, twbuf = acc.block(min(H_CHUNK, h), n)
     wrt = np.empty((p, h), np.float32)  # (W r)^T
     wc = np.empty((h, len(cols)), np.float32)
     q64 = np.zeros((len(u), n))
@@ -264,7 +272,7 @@ def linear_judge(standard: str, output: str, y: np.ndarray, groups: _Groups, dty
     left = rng.choice((-1.0, 1.0), (total, PROBES))
     rows, cols = _sample(rng, groups, SAMPLE_ROWS, SAMPLE_COLUMNS, n)
     rt, pat = np.ascontiguousarray(r.T, np.float32), _patterns(left)
-    acc = _Pass(total, n, len(cols))
+    acc = _Pass(total, n, groups.x.shape[1], len(cols))
     h = 0
     for j, lo, hi in groups.spans():
         w = groups.weights(j)
@@ -273,8 +281,8 @@ def linear_judge(standard: str, output: str, y: np.ndarray, groups: _Groups, dty
     # Y once, in blocks of CHUNK rows: Y r, l^T Y by sign pattern, the sums of squares.
     ty, tpat = _torch(y), torch.from_numpy(pat)
     c = min(CHUNK, total)
-    ybuf = np.empty((c, n), np.float32)
-    tybuf, tsq, ones = torch.from_numpy(ybuf), torch.empty((c, n)), np.ones(c, np.float32)
+    ybuf, tybuf = acc.block(c, n)
+    ones = np.ones(c, np.float32)
     yrt, row_sq, col_sq = np.empty((PROBES, total), np.float32), np.empty(total), np.zeros(n)
     gy = torch.zeros((1 << PROBES, n))
     for a, b in _blocks(total, CHUNK):
@@ -282,9 +290,9 @@ def linear_judge(standard: str, output: str, y: np.ndarray, groups: _Groups, dty
         for q in range(PROBES):
             np.dot(ybuf[:b - a], rt[q], out=yrt[q, a:b])
         gy.index_add_(0, tpat[a:b], yb)
-        sq = torch.mul(yb, yb, out=tsq[:b - a])
+        sq = yb.mul_(yb)
         row_sq[a:b] = sq.sum(1).numpy()
-        col_sq += np.dot(ones[:b - a], sq.numpy())
+        col_sq += np.dot(ones[:b - a], ybuf[:b - a])
     row_sq, col_sq = _sum_bound(row_sq, n), _sum_bound(col_sq, c + 1)
     dev = np.abs(yrt.T.astype(np.float64) - acc.z[:, :PROBES])
     row_dev = np.where(np.isnan(dev), np.inf, dev).max(1)
