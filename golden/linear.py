@@ -16,8 +16,8 @@ Each operand is read in blocks of rows and converted exactly to float32 by torch
 float32 inputs): X twice (for the left probes before W is read, for the right ones after), W and Y
 once. The left probes never multiply: a row's PROBES signs are one of 2^PROBES patterns, so l^T X
 = S^T G with G the sums of the rows of each pattern (index_add_), combined in float64. W r and
-(l^T X) W are GEMVs over each block of W (BLAS's skinny GEMM would first copy the whole block);
-X [W r | W_cols] is one GEMM per block of X.
+(l^T X) W are small GEMMs over SUB rows of W at a time, batched (one large skinny GEMM would first
+copy the whole block); X [W r | W_cols] is one GEMM per block of X.
 
 A projection's threshold follows from the standard: with every element within its allowance
 tol_ik <= a + b |y_ik| (golden/standards.py, at the output's own magnitude) and errors that do
@@ -51,7 +51,8 @@ PROBES = 4  # Rademacher probes of every row (and as many of every column)
 SAMPLE_ROWS = 4  # random rows judged exactly, besides each group's first and last
 SAMPLE_COLUMNS = 4  # random columns judged exactly, besides the first and the last
 SIGMAS = 8.0  # T of the Hoeffding bound: a false alarm has probability 2 exp(-32) per check
-H_CHUNK = 256  # rows of W read into float32 at a time: the float32 block of U W
+H_CHUNK = 256  # rows of W read into float32 at a time (a multiple of SUB): U W's float32 block
+SUB = 16  # rows of W per small GEMM: BLAS then neither copies them nor lets them leave the cache
 ROW_CHUNK = 128  # rows of X read into float32 at a time
 CHUNK = 256  # rows of Y read into float32 at a time
 U32 = 2.0**-24  # float32's unit roundoff
@@ -219,22 +220,30 @@ def _group_pass(acc: _Pass, x: np.ndarray, w: np.ndarray, lo: int, rt: np.ndarra
     u64 = _signs().T @ g.numpy().astype(np.float64)
     u[:p] = u64
     wbuf, twbuf = acc.block(min(H_CHUNK, h), n)
-    wrt = np.empty((p, h), np.float32)  # (W r)^T
+    r_nk, wr = np.ascontiguousarray(rt.T), np.empty((h, p), np.float32)  # W r
     wc = np.empty((h, len(cols)), np.float32)
+    # U in SUB-column slices, one small GEMM each against SUB rows of W, summed by a GEMV.
+    ns = h // SUB
+    us = np.ascontiguousarray(u[:, :ns * SUB].reshape(len(u), ns, SUB).transpose(1, 0, 2))
+    qs = np.empty((min(H_CHUNK, h) // SUB, len(u), n), np.float32)
+    ones = np.ones(len(qs), np.float32)
     q64 = np.zeros((len(u), n))
-    qbuf = np.empty((len(u), n), np.float32)
     mw = 0.0
     for a, b in _blocks(h, H_CHUNK):
         twbuf[:b - a].copy_(tw[a:b])
         wb = wbuf[:b - a]
-        for q in range(p):  # GEMVs: BLAS's skinny GEMM would first copy all of wb
-            np.dot(wb, rt[q], out=wrt[q, a:b])
-        for q in range(len(u)):
-            np.dot(u[q, a:b], wb, out=qbuf[q])
-        q64 += qbuf
+        k = (b - a) // SUB
+        if k:
+            ws = wb[:k * SUB].reshape(k, SUB, n)
+            np.matmul(ws, r_nk, out=wr[a:a + k * SUB].reshape(k, SUB, p))
+            np.matmul(us[a // SUB:a // SUB + k], ws, out=qs[:k])
+            q64 += np.dot(ones[:k], qs[:k].reshape(k, -1)).reshape(len(u), n)
+        if a + k * SUB < b:
+            np.matmul(wb[k * SUB:], r_nk, out=wr[a + k * SUB:b])
+            q64 += u[:, a + k * SUB:b] @ wb[k * SUB:]
         np.take(wb, cols, axis=1, out=wc[a:b])
         mw = max(mw, _max_abs(w[a:b], wb))
-    rhs = np.concatenate([wrt.T, wc], axis=1)
+    rhs = np.concatenate([wr, wc], axis=1)
     for a, b in _blocks(m, ROW_CHUNK):
         txbuf[:b - a].copy_(tx[a:b])
         np.matmul(xbuf[:b - a], rhs, out=acc.z[lo + a:lo + b])
@@ -244,17 +253,18 @@ def _group_pass(acc: _Pass, x: np.ndarray, w: np.ndarray, lo: int, rt: np.ndarra
     # ROUNDING (over u), to first order, every partial sum bounded through M_x = max|X_j| and
     # M_w = max|W_j|. Rows: W r, n additions of partial sums <= n M_w, weighted by x_ih:
     # sqrt(H n^3) M_x M_w; x_i . W r, 2H products and sums <= M_x ||(W r)_q||_1.
-    l1 = float(np.abs(wrt.astype(np.float64)).sum(1).max())
+    l1 = float(np.abs(wr.astype(np.float64)).sum(0).max())
     acc.row_round[lo:lo + m] = math.sqrt(h * n**3) * mx * mw + math.sqrt(2 * h) * mx * l1
     # Columns: the pattern sums, m_g additions of partial sums <= m_g M_x, combined in float64
     # and rounded once, weighted by w_hk: M_w (M_x sqrt(H sum_g m_g^3) + ||U_q||); U W, blocks
-    # of 2 H_CHUNK products and sums <= M_w ||U_qb||_1 <= M_w sqrt(H_CHUNK) ||U_qb||, summed in
-    # float64: sqrt(2) H_CHUNK M_w ||U_q||.
+    # of H_CHUNK rows: 2 H_CHUNK products and sums in the small GEMMs and H_CHUNK / SUB in the
+    # GEMV, partial sums <= M_w ||U_qb||_1 <= M_w sqrt(H_CHUNK) ||U_qb||, blocks summed in
+    # float64: sqrt(2 + 1/SUB) H_CHUNK M_w ||U_q||.
     mg = np.bincount(pat, minlength=1 << p).astype(np.float64)
     u_norm = float(np.sqrt((u64 * u64).sum(1)).max())
     hc = min(H_CHUNK, h)
     acc.col_round += mw * (mx * math.sqrt(h * (mg**3).sum()) + u_norm
-                           + math.sqrt(2) * hc * u_norm)
+                           + math.sqrt(2 + 1 / SUB) * hc * u_norm)
 
 
 def linear_judge(standard: str, output: str, y: np.ndarray, groups: _Groups, dtype: str,
