@@ -16,8 +16,8 @@ Each operand is read in blocks of rows and converted exactly to float32 by torch
 float32 inputs): X twice (for the left probes before W is read, for the right ones after), W and Y
 once. The left probes never multiply: a row's PROBES signs are one of 2^PROBES patterns, so l^T X
 = S^T G with G the sums of the rows of each pattern (index_add_), combined in float64. W r and
-(l^T X) W are small GEMMs over SUB rows of W at a time, batched (one large skinny GEMM would first
-copy the whole block); X [W r | W_cols] is one GEMM per block of X.
+(l^T X) W are small GEMMs over SUB rows of W at a time, batched, as are Y r and X [W r | W_cols]
+over a few rows (one large skinny GEMM would first copy the whole block).
 
 A projection's threshold follows from the standard: with every element within its allowance
 tol_ik <= a + b |y_ik| (golden/standards.py, at the output's own magnitude) and errors that do
@@ -149,6 +149,17 @@ def _max_abs(src: np.ndarray, conv: np.ndarray) -> float:
     return float(max(conv.max(), -conv.min()))
 
 
+def _matmul_rows(a: np.ndarray, b: np.ndarray, out: np.ndarray, rows: int) -> None:
+    """out = a @ b as small GEMMs of `rows` rows of a each, batched: OpenBLAS then takes its
+    small-matrix kernels, which neither copy b nor a (a large skinny GEMM copies all of a)."""
+    k = len(a) // rows
+    if k:
+        np.matmul(a[:k * rows].reshape(k, rows, a.shape[1]), b,
+                  out=out[:k * rows].reshape(k, rows, b.shape[1]))
+    if k * rows < len(a):
+        np.matmul(a[k * rows:], b, out=out[k * rows:])
+
+
 def _sum_bound(s: np.ndarray, k: int) -> np.ndarray:
     """An upper bound of an exact sum of k non-negative terms (products included) from its
     float32 value in any order: s <= s^ / (1 - gamma_k), and underflow <= 2^-149 a term."""
@@ -232,21 +243,19 @@ def _group_pass(acc: _Pass, x: np.ndarray, w: np.ndarray, lo: int, rt: np.ndarra
     for a, b in _blocks(h, H_CHUNK):
         twbuf[:b - a].copy_(tw[a:b])
         wb = wbuf[:b - a]
+        _matmul_rows(wb, r_nk, wr[a:b], SUB)
         k = (b - a) // SUB
         if k:
-            ws = wb[:k * SUB].reshape(k, SUB, n)
-            np.matmul(ws, r_nk, out=wr[a:a + k * SUB].reshape(k, SUB, p))
-            np.matmul(us[a // SUB:a // SUB + k], ws, out=qs[:k])
+            np.matmul(us[a // SUB:a // SUB + k], wb[:k * SUB].reshape(k, SUB, n), out=qs[:k])
             q64 += np.dot(ones[:k], qs[:k].reshape(k, -1)).reshape(len(u), n)
         if a + k * SUB < b:
-            np.matmul(wb[k * SUB:], r_nk, out=wr[a + k * SUB:b])
             q64 += u[:, a + k * SUB:b] @ wb[k * SUB:]
         np.take(wb, cols, axis=1, out=wc[a:b])
         mw = max(mw, _max_abs(w[a:b], wb))
     rhs = np.concatenate([wr, wc], axis=1)
     for a, b in _blocks(m, ROW_CHUNK):
         txbuf[:b - a].copy_(tx[a:b])
-        np.matmul(xbuf[:b - a], rhs, out=acc.z[lo + a:lo + b])
+        _matmul_rows(xbuf[:b - a], rhs, acc.z[lo + a:lo + b], 8)
     acc.col_want += q64[:p]
     for k, i in enumerate(mine):
         acc.rows_golden[int(lo + i)] = q64[p + k]
@@ -293,18 +302,18 @@ def linear_judge(standard: str, output: str, y: np.ndarray, groups: _Groups, dty
     c = min(CHUNK, total)
     ybuf, tybuf = acc.block(c, n)
     ones = np.ones(c, np.float32)
-    yrt, row_sq, col_sq = np.empty((PROBES, total), np.float32), np.empty(total), np.zeros(n)
+    r_nk, yr = np.ascontiguousarray(rt.T), np.empty((total, PROBES), np.float32)  # Y r
+    row_sq, col_sq = np.empty(total), np.zeros(n)
     gy = torch.zeros((1 << PROBES, n))
     for a, b in _blocks(total, CHUNK):
         yb = tybuf[:b - a].copy_(ty[a:b])
-        for q in range(PROBES):
-            np.dot(ybuf[:b - a], rt[q], out=yrt[q, a:b])
+        _matmul_rows(ybuf[:b - a], r_nk, yr[a:b], 32)
         gy.index_add_(0, tpat[a:b], yb)
         sq = yb.mul_(yb)
         row_sq[a:b] = sq.sum(1).numpy()
         col_sq += np.dot(ones[:b - a], ybuf[:b - a])
     row_sq, col_sq = _sum_bound(row_sq, n), _sum_bound(col_sq, c + 1)
-    dev = np.abs(yrt.T.astype(np.float64) - acc.z[:, :PROBES])
+    dev = np.abs(yr.astype(np.float64) - acc.z[:, :PROBES])
     row_dev = np.where(np.isnan(dev), np.inf, dev).max(1)
     col_got = _signs().T @ gy.numpy().astype(np.float64)
     a, b = tolerance(standard, dtype)
