@@ -312,6 +312,11 @@ def linear_judge(standard: str, output: str, y: np.ndarray, groups: _Groups, dty
         sq = yb.mul_(yb)
         row_sq[a:b] = sq.sum(1).numpy()
         col_sq += np.dot(ones[:b - a], ybuf[:b - a])
+    for i in np.flatnonzero(~np.isfinite(row_sq)):  # squares past float32's range: in float64
+        row_sq[i] = np.square(y[i].astype(np.float64)).sum()
+    if not np.isfinite(col_sq).all():
+        k = np.flatnonzero(~np.isfinite(col_sq))
+        col_sq[k] = np.square(y[:, k].astype(np.float64)).sum(0)
     row_sq, col_sq = _sum_bound(row_sq, n), _sum_bound(col_sq, c + 1)
     dev = np.abs(yr.astype(np.float64) - acc.z[:, :PROBES])
     row_dev = np.where(np.isnan(dev), np.inf, dev).max(1)

@@ -297,3 +297,26 @@ def test_sign_patterns_are_the_left_probes() -> None:
     left = np.random.default_rng(2).choice((-1.0, 1.0), (50, linear.PROBES))
     assert (linear._signs()[linear._patterns(left)] == left).all()
     assert len(linear._signs()) == 1 << linear.PROBES
+
+
+def test_outputs_whose_squares_leave_float32_still_pass() -> None:
+    """bf16 values near 1e26 are ordinary bf16 and float32 numbers, but their squares are not:
+    the sums of squares behind the thresholds must not overflow into a failure (nor into an
+    infinite threshold that would pass anything)."""
+    from spec import data
+
+    nd = data.np_dtype("bfloat16")
+    rng = np.random.default_rng(6)
+    x = (rng.uniform(0.25, 1.0, (300, 512)) * rng.choice((-1, 1), (300, 512)) * 2.0**40).astype(nd)
+    w = (rng.uniform(0.25, 1.0, (1, 512, 200)) * rng.choice((-1, 1), (1, 512, 200))
+         * 2.0**40).astype(nd)
+    gold = x.astype(np.float64) @ w[0].astype(np.float64)
+    assert np.abs(gold).max() > 1e20 and np.isfinite(gold.astype(np.float32)).all()
+    groups = linear._Groups(x, lambda j: w[j], [0, 300])
+    y = gold.astype(nd)
+    v = linear.linear_judge("mixed", "gmmY", y, groups, "bfloat16", 1)
+    assert v.passed, v.summary()
+    bad = y.copy()
+    bad[100, 5] = -bad[100, 5] * 8
+    v = linear.linear_judge("mixed", "gmmY", bad, groups, "bfloat16", 1)
+    assert "rows off their projection (worst row 100" in v.reason, v.reason
