@@ -52,7 +52,7 @@ SAMPLE_ROWS = 4  # random rows judged exactly, besides each group's first and la
 SAMPLE_COLUMNS = 4  # random columns judged exactly, besides the first and the last
 SIGMAS = 8.0  # T of the Hoeffding bound: a false alarm has probability 2 exp(-32) per check
 H_CHUNK = 256  # rows of W read into float32 at a time (a multiple of SUB): U W's float32 block
-SUB = 16  # rows of W per small GEMM: BLAS then neither copies them nor lets them leave the cache
+SUB = 16  # rows of W per small GEMM (_matmul_rows)
 ROW_CHUNK = 128  # rows of X read into float32 at a time
 CHUNK = 256  # rows of Y read into float32 at a time
 U32 = 2.0**-24  # float32's unit roundoff
@@ -123,7 +123,8 @@ _EXACT = (np.dtype(np.float16), _BF16, np.dtype(np.float32))  # exact in float32
 
 
 def _torch(a: np.ndarray):
-    """A torch view of `a`, no copy (ml_dtypes' bfloat16 through its bits)."""
+    """A torch view of `a`, no copy (ml_dtypes' bfloat16 through its bits): torch converts
+    fp16 to float32 vectorised, numpy one element at a time."""
     import torch
 
     with warnings.catch_warnings():  # a read-only input: it is only read
@@ -131,13 +132,6 @@ def _torch(a: np.ndarray):
         if a.dtype == _BF16:
             return torch.from_numpy(a.view(np.int16)).view(torch.bfloat16)
         return torch.from_numpy(a)
-
-
-def _into(buf: np.ndarray, src: np.ndarray) -> np.ndarray:
-    """`src` converted into the float32 buffer `buf` by torch (numpy converts fp16 one element
-    at a time); exact for fp16, bf16 and float32, rounded to nearest otherwise."""
-    _torch(buf).copy_(_torch(src))
-    return buf
 
 
 def _max_abs(src: np.ndarray, conv: np.ndarray) -> float:
@@ -150,8 +144,11 @@ def _max_abs(src: np.ndarray, conv: np.ndarray) -> float:
 
 
 def _matmul_rows(a: np.ndarray, b: np.ndarray, out: np.ndarray, rows: int) -> None:
-    """out = a @ b as small GEMMs of `rows` rows of a each, batched: OpenBLAS then takes its
-    small-matrix kernels, which neither copy b nor a (a large skinny GEMM copies all of a)."""
+    """out = a @ b as a batch of GEMMs of `rows` rows of a each: one large skinny GEMM first
+    copies all of a into BLAS's panel layout, while blocks this small stay in cache and go to
+    OpenBLAS's small-matrix kernels, which read the operands in place (1.3 to 2.3 times as
+    fast on the bench's shapes). Each element of out is still one dot product over all of b's
+    rows."""
     k = len(a) // rows
     if k:
         np.matmul(a[:k * rows].reshape(k, rows, a.shape[1]), b,
