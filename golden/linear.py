@@ -12,28 +12,31 @@ The full oracle costs A x H1 x N1 multiply-adds per rank; a production world (8,
   columns (the first, the last, random ones: each covers every row), judged by the chosen
   accuracy standard.
 
-Each operand is read in blocks of rows and converted exactly to float32 by torch (fp16, bf16 and
-float32 inputs): X twice (for the left probes before W is read, for the right ones after), W and Y
-once. The left probes never multiply: a row's PROBES signs are one of 2^PROBES patterns, so l^T X
-= S^T G with G the sums of the rows of each pattern (index_add_), combined in float64. W r and
-(l^T X) W are small GEMMs over SUB rows of W at a time, batched, as are Y r and X [W r | W_cols]
-over a few rows (one large skinny GEMM would first copy the whole block).
+Each operand is read in blocks of rows and converted to float32 by torch, exactly for fp16, bf16
+and float32 (a float64 Y is rounded, and that is bounded): X twice (for the left probes before W is
+read, for the right ones after), W and Y once. The left probes never multiply: a row's PROBES signs
+are one of 2^PROBES patterns, so l^T X = S^T G with G the sums of the rows of each pattern
+(index_add_), combined in float64. W r and (l^T X) W are small GEMMs over SUB rows of W at a time,
+batched, as are Y r and X [W r | W_cols] over a few rows (one large skinny GEMM would first copy
+the whole block).
 
-A projection's threshold follows from the standard: with every element within its allowance
-tol_ik <= a + b |y_ik| (golden/standards.py, at the output's own magnitude) and errors that do
-not know the probe, |sum_k e_k r_k| <= T * sqrt(sum_k tol_ik^2) except with probability
-2 exp(-T^2 / 2) (Hoeffding); T = 8. To it comes the float32 rounding of both sides, under the
-probabilistic model of rounding (Higham and Mary, SIAM J. Sci. Comput. 41(5), 2019: each
-rounding error independent, mean zero, at most u = 2^-24 relative): a value computed through
-rounding events with partial sums s_e has error <= T u sqrt(sum_e s_e^2) with the same
-probability (Azuma). Each s_e is bounded by a sum of absolute terms, so the bound holds in
-whatever order BLAS or torch sum: through M_x = max|X_j| and M_w = max|W_j| (read off the 16-bit
-patterns) and norms of computed vectors (ROUNDING in _group_pass and linear_judge). The second
-order in u and the float64 sums add a factor e^(2 k u) for sums of k terms (_second_order),
-gradual underflow at most 2^-150 a product (TINY); sums of squares are raised to upper bounds
-(_sum_bound). A correct output never fails at any size; a bound or threshold that is not finite
-fails every row or column it covers. The verdict names the method, the sample and the detection
-guarantee (Erdos's Littlewood-Offord bound for a row with many wrong elements).
+A projection's threshold follows from the standard: with every element within its allowance tol_ik
+<= a + b |y_ik| (golden/standards.py, at the output's own magnitude) and errors that do not know
+the probe, |sum_k e_k r_k| <= T * sqrt(sum_k tol_ik^2) except with probability 2 exp(-T^2 / 2)
+(Hoeffding); T = 8. To it comes the float32 rounding of both sides, under the probabilistic model
+of rounding (Higham and Mary, SIAM J. Sci. Comput. 41(5), 2019: each rounding error independent,
+mean zero, at most u = 2^-24 relative): a value computed through rounding events with partial sums
+s_e has error <= T u sqrt(sum_e s_e^2) with the same probability (Azuma). Each s_e is bounded by a
+sum of absolute terms, so the bound holds in whatever order BLAS or torch sum: through M_x =
+max|X_j| and M_w = max|W_j| (read off the 16-bit patterns) and norms of computed vectors (ROUNDING
+in _group_pass and linear_judge). The second order in u and the float64 sums add a factor e^(2 k u)
+for sums of k terms (_second_order), gradual underflow at most 2^-150 a product (TINY); sums of
+squares are raised to upper bounds (_sum_bound), in float64 where float32 would overflow. A correct
+output never fails at any size; a bound or threshold that is not finite fails every row or column
+it covers. Bounds through the maxima are loose for operands of wide dynamic range (the suite's
+values lie within a factor 4 of their scale); they then blunt the projections, never the exact
+sample. The verdict names the method, the sample and the detection guarantee (Erdos's
+Littlewood-Offord bound for a row with many wrong elements).
 """
 
 from __future__ import annotations
