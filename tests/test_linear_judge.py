@@ -193,3 +193,130 @@ def test_agrees_with_the_oracle_on_a_long_reduction(dtype: str) -> None:
     bad[256:384, 256:512] = y[128:256, 256:512]
     assert not judge("mixed", "gmmY", bad, gold, dtype).passed
     assert not linear.linear_judge("mixed", "gmmY", bad, groups, dtype, seed).passed
+
+
+def _big_output(dtype: str):
+    from golden.oracle import gmm_y, permute_out
+    from spec import data
+
+    case = _big_case(dtype)
+    p = permute_out(case, 0)
+    gold = gmm_y(case, 0, p)
+    return case, p, gold, gold.astype(data.np_dtype(dtype))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_a_fault_in_the_tail_blocks_is_found(dtype: str) -> None:
+    """Rows 1024.. of the one group of 1,050 rows sit in the short last block of X (ROW_CHUNK)
+    and of Y (CHUNK), and H1 = 4,100 leaves W a last block of 4 rows: the correct output passes,
+    one element off in each of two tail rows is found by their projections."""
+    assert 1050 % linear.ROW_CHUNK and 1050 % linear.CHUNK and 4100 % linear.H_CHUNK
+    case, p, _, y = _big_output(dtype)
+    groups = linear.gmm_groups(case, 0, p)
+    seed = linear.judge_seed(case, 0, "gmmY")
+    assert linear.linear_judge("mixed", "gmmY", y, groups, dtype, seed).passed
+    bad = y.copy()
+    bad[1030, 5] += 32
+    bad[1040, 599] -= 32
+    v = linear.linear_judge("mixed", "gmmY", bad, groups, dtype, seed)
+    assert "2 rows off their projection" in v.reason, v.reason
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16"])
+def test_an_infinite_element_fails_even_outside_the_sample(dtype: str) -> None:
+    """An inf makes that row's and column's sums of squares infinite: the threshold must not
+    become infinite with them."""
+    case, p, _, y = _big_output(dtype)
+    groups = linear.gmm_groups(case, 0, p)
+    seed = linear.judge_seed(case, 0, "gmmY")
+    rows, cols = linear._sample(np.random.default_rng(seed), groups, linear.SAMPLE_ROWS,
+                                linear.SAMPLE_COLUMNS, y.shape[1])
+    assert 700 not in rows and 11 not in cols
+    bad = y.copy()
+    bad[700, 11] = np.inf
+    v = linear.linear_judge("mixed", "gmmY", bad, groups, dtype, seed)
+    assert "1 rows off their projection (worst row 700" in v.reason, v.reason
+
+
+def test_float32_operands_agree_with_the_oracle() -> None:
+    """float32 operands take the float path to max|X| and max|W|: the exact product passes with
+    no allowance at all, the correct output passes both judges, a tile fault fails both."""
+    from dataclasses import replace
+
+    from golden.oracle import gmm_y, permute_out
+
+    case = replace(_big_case("float16"), dtype="float32")
+    p = permute_out(case, 0)
+    assert p.dtype == np.float32
+    gold = gmm_y(case, 0, p)
+    y = gold.astype(np.float32)
+    groups = linear.gmm_groups(case, 0, p)
+    seed = linear.judge_seed(case, 0, "gmmY")
+    assert judge("mixed", "gmmY", y, gold, "float32").passed
+    assert linear.linear_judge("mixed", "gmmY", y, groups, "float32", seed).passed
+    bad = y.copy()
+    bad[256:384, 256:512] = y[128:256, 256:512]
+    assert not judge("mixed", "gmmY", bad, gold, "float32").passed
+    assert not linear.linear_judge("mixed", "gmmY", bad, groups, "float32", seed).passed
+
+
+def test_exact_product_passes_float32_operands_with_no_allowance(monkeypatch) -> None:
+    from dataclasses import replace
+
+    from golden.oracle import gmm_y, permute_out
+
+    case = replace(_big_case("float16"), dtype="float32")
+    p = permute_out(case, 0)
+    gold = gmm_y(case, 0, p)
+    groups = linear.gmm_groups(case, 0, p)
+    monkeypatch.setattr(linear, "tolerance", lambda standard, dt: (0.0, 0.0))
+    for seed in range(3):
+        v = linear.linear_judge("mixed", "gmmY", gold, groups, "float32", seed)
+        assert "off their projection" not in v.reason, v.reason
+
+
+def test_max_abs_reads_the_16_bit_patterns() -> None:
+    """max|x| off the bits equals the float one whichever sign holds it; NaN stays NaN."""
+    from spec import data
+
+    rng = np.random.default_rng(1)
+    for dtype in ("float16", "bfloat16"):
+        nd = data.np_dtype(dtype)
+        for sign in (1.0, -1.0):
+            v = (rng.standard_normal(1000) * 3).astype(nd)
+            v[17] = sign * 40.0
+            assert linear._max_abs(v, v.astype(np.float32)) == 40.0
+        assert linear._max_abs(np.full(3, -2.0, nd), None) == 2.0
+        v[3] = np.nan
+        assert np.isnan(linear._max_abs(v, v.astype(np.float32)))
+    v = np.array([-5.0, 2.0], np.float32)
+    assert linear._max_abs(v, v) == 5.0
+
+
+def test_sign_patterns_are_the_left_probes() -> None:
+    left = np.random.default_rng(2).choice((-1.0, 1.0), (50, linear.PROBES))
+    assert (linear._signs()[linear._patterns(left)] == left).all()
+    assert len(linear._signs()) == 1 << linear.PROBES
+
+
+def test_outputs_whose_squares_leave_float32_still_pass() -> None:
+    """bf16 values near 1e26 are ordinary bf16 and float32 numbers, but their squares are not:
+    the sums of squares behind the thresholds must not overflow into a failure (nor into an
+    infinite threshold that would pass anything)."""
+    from spec import data
+
+    nd = data.np_dtype("bfloat16")
+    rng = np.random.default_rng(6)
+    x = (rng.uniform(0.25, 1.0, (300, 512)) * rng.choice((-1, 1), (300, 512)) * 2.0**40).astype(nd)
+    w = (rng.uniform(0.25, 1.0, (1, 512, 200)) * rng.choice((-1, 1), (1, 512, 200))
+         * 2.0**40).astype(nd)
+    gold = x.astype(np.float64) @ w[0].astype(np.float64)
+    assert np.abs(gold).max() > 1e20 and np.isfinite(gold.astype(np.float32)).all()
+    groups = linear._Groups(x, lambda j: w[j], [0, 300])
+    y = gold.astype(nd)
+    v = linear.linear_judge("mixed", "gmmY", y, groups, "bfloat16", 1)
+    assert v.passed, v.summary()
+    bad = y.copy()
+    bad[100, 5] = -bad[100, 5] * 8
+    v = linear.linear_judge("mixed", "gmmY", bad, groups, "bfloat16", 1)
+    assert "rows off their projection (worst row 100" in v.reason, v.reason
