@@ -35,7 +35,8 @@ PYTEST_USAGE, PYTEST_NO_TESTS = 4, 5
 
 # Conformance options forwarded to pytest as they are (conftest.py validates them).
 FORWARDED = {
-    "--backend": "backend", "--product": "product", "--spec-profile": "spec_profile",
+    "--operator": "operator", "--backend": "backend", "--product": "product",
+    "--spec-profile": "spec_profile",
     "--world-sizes": "world_sizes", "--judge": "judge", "--case-timeout": "case_timeout",
     "--memory-budget": "memory_budget", "-k": "keyword",
 }
@@ -211,9 +212,23 @@ def outcome_counts(results: Results) -> Counter:
 
 def run_line(results: Results, seconds: float) -> str:
     run = results.runs[0]
-    return (f"run      {run.get('backend_description', run['backend'])} · spec profile "
-            f"{run['spec_profile']} · products {', '.join(run['products'])} · hypothesis "
+    return (f"run      --backend {run['backend']} · spec profile {run['spec_profile']} · "
+            f"products {', '.join(run['products'])} · hypothesis "
             f"{run.get('hypothesis_profile')} · {seconds:.0f} s")
+
+
+def operator_lines(results: Results) -> list[str]:
+    """One line per operator: its contract version, its backend, its cases."""
+    lines = []
+    for name in results.operators:
+        own = results.operator_run(name)
+        records = [r for recs in results.cases.values() for r in recs
+                   if r["cell"]["operator"] == name]
+        n = Counter(r["outcome"] for r in records)
+        lines.append(f"operator {own['title']}: spec profile {own['spec_profile']} "
+                     f"({own['spec_profile_kind']}) · {own['backend_description']} · "
+                     f"{len(records)} cases: {n['passed']} passed, {n['failed']} failed")
+    return lines
 
 
 def plural(n: int, one: str, many: str) -> str:

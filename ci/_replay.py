@@ -15,13 +15,12 @@ import time
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 
-from ci.mutants import Entry
+import ops
+from ci.mutants import OPERATOR, Entry
 from fixtures import protocol as P
 from fixtures.runner import plan_case, summarise
 from fixtures.world import TurnWorld
 from spec import memo
-from spec.case import Case
-from spec.profiles import load
 
 
 class SharedPoolWorld(TurnWorld):
@@ -46,7 +45,7 @@ def replay(entries: list[Entry], cases: list[dict], profile_name: str, judge: st
     """Per entry: cases judged per area, failures ({"area", "where", "finding", "case"}) and
     seconds. A mutant skips an area's later cases once the area failed it; a variant meets all.
     With a `label`, a line of progress every few minutes (a full replay takes a while)."""
-    profile = load(profile_name)
+    profile = ops.get(OPERATOR).profile(profile_name)
     started = last = time.perf_counter()
     result = {e.name: {"ran": defaultdict(int), "failures": [], "seconds": 0.0} for e in entries}
     killed: set[tuple[str, str]] = set()
@@ -58,7 +57,7 @@ def replay(entries: list[Entry], cases: list[dict], profile_name: str, judge: st
             if label and time.perf_counter() - last > PROGRESS_EVERY:
                 last = time.perf_counter()
                 print(f"{label}: {done}/{len(cases)} cases in {last - started:.0f} s", flush=True)
-            case = Case.from_dict(item["case"])
+            case = ops.case_from_dict(item["case"])
             area = item["area"]
             if case.ep != size:
                 if pool is not None:
@@ -99,7 +98,7 @@ def replay_names(names: list[str], cases: list[dict], profile_name: str, judge: 
     return replay([mutants.get(n) for n in names], cases, profile_name, judge, timeout, label)
 
 
-def judge_case(world: SharedPoolWorld, case: Case, profile, judge: str) -> str | None:
+def judge_case(world: SharedPoolWorld, case: object, profile, judge: str) -> str | None:
     """None when the entry passes the case, else the suite's first finding (as the failure
     message of the tier words it)."""
     probe = world.backends[0]

@@ -22,7 +22,7 @@ Two ways to run, with the same verdicts:
   own tests check that both modes agree.
 
 Correct variants always meet every case, with no early stop. The matrix has one row per entry
-and one column per area of the suite (spec.clauses.AREAS, then the saved regressions); a cell
+and one column per area of the suite (spec.operator.AREAS, then the saved regressions); a cell
 counts the seeds in which that area failed the entry. The JSON (default
 reports/out/mutation.json) keeps every kill's first finding and case.
 
@@ -47,20 +47,19 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+import ops
 from ci import mutants as catalog
 from ci._replay import replay_names
-from ci.mutants import Entry
+from ci.mutants import OPERATOR, Entry
 from reports.results import record_case
-from spec.clauses import AREAS, CLAUSE
+from spec.operator import AREAS
 
 ROOT = Path(__file__).resolve().parents[1]
 OK, FAILED, USAGE, BROKEN = 0, 1, 2, 3
 DEFAULT_JSON = ROOT / "reports" / "out" / "mutation.json"
 REGRESSIONS = "regressions"
 COLUMNS = (*AREAS, REGRESSIONS)
-SHORT = {"null": "null", "params": "param", "boundaries": "bound", "numerics": "numer",
-         "optional": "optio", "products": "produ", "stages": "stage", "integrity": "integ",
-         REGRESSIONS: "regre"}
+SHORT = {**{name: area.short for name, area in AREAS.items()}, REGRESSIONS: "regre"}
 # One BLAS thread per rank thread: a world of 16 rank threads each running a multi-threaded
 # BLAS on 2 cores is many times slower (tox sets the same for the suite).
 QUIET_BLAS = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
@@ -180,7 +179,8 @@ def pytest_command(args: argparse.Namespace, backend: str, seed: int, scratch: P
     behavior = [] if backend == "sim" else ["--backend-option", f"behavior={args.spec_profile}"]
     cmd = [sys.executable, "-m", "pytest", "suites", "-p", "ci._mutation_plugin",
            "-p", "no:cacheprovider", "-q", "--no-header", "-rN", "--tb=short",
-           "--backend", backend, *behavior, "--spec-profile", args.spec_profile,
+           "--operator", OPERATOR, "--backend", backend, *behavior,
+           "--spec-profile", args.spec_profile,
            "--product", args.product,
            "--judge", args.judge, "--case-timeout", str(args.case_timeout),
            "--hypothesis-profile", args.hypothesis_profile, "--hypothesis-seed", str(seed),
@@ -259,10 +259,9 @@ def pytest_seed(entries: list[Entry], seed: int, args: argparse.Namespace, extra
 
 
 def regression_ids() -> set[str]:
-    from spec.case import Case
-
-    folder = ROOT / "suites" / "regressions"
-    return {Case.from_json(p.read_text(encoding="utf-8")).id for p in folder.glob("*.json")}
+    op = ops.get(OPERATOR)
+    return {op.case_type.from_json(p.read_text(encoding="utf-8")).id
+            for p in op.regressions.glob("*.json")}
 
 
 def reference_cases(seed: int, args: argparse.Namespace, extra: list[str], work: Path
@@ -283,7 +282,8 @@ def reference_cases(seed: int, args: argparse.Namespace, extra: list[str], work:
     saved = regression_ids()
     cases = []
     for rec in read_jsonl(scratch / "out" / "cases.jsonl"):
-        area = REGRESSIONS if rec["case_id"] in saved else CLAUSE[rec["cell"]["clause"]].area
+        area = (REGRESSIONS if rec["case_id"] in saved
+                else ops.get(OPERATOR).clause[rec["cell"]["clause"]].area)
         cases.append({"area": area, "case": record_case(rec), "seconds": rec["seconds"]})
     if not cases:
         raise RuntimeError(f"the reference run (seed {seed}) ran no case")

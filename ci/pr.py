@@ -56,7 +56,8 @@ def main(argv: list[str] | None = None) -> int:
     if reports.results is not None:
         res = reports.results
         n = P.outcome_counts(res)
-        lines += [P.run_line(res, timer.seconds), P.tests_line(res), P.cases_line(res)]
+        lines += [P.run_line(res, timer.seconds), *P.operator_lines(res), P.tests_line(res),
+                  P.cases_line(res)]
         failures = [i for i in res.items.values() if i["outcome"] in ("failed", "error")]
         lines += P.listing("failed", failures)
         lines += P.listing("unexpected passes (listed as expected failures)",

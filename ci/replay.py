@@ -17,12 +17,13 @@ import json
 import sys
 from pathlib import Path
 
+import ops
 from fixtures.backends import BackendError, BackendSpec, parse_options
 from fixtures.runner import CaseResult, Worlds
 from golden.judges import JUDGES
 from reports.results import record_case
-from spec.case import Case, CaseFormatError
-from spec.profiles import ProfileError, load
+from spec.case import CaseFormatError
+from spec.profiles import ProfileError
 
 EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_APPLICABLE = 0, 1, 2, 3
 
@@ -50,7 +51,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def verdict_lines(result: CaseResult) -> list[str]:
     case, exp = result.case, result.expectation
     lines = [
-        f"case: {case.label()}",
+        f"case: {ops.of(case).title} {case.label()}",
         f"clause: {case.clause} ({case.side} side), stage {case.stage}, id {case.id}",
         f"expected: {exp.describe()}",
         f"verdict: {result.outcome.upper().replace('_', ' ')}",
@@ -70,18 +71,23 @@ def verdict_lines(result: CaseResult) -> list[str]:
     return lines
 
 
-def read_case(path: Path, case_id: str | None) -> Case:
-    """The case of a case JSON file, or of the record `case_id` of a cases.jsonl."""
+def read_case(path: Path, case_id: str | None) -> object:
+    """The case (of whichever operator its schema names) of a case JSON file, or of the record
+    `case_id` of a cases.jsonl."""
     if case_id is None:
         if path.suffix == ".jsonl":
             raise CaseFormatError("a cases.jsonl holds many cases: name one with --case-id")
-        return Case.from_json(path.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise CaseFormatError(f"not JSON: {err}") from err
+        return ops.case_from_dict(data)
     with path.open(encoding="utf-8") as f:
         for n, line in enumerate(f, 1):
             if f'"case_id": "{case_id}"' not in line:
                 continue
             try:
-                return Case.from_dict(record_case(json.loads(line)))
+                return ops.case_from_dict(record_case(json.loads(line)))
             except (json.JSONDecodeError, KeyError) as err:
                 raise CaseFormatError(f"line {n} is not a case record: {err!r}") from err
     raise CaseFormatError(f"no case {case_id!r} in this file (ids are the case_id of its lines)")
@@ -91,9 +97,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
         case = read_case(args.case, args.case_id)
-        profile = load(args.spec_profile)
-        spec = BackendSpec.for_profile(args.backend, parse_options(args.backend_option),
-                                       profile.name)
+        profile = ops.of(case).profile(args.spec_profile)
+        spec = BackendSpec.for_profile(args.backend, parse_options(args.backend_option), profile)
         worlds = Worlds(spec, args.case_timeout)
     except FileNotFoundError:
         print(f"replay: {args.case}: no such file", file=sys.stderr)

@@ -61,13 +61,13 @@ from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ops
 from reports.results import Results, ResultsError, load_many
-from spec.clauses import AREAS, CLAUSE, clauses_for
-from spec.products import TITLES, world_sizes
+from spec.operator import AREAS, Operator
+from spec.products import TITLES
 from spec.profiles import Profile
-from spec.profiles import load as load_profile
 
-SCHEMA = "alltoallv-gmm-compliance/1"
+SCHEMA = "conformance-compliance/2"
 SCHEMA_FILE = Path(__file__).with_name("compliance.schema.json")
 STATES = ("failed", "expected_failure", "passed", "not_applicable", "untested")
 FORMATS = ("json", "md", "html")
@@ -122,7 +122,7 @@ def exercises(record: dict, clause_id: str, profile: Profile) -> bool:
     """Whether a case record really checked the clause (see the module doc)."""
     if clause_id not in record["exercised"]:
         return False
-    clause = CLAUSE.get(clause_id)
+    clause = profile.operator.clause.get(clause_id)
     if clause is None:
         return False
     if clause_id == record["cell"]["clause"] and not stands_in(record, profile):
@@ -149,10 +149,14 @@ def _na_reason(reason: str) -> str | None:
 
 
 def tally(results: Results, profile: Profile) -> dict[tuple[str, str, int, str], Tally]:
-    """(clause, product, ep, side) -> Tally, from every item and case record of the run."""
+    """(clause, product, ep, side) -> Tally, from every item and case record of the run of the
+    profile's operator."""
+    op = profile.operator
     out: dict[tuple[str, str, int, str], Tally] = defaultdict(Tally)
     for cid, item in results.items.items():
         cell = item["cell"]
+        if cell["operator"] != op.name:
+            continue
         key = (cell["clause"], cell["product"], int(cell["ep"]), cell["side"])
         t = out[key]
         outcome, reason = item["outcome"], item.get("reason", "")
@@ -179,6 +183,8 @@ def tally(results: Results, profile: Profile) -> dict[tuple[str, str, int, str],
                   reason or outcome)
     for item, rec in results.all_cases():
         cell = rec["cell"]
+        if cell["operator"] != op.name:
+            continue
         product, ep = cell["product"], int(cell["ep"])
         if rec["outcome"] == "passed" and cell["side"] == "invalid" and (
                 cell["clause"] in profile.enforcement
@@ -199,7 +205,7 @@ def tally(results: Results, profile: Profile) -> dict[tuple[str, str, int, str],
         elif other in failed:  # the same status expected of both: wrong for both
             failed.add(cell["clause"])
         for clause_id in failed:
-            if clause_id not in CLAUSE:
+            if clause_id not in op.clause:
                 continue
             t = out[(clause_id, product, ep, _side(rec, clause_id))]
             message = next((f"{f['kind']}: {f['message'].splitlines()[0]}"
@@ -238,19 +244,34 @@ def _enforcement_text(profile: Profile, cid: str) -> str:
 
 
 def build(results: Results) -> dict:
-    """The matrix as a JSON-ready dict (the schema is in the module doc)."""
-    profile = load_profile(results.spec_profile)
+    """The matrix as a JSON-ready dict, one part per operator the runs tested (the schema is in
+    the module doc)."""
+    return {
+        "schema": SCHEMA,
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "states": list(STATES),
+        "operators": {name: build_operator(results, ops.get(
+            name, results.operator_run(name).get("home"))) for name in results.operators},
+    }
+
+
+def build_operator(results: Results, op: Operator) -> dict:
+    """One operator's part of the matrix."""
+    own = results.operator_run(op.name)
+    profile = op.profile(own["spec_profile"])
     tallies = tally(results, profile)
     products: dict[str, dict] = {}
     used: set[str] = set()
     for product in results.products:
-        declared = list(world_sizes(product))
+        if product not in op.products:
+            continue
+        declared = list(op.world_sizes(product))
         seen = sorted({ep for (c, p, ep, _s) in tallies if p == product})
         columns = sorted(set(declared) | set(seen))
         clauses: dict[str, dict] = {}
         cell_states: Counter = Counter()
         clause_states: Counter = Counter()
-        for clause in clauses_for(product, entry=results.entry):
+        for clause in op.clauses_for(product, entry=results.entry):
             used.add(clause.id)
             sides = ("valid", "invalid") if clause.has_invalid_side else ("valid",)
             cells: dict[str, dict] = {}
@@ -281,33 +302,32 @@ def build(results: Results) -> dict:
         products[product] = {
             "title": TITLES.get(product, product),
             "world_sizes": columns, "declared_world_sizes": declared,
-            "run_world_sizes": results.world_sizes(product),
+            "run_world_sizes": results.world_sizes(op.name, product),
             "summary": {"cells": {s: cell_states[s] for s in STATES},
                         "clauses": {s: clause_states[s] for s in STATES}},
             "clauses": clauses,
         }
-    runs = results.runs
+    runs = [r for r in results.runs if op.name in r["operators"]]
+    mine = [item for item in results.items.values() if item["cell"]["operator"] == op.name]
     return {
-        "schema": SCHEMA,
-        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "states": list(STATES),
         "run": {
+            "operator": op.name, "title": op.title,
             "spec_profile": profile.name, "spec_profile_title": profile.title,
             "spec_profile_kind": profile.kind, "entry": results.entry,
+            "entry_points": dict(op.symbols),
             "comm_modes": sorted({r["comm_mode"] for r in runs if r.get("comm_mode")}),
-            "backends": sorted({r.get("backend_description", r["backend"]) for r in runs}),
+            "backends": sorted({r["operators"][op.name]["backend_description"] for r in runs}),
             "hypothesis_profiles": sorted({r.get("hypothesis_profile", "?") for r in runs}),
             "judges": sorted({r.get("judge", "?") for r in runs}),
             "sources": results.sources,
-            "items": len(results.items),
-            "cases": sum(len(v) for v in results.cases.values()),
+            "items": len(mine),
+            "cases": sum(len(results.cases.get(item["nodeid"], [])) for item in mine),
         },
         "clauses": {
-            cid: {"area": CLAUSE[cid].area, "area_title": AREAS[CLAUSE[cid].area],
-                  "text": CLAUSE[cid].text, "source": CLAUSE[cid].source,
-                  "has_invalid_side": CLAUSE[cid].has_invalid_side,
-                  "enforcement": _enforcement_text(profile, cid)}
-            for cid in CLAUSE if cid in used
+            c.id: {"area": c.area, "area_title": AREAS[c.area].title, "text": c.text,
+                   "source": c.source, "has_invalid_side": c.has_invalid_side,
+                   "enforcement": _enforcement_text(profile, c.id)}
+            for c in op.clauses if c.id in used
         },
         "products": products,
     }
@@ -315,7 +335,14 @@ def build(results: Results) -> dict:
 
 # --- summaries ------------------------------------------------------------------------------
 def summary_lines(matrix: dict) -> list[str]:
-    """One line per product: clauses by state, and cells by state."""
+    """One line per operator and product: clauses by state, and cells by state."""
+    lines = []
+    for name, part in matrix["operators"].items():
+        lines += [f"{name} {line}" for line in _summary_lines(part)]
+    return lines
+
+
+def _summary_lines(matrix: dict) -> list[str]:
     lines = []
     for product, p in matrix["products"].items():
         c, k = p["summary"]["clauses"], p["summary"]["cells"]
@@ -327,9 +354,12 @@ def summary_lines(matrix: dict) -> list[str]:
     return lines
 
 
-def clauses_in_state(matrix: dict, state: str, product: str | None = None) -> set[str]:
-    """Clause ids whose product-level state is `state` (in one product or any)."""
-    return {cid for name, p in matrix["products"].items() if product in (None, name)
+def clauses_in_state(matrix: dict, state: str, product: str | None = None,
+                     operator: str | None = None) -> set[str]:
+    """Clause ids whose product-level state is `state` (in one product or any, of one operator
+    or any)."""
+    return {cid for op, part in matrix["operators"].items() if operator in (None, op)
+            for name, p in part["products"].items() if product in (None, name)
             for cid, c in p["clauses"].items() if c["state"] == state}
 
 
@@ -370,15 +400,21 @@ def tested_version(run: dict) -> str:
     kind = {"published": "the published text", "shipped": "the shipped code"}.get(
         run.get("spec_profile_kind", ""), "a contract version")
     entry = run.get("entry", "v1")
-    call = ("aclnnAlltoAllvGroupedMatMulV2, commMode " + ", ".join(run.get("comm_modes", []))
-            if entry == "v2" else "aclnnAlltoAllvGroupedMatMul (V1)")
+    function = run.get("entry_points", {}).get(entry, entry)
+    call = (f"{function}, commMode " + ", ".join(run.get("comm_modes", []))
+            if entry != "v1" else f"{function} (V1)")
     return f"Tested: {run['spec_profile']} ({kind}), entry {call}"
 
 
 def to_markdown(matrix: dict) -> str:
+    """Every operator's part, one after the other."""
+    return "\n".join(_operator_markdown(part) for part in matrix["operators"].values())
+
+
+def _operator_markdown(matrix: dict) -> str:
     run = matrix["run"]
     out = [
-        f"# Compliance matrix: spec profile `{run['spec_profile']}`", "",
+        f"# Compliance matrix of {run['title']}: spec profile `{run['spec_profile']}`", "",
         f"{run['spec_profile_title']}. {tested_version(run)}. "
         f"Backend: {'; '.join(run['backends'])}. "
         f"Hypothesis profile: {', '.join(run['hypothesis_profiles'])}. "
@@ -389,7 +425,7 @@ def to_markdown(matrix: dict) -> str:
         "`[invalid: …]` shows a side of the clause whose state differs.", "",
         "## Summary", "",
     ]
-    out += [f"- {line}" for line in summary_lines(matrix)]
+    out += [f"- {line}" for line in _summary_lines(matrix)]
     for product, p in matrix["products"].items():
         cols = p["world_sizes"]
         out += ["", f"## {product}: {p['title']}", ""]
@@ -399,7 +435,7 @@ def to_markdown(matrix: dict) -> str:
         head = ["clause", "area", *[f"ep={ep}" for ep in cols], product]
         out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
         for cid, c in p["clauses"].items():
-            row = [f"[{cid}](#{_anchor(cid)})", matrix["clauses"][cid]["area"]]
+            row = [f"[{cid}](#{_anchor(run['operator'], cid)})", matrix["clauses"][cid]["area"]]
             row += [_cell_text(c["cells"].get(str(ep))) for ep in cols]
             row.append(_product_text(c, p["declared_world_sizes"]))
             out.append("| " + " | ".join(row) + " |")
@@ -414,13 +450,15 @@ def to_markdown(matrix: dict) -> str:
                        + (f": {reasons[0]}" if reasons else ""))
     out += ["", "## Clauses", ""]
     for cid, c in matrix["clauses"].items():
-        out.append(f"- <a id=\"{_anchor(cid)}\"></a>**{cid}** ({c['area_title']}): {c['text']} "
+        out.append(f"- <a id=\"{_anchor(run['operator'], cid)}\"></a>**{cid}** "
+                   f"({c['area_title']}): {c['text']} "
                    f"(source: {c['source']}; {run['spec_profile']}: {c['enforcement']})")
     return "\n".join(out) + "\n"
 
 
-def _anchor(clause_id: str) -> str:
-    return clause_id
+def _anchor(operator: str, clause_id: str) -> str:
+    """A clause's anchor on the page (the Allure report links each test's clause there)."""
+    return f"{operator}.{clause_id}"
 
 
 # --- HTML ----------------------------------------------------------------------------------
@@ -455,12 +493,20 @@ def _td(cell: dict | None, extra: str = "", text: str | None = None) -> str:
 
 
 def to_html(matrix: dict) -> str:
+    """One page: every operator's part, one after the other."""
+    names = ", ".join(part["run"]["title"] for part in matrix["operators"].values())
+    return "\n".join(["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
+                      f"<title>Compliance matrix: {_e(names)}</title>",
+                      f"<style>{_CSS}</style></head><body>",
+                      *(_operator_html(part) for part in matrix["operators"].values()),
+                      "</body></html>"]) + "\n"
+
+
+def _operator_html(matrix: dict) -> str:
     run = matrix["run"]
     parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>Compliance matrix: {_e(run['spec_profile'])}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>Compliance matrix: spec profile <code>{_e(run['spec_profile'])}</code></h1>",
+        f"<h1>Compliance matrix of {_e(run['title'])}: spec profile "
+        f"<code>{_e(run['spec_profile'])}</code></h1>",
         f"<p>{_e(run['spec_profile_title'])}. {_e(tested_version(run))}. "
         f"Backend: {_e('; '.join(run['backends']))}. "
         f"Hypothesis profile: {_e(', '.join(run['hypothesis_profiles']))}. {run['items']} tests, "
@@ -469,7 +515,8 @@ def to_html(matrix: dict) -> str:
                                        for s in STATES) + "</p>",
         "<p>A cell counts the cases that exercised the clause there; hover a cell for its "
         "sides and reasons. <i>untested</i>: nothing exercised it, which is never a pass.</p>",
-        '<h2 id="summary">Summary</h2><table class="sum"><tr><th>product</th><th>of</th>'
+        f'<h2 id="{_e(run["operator"])}-summary">Summary</h2><table class="sum"><tr>'
+        '<th>product</th><th>of</th>'
         + "".join(f'<th class="{s}">{_e(s.replace("_", " "))}</th>' for s in STATES)
         + "</tr>",
     ]
@@ -481,7 +528,8 @@ def to_html(matrix: dict) -> str:
     parts.append("</table>")
     for product, p in matrix["products"].items():
         cols = p["world_sizes"]
-        parts.append(f'<h2 id="product-{_e(product)}">{_e(product)}: {_e(p["title"])}</h2>')
+        parts.append(f'<h2 id="{_e(run["operator"])}-product-{_e(product)}">{_e(product)}: '
+                     f'{_e(p["title"])}</h2>')
         if p["run_world_sizes"] != p["declared_world_sizes"]:
             parts.append(f"<p>This run set out to test ep in {_e(p['run_world_sizes'])}; the "
                          f"product supports {_e(p['declared_world_sizes'])}.</p>")
@@ -489,25 +537,25 @@ def to_html(matrix: dict) -> str:
                      + "".join(f"<th>ep={ep}</th>" for ep in cols)
                      + f"<th>{_e(product)}</th></tr>")
         for cid, c in p["clauses"].items():
-            parts.append(f'<tr id="{_e(product)}:{_e(cid)}"><td class="cid">'
-                         f'<a href="#{_e(_anchor(cid))}">{_e(cid)}</a></td>'
+            parts.append(f'<tr id="{_e(run["operator"])}:{_e(product)}:{_e(cid)}"><td class="cid">'
+                         f'<a href="#{_e(_anchor(run["operator"], cid))}">{_e(cid)}</a></td>'
                          f'<td class="area">{_e(matrix["clauses"][cid]["area"])}</td>'
                          + "".join(_td(c["cells"].get(str(ep))) for ep in cols)
                          + _td({**c, "sides": {}}, text=_product_text(
                              c, p["declared_world_sizes"], plain=False)) + "</tr>")
         parts.append("</table>")
-    parts.append('<h2 id="clauses">Clauses</h2><dl class="clauses">')
+    parts.append(f'<h2 id="{_e(run["operator"])}-clauses">Clauses</h2><dl class="clauses">')
     for cid, c in matrix["clauses"].items():
         states = "; ".join(
-            f'<a href="#{_e(product)}:{_e(cid)}">{_e(product)}</a>: '
+            f'<a href="#{_e(run["operator"])}:{_e(product)}:{_e(cid)}">{_e(product)}</a>: '
             f"{_e(_product_text(p['clauses'][cid], p['declared_world_sizes'], plain=False))}"
             for product, p in matrix["products"].items() if cid in p["clauses"])
-        parts.append(f'<dt id="{_e(_anchor(cid))}">{_e(cid)} <span class="area">'
+        parts.append(f'<dt id="{_e(_anchor(run["operator"], cid))}">{_e(cid)} <span class="area">'
                      f"({_e(c['area_title'])})</span></dt><dd>{_e(c['text'])}<br>"
                      f"source: {_e(c['source'])}; {_e(run['spec_profile'])}: "
                      f"{_e(c['enforcement'])}<br>{states}</dd>")
-    parts.append("</dl></body></html>")
-    return "\n".join(parts) + "\n"
+    parts.append("</dl>")
+    return "\n".join(parts)
 
 
 def write(matrix: dict, folder: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:

@@ -29,8 +29,9 @@ from typing import TYPE_CHECKING
 import allure
 import pytest
 
+import ops
 from reports.results import CASES_FILE, record_case
-from spec.clauses import AREAS, CLAUSE
+from spec.operator import AREAS
 
 if TYPE_CHECKING:
     from suites._conformance import Cell, Options
@@ -38,8 +39,8 @@ if TYPE_CHECKING:
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS_FILE = "items.jsonl"
 RUN_FILE = "run.json"
-RUN_SCHEMA = "alltoallv-gmm-run/1"
-ITEM_SCHEMA = "alltoallv-gmm-item/1"
+RUN_SCHEMA = "conformance-run/2"
+ITEM_SCHEMA = "conformance-item/2"
 # The clause link of a test points at the clause's anchor in the compliance matrix. The default
 # fits the layout ci/pr.py and ci/nightly.py write: OUT/html/index.html next to OUT/compliance.html,
 # so the link works offline, wherever the folder is copied.
@@ -140,14 +141,20 @@ def cann_version() -> str | None:
 
 
 def environment(opts: Options, products: tuple[str, ...]) -> dict[str, str]:
-    """What a reader of the report needs to know about where it ran."""
-    env = {
-        "backend": opts.backend.describe(),
-        **{f"backend.{k}": v for k, v in opts.provenance.items()},
-        "products": ", ".join(products),
-        "spec.profile": f"{opts.profile.name} ({opts.profile.title})",
-        "spec.profile.kind": opts.profile.kind,
-        **({"spec.profile.chosen": opts.profile_reason} if opts.profile_reason else {}),
+    """What a reader of the report needs to know about where it ran: per operator, its backend
+    (and what that runs) and the contract version tested."""
+    env = {"operators": ", ".join(run.operator.title for run in opts.runs.values()),
+           "products": ", ".join(products)}
+    for run in opts.runs.values():
+        at = run.operator.name
+        env |= {
+            f"{at}.backend": run.backend.describe(),
+            **{f"{at}.backend.{k}": v for k, v in run.provenance.items()},
+            f"{at}.spec.profile": f"{run.profile.name} ({run.profile.title})",
+            f"{at}.spec.profile.kind": run.profile.kind,
+            **({f"{at}.spec.profile.chosen": run.profile_reason} if run.profile_reason else {}),
+        }
+    env |= {
         "entry": opts.entry + (f" (commMode {opts.comm_mode})" if opts.entry == "v2" else ""),
         "hypothesis.profile": opts.hypothesis_profile,
         "judge": opts.judge,
@@ -181,15 +188,16 @@ def _cell_of(item: pytest.Item) -> Cell | None:
 
 def _regression_of(item: pytest.Item) -> tuple[Path, Cell] | None:
     """A saved regression case's path and the cell it belongs to (suites/test_regressions.py)."""
-    path = getattr(getattr(item, "callspec", None), "params", {}).get("regression")
-    if not isinstance(path, str | os.PathLike):  # none saved for this run: pytest's NOTSET
+    saved = getattr(getattr(item, "callspec", None), "params", {}).get("regression")
+    if not isinstance(saved, tuple):  # none saved for this run: pytest's NOTSET
         return None
     from suites._conformance import Cell
 
+    operator, path = saved
     try:
         case = json.loads(Path(path).read_text(encoding="utf-8"))
-        return Path(path), Cell(case["clause"], case["side"], case["product"], case["ep"],
-                                case["dtype"])
+        return Path(path), Cell(operator, case["clause"], case["side"], case["product"],
+                                case["ep"], case["dtype"])
     except (OSError, ValueError, KeyError):
         return None
 
@@ -204,16 +212,18 @@ def _records(item: pytest.Item) -> list[dict]:
 def _description(cell: Cell, opts: Options, replay: str | None = None) -> str:
     """The test's page header; a passing test's replay command is a row here rather than an
     attachment, since a file per passing test is most of a run's report size."""
-    clause = CLAUSE[cell.clause]
-    enforcement = opts.profile.enforces(cell.clause, cell.product).describe()
+    run = opts.runs[cell.operator]
+    clause = run.operator.clause[cell.clause]
+    enforcement = run.profile.enforces(cell.clause, cell.product).describe()
     rows = [
-        ("clause", f"<b>{html.escape(clause.id)}</b> ({html.escape(AREAS[clause.area])})"),
+        ("operator", html.escape(run.operator.title)),
+        ("clause", f"<b>{html.escape(clause.id)}</b> ({html.escape(AREAS[clause.area].title)})"),
         ("contract text", html.escape(clause.text)),
         ("source", html.escape(clause.source)),
-        (f"profile {opts.profile.name}", html.escape(enforcement)),
+        (f"profile {run.profile.name}", html.escape(enforcement)),
         ("side", html.escape(cell.side)),
         ("world", f"{html.escape(cell.product)}, ep={cell.ep}, {html.escape(cell.dtype)}"),
-        ("backend", html.escape(opts.backend.describe())),
+        ("backend", html.escape(run.backend.describe())),
     ]
     if replay:
         rows.append(("replay", f"<code>{html.escape(replay)}</code>"))
@@ -320,25 +330,29 @@ class ConformanceReports:
 
     def label(self, cell: Cell, saved: Path | None = None) -> None:
         opts = self.opts
-        allure.dynamic.epic(f"spec profile {opts.profile.name}")
-        allure.dynamic.feature(AREAS[cell.area])
+        run = opts.runs[cell.operator]
+        area = AREAS[cell.area].title
+        allure.dynamic.epic(f"{run.operator.title} · spec profile {run.profile.name}")
+        allure.dynamic.feature(area)
         allure.dynamic.story(cell.clause)
-        allure.dynamic.parent_suite(cell.product)
-        allure.dynamic.suite("Regressions (saved cases)" if saved else AREAS[cell.area])
+        allure.dynamic.parent_suite(f"{run.operator.title} · {cell.product}")
+        allure.dynamic.suite("Regressions (saved cases)" if saved else area)
         allure.dynamic.sub_suite(cell.clause)
         allure.dynamic.title(f"{'regression ' + saved.stem + ': ' if saved else ''}{cell.clause} "
                              f"({cell.side} side) on {cell.product}, ep={cell.ep}, {cell.dtype}")
-        allure.dynamic.link(cell.clause, link_type="clause", name=f"clause {cell.clause}")
+        allure.dynamic.link(f"{cell.operator}.{cell.clause}", link_type="clause",
+                            name=f"clause {cell.clause}")
         allure.dynamic.description_html(_description(cell, opts))
         # These enter the history id (with the pytest parameter `cell` itself), so a product,
         # world size, dtype, side, backend or contract version has its own history.
+        allure.dynamic.parameter("operator", cell.operator)
         allure.dynamic.parameter("cell", cell.id)
         allure.dynamic.parameter("product", cell.product)
         allure.dynamic.parameter("ep", cell.ep)
         allure.dynamic.parameter("dtype", cell.dtype)
         allure.dynamic.parameter("side", cell.side)
-        allure.dynamic.parameter("backend", opts.backend.describe())
-        allure.dynamic.parameter("spec profile", opts.profile.name)
+        allure.dynamic.parameter("backend", run.backend.describe())
+        allure.dynamic.parameter("spec profile", run.profile.name)
 
     def attach(self, item: pytest.Item, cell: Cell, error: BaseException | None,
                saved: Path | None = None) -> None:
@@ -358,9 +372,10 @@ class ConformanceReports:
         if replay is None:
             conformance = getattr(item, "funcargs", {}).get("conformance")
             if conformance is not None and saved is not None:
-                replay = conformance.replay_command(saved)
+                replay = conformance.replay_command(saved, cell.operator)
             elif conformance is not None:
-                replay = (conformance.replay_command(self.opts.output / CASES_FILE)
+                replay = (conformance.replay_command(self.opts.output / CASES_FILE,
+                                                     cell.operator)
                           + f" --case-id {record['case_id']}")
         if replay and (failing or error is not None or item.get_closest_marker("xfail")):
             allure.attach(replay + "\n", "replay command", allure.attachment_type.TEXT)
@@ -413,7 +428,8 @@ class ConformanceReports:
         if isinstance(cell, dict):
             rec = self.items.setdefault(report.nodeid, {
                 "schema": ITEM_SCHEMA, "nodeid": report.nodeid, "cell": cell,
-                "area": CLAUSE[cell["clause"]].area, "outcome": "passed", "reason": "",
+                "area": ops.get(cell["operator"]).clause[cell["clause"]].area,
+                "outcome": "passed", "reason": "",
                 "seconds": 0.0})
         elif report.nodeid in self.items:  # a teardown report compacted on its worker
             rec = self.items[report.nodeid]
@@ -451,17 +467,24 @@ class ConformanceReports:
             "started": self.started,
             "finished": time.time(),
             "exit_status": exitstatus,
-            "backend": o.backend.name,
-            "backend_options": dict(o.backend.options),
-            "backend_description": o.backend.describe(),
-            "backend_provenance": dict(o.provenance),
-            "spec_profile": o.profile.name,
-            "spec_profile_title": o.profile.title,
-            "spec_profile_kind": o.profile.kind,
+            "backend": o.backend_name,
+            "spec_profile": o.profile_name,
+            "operators": {name: {
+                "title": run.operator.title,
+                "home": run.operator.home,
+                "backend": run.backend.name,
+                "backend_options": dict(run.backend.options),
+                "backend_description": run.backend.describe(),
+                "backend_provenance": dict(run.provenance),
+                "spec_profile": run.profile.name,
+                "spec_profile_title": run.profile.title,
+                "spec_profile_kind": run.profile.kind,
+                "world_sizes": {p: list(o.sizes(run.operator, p)) for p in o.products
+                                if p in run.operator.products},
+            } for name, run in o.runs.items()},
             "entry": o.entry,
             "comm_mode": o.comm_mode,
             "products": list(o.products),
-            "world_sizes": {p: list(o.sizes(p)) for p in o.products},
             "world_size_filter": None if o.world_sizes is None else list(o.world_sizes),
             "hypothesis_profile": o.hypothesis_profile,
             "judge": o.judge,
@@ -480,7 +503,7 @@ def compact_properties(report: pytest.TestReport) -> None:
             n = sum(1 for r in value if r.get("outcome") == "passed")
             value = f"{len(value)} cases: {n} passed, {len(value) - n} failed"
         elif key == "conformance_cell" and isinstance(value, dict):
-            value = "{clause}-{side}-{product}-ep{ep}-{dtype}".format(**value) + (
+            value = "{operator}-{clause}-{side}-{product}-ep{ep}-{dtype}".format(**value) + (
                 f" (regression {value['regression']})" if "regression" in value else "")
         elif key == "conformance_skip" and isinstance(value, dict):
             value = value.get("why", "")

@@ -18,7 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spec.case import Case
+from spec.case import unpack_compact
 
 RUN_FILE = "run.json"
 ITEMS_FILE = "items.jsonl"
@@ -32,17 +32,19 @@ class ResultsError(ValueError):
 
 
 def cell_id(cell: dict) -> str:
-    return f"{cell['clause']}-{cell['side']}-{cell['product']}-ep{cell['ep']}-{cell['dtype']}"
+    """A cell's key within a run (suites._conformance.Cell.key)."""
+    return (f"{cell['operator']}-{cell['clause']}-{cell['side']}-{cell['product']}-ep{cell['ep']}"
+            f"-{cell['dtype']}")
 
 
 def record_case(rec: dict) -> dict:
     """The case of a record as its JSON dict: a failing record has it whole (`case`), a
-    passing one compact (`case_z`, spec.case.Case.to_compact)."""
-    return rec["case"] if "case" in rec else Case.dict_from_compact(rec["case_z"])
+    passing one compact (`case_z`, spec.case.pack_compact)."""
+    return rec["case"] if "case" in rec else unpack_compact(rec["case_z"])
 
 
 def record_key(rec: dict) -> str:
-    """Which test a record belongs to: its pytest node id (older records: their cell's id)."""
+    """Which test a record belongs to: its pytest node id, else its cell's key."""
     return rec.get("nodeid") or cell_id(rec["cell"])
 
 
@@ -57,7 +59,20 @@ class Results:
 
     @property
     def spec_profile(self) -> str:
+        """The contract version the runs were asked for (--spec-profile)."""
         return self.runs[0]["spec_profile"]
+
+    @property
+    def operators(self) -> list[str]:
+        """The operators the runs tested, in the order they ran."""
+        seen: list[str] = []
+        for run in self.runs:
+            seen += [name for name in run["operators"] if name not in seen]
+        return seen
+
+    def operator_run(self, name: str) -> dict:
+        """What the first run that tested operator `name` says of it (run.json `operators`)."""
+        return next(run["operators"][name] for run in self.runs if name in run["operators"])
 
     @property
     def entry(self) -> str:
@@ -71,11 +86,12 @@ class Results:
             seen += [p for p in run["products"] if p not in seen]
         return seen
 
-    def world_sizes(self, product: str) -> list[int]:
-        """The world sizes the runs set out to test on `product` (after --world-sizes)."""
+    def world_sizes(self, operator: str, product: str) -> list[int]:
+        """The world sizes the runs set out to test on `product` for `operator` (after
+        --world-sizes)."""
         sizes: set[int] = set()
         for run in self.runs:
-            sizes.update(run.get("world_sizes", {}).get(product, []))
+            sizes.update(run["operators"].get(operator, {}).get("world_sizes", {}).get(product, []))
         return sorted(sizes)
 
     def all_cases(self) -> Iterator[tuple[dict | None, dict]]:
@@ -119,7 +135,7 @@ def _read_jsonl(path: Path, required: tuple[str, ...]) -> Iterator[dict]:
 
 
 def _check_run(path: Path, run: dict) -> dict:
-    for key in ("spec_profile", "products", "world_sizes", "backend"):
+    for key in ("spec_profile", "products", "operators", "backend"):
         if key not in run:
             raise ResultsError(f"{path}: no {key!r}; expected the run.json of reports/plugin.py")
     return run

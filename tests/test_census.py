@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from reports import census as C
 from reports.results import load
-from spec.case import Case
+from ops.alltoallv_gmm.case import Case
 from tests.support.runs import case, cell, item, run_module, write_results
 
 EP, E = 4, 5

@@ -16,7 +16,7 @@ import pytest
 
 from reports.plugin import CATEGORIES, KINDS
 from reports.trim import prune_containers
-from spec.clauses import AREAS, CLAUSE
+from ops.alltoallv_gmm.clauses import AREAS, CLAUSE
 from tests.support.runs import pr_with_faults, run_module
 
 

@@ -290,7 +290,7 @@ def test_hardware_a_planted_fault_on_the_real_backends_is_named_and_the_next_cas
     double poisoned: the faulting case is a device fault naming it, the next cases start once the
     devices recovered, and none of them is a world that did not start."""
     from ci.bench_pool import valid_cases
-    from spec.profiles import load
+    from ops.alltoallv_gmm import load
     from tests.fakes import ranks
 
     spec, env = _double(kind, tmp_path)

@@ -13,9 +13,9 @@ from fixtures.backends import BackendSpec
 from fixtures.harness import POISON_BITS
 from fixtures.runner import Worlds
 from golden import judge, linear
-from golden.oracle import expected_outputs, expert_row_offsets
-from spec.case import Case, Shared
-from spec.profiles import load
+from ops.alltoallv_gmm.oracle import expected_outputs, expert_row_offsets
+from ops.alltoallv_gmm.case import Case, Shared
+from ops.alltoallv_gmm import load
 from tests.support.simrun import sim_outputs
 
 STANDARDS = ("mixed", "mere-mare", "allclose")
@@ -39,7 +39,7 @@ def outputs(dtype: str, shared: bool = False) -> tuple[dict[str, np.ndarray], ..
 
 
 def verdicts(case: Case, outs: dict[str, np.ndarray], standard: str, rank: int = 0):
-    from golden.oracle import permute_out
+    from ops.alltoallv_gmm.oracle import permute_out
 
     gold = expected_outputs(case, rank)
     full = judge(standard, "gmmY", outs["gmmY"], gold["gmmY"], case.dtype)
@@ -112,7 +112,7 @@ def test_errors_up_to_the_allowance_never_fail(standard: str) -> None:
     rng = np.random.default_rng(3)
     for _ in range(3):
         y = gold + 0.9 * (a + b * np.abs(gold)) * rng.choice((-1.0, 1.0), gold.shape)
-        from golden.oracle import permute_out
+        from ops.alltoallv_gmm.oracle import permute_out
 
         v = linear.linear_judge(standard, "gmmY", y, linear.gmm_groups(case, 0, permute_out(case, 0)),
                                 case.dtype, int(rng.integers(1 << 30)))
@@ -157,7 +157,7 @@ def _big_case(dtype: str) -> Case:
 def test_float32_rounding_bound_alone_holds_the_exact_product(monkeypatch, dtype: str) -> None:
     """With no allowance at all (a = b = 0) only the float32 rounding bound stands between the
     exact float64 product and a failure: it must hold it, and still catch a small error."""
-    from golden.oracle import gmm_y, permute_out
+    from ops.alltoallv_gmm.oracle import gmm_y, permute_out
 
     case = _big_case(dtype)
     p = permute_out(case, 0)
@@ -177,8 +177,8 @@ def test_float32_rounding_bound_alone_holds_the_exact_product(monkeypatch, dtype
 def test_agrees_with_the_oracle_on_a_long_reduction(dtype: str) -> None:
     """The correct output (the product rounded once) passes both; a planted tile fault fails
     both."""
-    from golden.oracle import gmm_y, permute_out
-    from spec import data
+    from ops.alltoallv_gmm.oracle import gmm_y, permute_out
+    from ops.alltoallv_gmm import data
 
     case = _big_case(dtype)
     p = permute_out(case, 0)
@@ -196,8 +196,8 @@ def test_agrees_with_the_oracle_on_a_long_reduction(dtype: str) -> None:
 
 
 def _big_output(dtype: str):
-    from golden.oracle import gmm_y, permute_out
-    from spec import data
+    from ops.alltoallv_gmm.oracle import gmm_y, permute_out
+    from ops.alltoallv_gmm import data
 
     case = _big_case(dtype)
     p = permute_out(case, 0)
@@ -243,7 +243,7 @@ def test_float32_operands_agree_with_the_oracle() -> None:
     no allowance at all, the correct output passes both judges, a tile fault fails both."""
     from dataclasses import replace
 
-    from golden.oracle import gmm_y, permute_out
+    from ops.alltoallv_gmm.oracle import gmm_y, permute_out
 
     case = replace(_big_case("float16"), dtype="float32")
     p = permute_out(case, 0)
@@ -263,7 +263,7 @@ def test_float32_operands_agree_with_the_oracle() -> None:
 def test_exact_product_passes_float32_operands_with_no_allowance(monkeypatch) -> None:
     from dataclasses import replace
 
-    from golden.oracle import gmm_y, permute_out
+    from ops.alltoallv_gmm.oracle import gmm_y, permute_out
 
     case = replace(_big_case("float16"), dtype="float32")
     p = permute_out(case, 0)
@@ -277,7 +277,7 @@ def test_exact_product_passes_float32_operands_with_no_allowance(monkeypatch) ->
 
 def test_max_abs_reads_the_16_bit_patterns() -> None:
     """max|x| off the bits equals the float one whichever sign holds it; NaN stays NaN."""
-    from spec import data
+    from ops.alltoallv_gmm import data
 
     rng = np.random.default_rng(1)
     for dtype in ("float16", "bfloat16"):
@@ -303,7 +303,7 @@ def test_outputs_whose_squares_leave_float32_still_pass() -> None:
     """bf16 values near 1e26 are ordinary bf16 and float32 numbers, but their squares are not:
     the sums of squares behind the thresholds must not overflow into a failure (nor into an
     infinite threshold that would pass anything)."""
-    from spec import data
+    from ops.alltoallv_gmm import data
 
     nd = data.np_dtype("bfloat16")
     rng = np.random.default_rng(6)

@@ -14,12 +14,12 @@ from ci.mutants._checks import CHECKS, CheckedSim
 from fixtures.backends import BackendError, BackendSpec
 from fixtures.harness import GUARD_BYTE, materialise
 from fixtures.protocol import RankContext
-from fixtures.sim import SimBackend
-from spec.clauses import CLAUSE
-from spec.profiles import load
+from ops.alltoallv_gmm.sim import SimBackend
+from ops.alltoallv_gmm.clauses import CLAUSE
+from ops.alltoallv_gmm import load
 from strategies.choices import Seeded
-from strategies.clauses import INVALID, VALID
-from strategies.worlds import Unreachable
+from ops.alltoallv_gmm.builders import INVALID, VALID
+from ops.alltoallv_gmm.worlds import Unreachable
 
 # The faults issue 6 asks the catalog to cover, each by the entries that do.
 REQUIRED = {

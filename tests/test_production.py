@@ -7,7 +7,7 @@ import pytest
 
 from spec import production as P
 from spec.expect import expect_case
-from spec.profiles import load
+from ops.alltoallv_gmm import load
 from strategies import tier as tiers
 from strategies import world_bytes
 from suites.test_production import MIN_TOKENS, SIM_MACS, host_macs, scaled

@@ -11,7 +11,7 @@ import pytest
 
 from reports import matrix as M
 from reports.results import ResultsError, load, load_many
-from spec.clauses import clauses_for
+from ops.alltoallv_gmm.clauses import clauses_for
 from tests.support.runs import case, cell, item, run_module, write_results
 
 

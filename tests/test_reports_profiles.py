@@ -16,7 +16,7 @@ import pytest
 
 from reports import matrix as M
 from reports.results import load_many
-from spec.clauses import CLAUSE, clauses_for
+from ops.alltoallv_gmm.clauses import CLAUSE, clauses_for
 from tests.support.runs import run_module
 
 FAST = ["--hypothesis-profile", "debug", "-p", "tests.support.no_shrink", "-p", "no:cacheprovider",

@@ -10,12 +10,12 @@ import pytest
 
 from fixtures.backends import BackendError, BackendSpec
 from fixtures.runner import Worlds
-from fixtures.sim import SimBackend
-from spec.case import Case, Fault, Shared
-from spec.profiles import load
+from ops.alltoallv_gmm.sim import SimBackend
+from ops.alltoallv_gmm.case import Case, Fault, Shared
+from ops.alltoallv_gmm import load
 from strategies import Pins, intended
 from strategies.choices import Minimal, Seeded
-from strategies.worlds import build_world
+from ops.alltoallv_gmm.worlds import build_world
 
 DOC, CANN = load("doc"), load("cann-2025.12")
 
@@ -104,7 +104,7 @@ def test_unknown_behavior_and_bad_backends_get_one_clear_line():
     with pytest.raises(BackendError, match="built-in backends: sim, torch, torch_npu, aclnn"):
         BackendSpec("no_such_module:factory").make()
     with pytest.raises(BackendError, match="has no callable 'nope'"):
-        BackendSpec("fixtures.sim:nope").make()
+        BackendSpec("ops.alltoallv_gmm.sim:nope").make()
     with pytest.raises(BackendError, match="lacks get_workspace_size, execute"):
         BackendSpec("builtins:object").make()
     with pytest.raises(BackendError, match="rejected its options"):

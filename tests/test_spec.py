@@ -9,8 +9,8 @@ import shutil
 
 import pytest
 
-from spec.clauses import AREAS, CLAUSE, CLAUSES, PRODUCTS
-from spec.params import PARAMS
+from ops.alltoallv_gmm.clauses import AREAS, CLAUSE, CLAUSES, PRODUCTS
+from ops.alltoallv_gmm.params import PARAMS
 from spec.products import world_sizes
 from spec.profiles import (
     PROFILE_DIR,

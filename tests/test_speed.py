@@ -20,11 +20,11 @@ from ci import bench_cases
 from fixtures.harness import RankPlan
 from fixtures.protocol import ALL_CAPABILITIES
 from fixtures.runner import plan_case, summarise
-from fixtures.sim import SimBackend
+from ops.alltoallv_gmm.sim import SimBackend
 from fixtures.world import ThreadWorld
 from reports.results import record_case
-from spec.case import Case, CaseFormatError
-from spec.profiles import load
+from ops.alltoallv_gmm.case import Case, CaseFormatError
+from ops.alltoallv_gmm import load
 from strategies import probe
 from strategies import tier as tiers
 from suites._conformance import AfterFailure, Cell, case_record

@@ -11,13 +11,13 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from spec.case import Case
+from ops.alltoallv_gmm.case import Case
 from spec.expect import expect_case
-from spec.profiles import load
-from spec.tiles import KERNEL_2026, Axis, tiling
+from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.tiles import KERNEL_2026, Axis, tiling
 from strategies import clause_cases, world_bytes
 from strategies import tier as tiers
-from strategies.tiles import categories
+from ops.alltoallv_gmm.tile_worlds import categories
 from suites._conformance import Cell
 
 TILE_CLAUSES = ("CALC.gmm", "CALC.mm", "CALC.permute", "CALC.transGmmWeight",

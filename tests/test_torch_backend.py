@@ -8,11 +8,11 @@ import pytest
 
 from fixtures.backends import BackendSpec
 from fixtures.runner import Worlds
-from fixtures.sim import SimBackend
-from fixtures.torch_backend import permute_index
-from spec.profiles import load
+from ops.alltoallv_gmm.sim import SimBackend
+from ops.alltoallv_gmm.torch_backend import permute_index
+from ops.alltoallv_gmm import load
 from strategies import probe
-from strategies.worlds import Pins, build_world
+from ops.alltoallv_gmm.worlds import Pins, build_world
 from tests.support.pool_cases import SeededChoices
 
 EP = 4

@@ -1,4 +1,5 @@
-"""The catalog of implementations that measures the suite's power (issue 6).
+"""The catalog of implementations that measures the suite's power over aclnnAlltoAllvGroupedMatMul
+(`OPERATOR`): every entry is built on that operator's simulator and meets that operator's tier.
 
 Mutants (`routing`, `arithmetic`, `tiles`, `outputs`, `validation`, `nondeterminism`) are faulty
 variants of the reference simulator, one fault each: the PR tier must fail every one. Variants
@@ -17,7 +18,9 @@ from __future__ import annotations
 
 from ci.mutants import arithmetic, nondeterminism, outputs, routing, tiles, validation, variants
 from ci.mutants._base import KINDS, REGISTRY, Entry
-from fixtures.sim import SimBackend
+from ops.alltoallv_gmm.sim import SimBackend
+
+OPERATOR = "alltoallv_gmm"  # the operator (ops/) whose simulator the entries derive from
 
 FAMILIES = tuple(m.__name__.rpartition(".")[2] for m in (
     routing, arithmetic, tiles, outputs, validation, nondeterminism, variants))

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fixtures.sim import SimBackend
+from ops.alltoallv_gmm.sim import SimBackend
 
 KINDS = ("mutant", "variant")
 

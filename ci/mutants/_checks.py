@@ -1,7 +1,7 @@
 """The sim's first-stage checks restated with every limit, code and check named, so that a
 validation mutant is one changed number or one left-out check.
 
-`CheckedSim()` with nothing changed behaves exactly like `fixtures.sim.SimBackend` (the suite's
+`CheckedSim()` with nothing changed behaves exactly like `ops.alltoallv_gmm.sim.SimBackend` (the suite's
 own tests compare the two on both sides of every clause): the catalog's validation faults then
 differ from the reference by the one change each states, nothing else.
 """
@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from types import MappingProxyType
 
 from fixtures.protocol import RankContext, tensor_format
-from fixtures.sim import _FLOATS, _V1, INVALID, NULLPTR, SUCCESS, SimBackend, _dim, expert_chunk
+from ops.alltoallv_gmm.sim import _FLOATS, _V1, INVALID, NULLPTR, SUCCESS, SimBackend, _dim, expert_chunk
 
 CHECKS = (  # every check that can be left out, by name
     "null.required", "count_tensors", "group.null", "group.empty", "mm.pair", "mm.mmY",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from ci.mutants._base import logical_weight, mutant, rounded_matmul
-from fixtures.sim import SimBackend
+from ops.alltoallv_gmm.sim import SimBackend
 
 
 @mutant("ignores_trans_gmm_weight", "transGmmWeight ignored: the stored (N1, H1) weight is read "

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ci.mutants._base import logical_weight, mutant
-from fixtures.sim import SimBackend
+from ops.alltoallv_gmm.sim import SimBackend
 
 
 def split_k(x: np.ndarray, w: np.ndarray, dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:

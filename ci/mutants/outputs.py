@@ -7,7 +7,7 @@ import numpy as np
 
 from ci.mutants._base import mutant, spill
 from fixtures.protocol import RankContext
-from fixtures.sim import SimBackend
+from ops.alltoallv_gmm.sim import SimBackend
 
 
 @mutant("unwritten_tail", "the last row of gmmY is never written")

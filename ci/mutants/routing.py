@@ -6,7 +6,7 @@ import numpy as np
 
 from ci.mutants._base import mutant
 from fixtures.protocol import RankContext
-from fixtures.sim import SimBackend
+from ops.alltoallv_gmm.sim import SimBackend
 
 
 @mutant("source_major_permute", "permute lays rows out source-rank-major (for s, for j) instead of "

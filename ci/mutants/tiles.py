@@ -7,8 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from ci.mutants._base import logical_weight, mutant
-from fixtures.sim import SimBackend
-from spec.tiles import tiling
+from ops.alltoallv_gmm.sim import SimBackend
+from ops.alltoallv_gmm.tiles import tiling
 
 T = tiling()
 M_TILE = T.m.largest  # rows of the largest M tile

@@ -8,7 +8,7 @@ from types import MappingProxyType
 from ci.mutants._base import mutant
 from ci.mutants._checks import CheckedSim
 from fixtures.protocol import RankContext
-from fixtures.sim import INVALID, MIB, NULLPTR, SUCCESS, SimExecutor
+from ops.alltoallv_gmm.sim import INVALID, MIB, NULLPTR, SUCCESS, SimExecutor
 
 # -- range boundaries, off by one -------------------------------------------------------------
 

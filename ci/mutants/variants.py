@@ -8,7 +8,7 @@ import numpy as np
 
 from ci.mutants._base import logical_weight, variant
 from fixtures.protocol import RankContext
-from fixtures.sim import INVALID, NULLPTR, SUCCESS, SimBackend, SimExecutor
+from ops.alltoallv_gmm.sim import INVALID, NULLPTR, SUCCESS, SimBackend, SimExecutor
 
 BLOCK = 64
 

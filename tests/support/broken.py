@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fixtures.sim import SimBackend
+from ops.alltoallv_gmm.sim import SimBackend
 
 
 class SourceMajorPermute(SimBackend):

@@ -26,8 +26,8 @@ import ml_dtypes
 import numpy as np
 
 from fixtures.protocol import RankContext
-from fixtures.sim import SUCCESS, SimBackend
-from fixtures.torch_backend import TorchBackend
+from ops.alltoallv_gmm.sim import SUCCESS, SimBackend
+from ops.alltoallv_gmm.torch_backend import TorchBackend
 
 WORLD = "processes"
 DIST_BACKEND = "gloo"

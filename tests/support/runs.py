@@ -104,7 +104,7 @@ def nodeid(c: dict) -> str:
 
 
 def item(c: dict, outcome: str = "passed", reason: str = "") -> dict:
-    from spec.clauses import CLAUSE
+    from ops.alltoallv_gmm.clauses import CLAUSE
 
     return {"schema": "alltoallv-gmm-item/1", "nodeid": nodeid(c), "cell": c,
             "area": CLAUSE[c["clause"]].area, "outcome": outcome, "reason": reason,

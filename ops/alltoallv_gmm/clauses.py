@@ -3,17 +3,24 @@
 Clauses are listed in the order the shipped first stage checks them (op_api null and pair checks,
 then nnopbase dtype/format, then tiling), so when a call breaks several, the first enforced one
 decides the status (`spec.expect`). Statuses are not here: a spec profile
-(`spec/profiles/*.toml`) maps every clause to the status it returns, or says it is not enforced.
+(`ops/alltoallv_gmm/profiles/*.toml`) maps every clause to the status it returns, or says it is not enforced.
 
 Clauses without a rule (`CALC.*`, `OUT.*`) are stated on valid calls only; the oracle checks them.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from spec.call import MIB
-from spec.params import FLOAT_DTYPES, FORMATS, PARAM
+from ops.alltoallv_gmm.call import MIB
+from ops.alltoallv_gmm.params import FLOAT_DTYPES, FORMATS, PARAM
+from spec.operator import (
+    FORMAT_ARGS,
+    NULL_ATTRIBUTES,
+    NULL_INPUTS,
+    NULL_OUT_POINTERS,
+    OUTPUT_ARGS,
+    STAGE_CONTROL,
+)
+from spec.operator import Clause as C
 from spec.rules import (
     CountsConsistent,
     DtypeIn,
@@ -32,17 +39,6 @@ from spec.rules import (
 
 PRODUCTS = ("A3", "910_95")
 
-AREAS: dict[str, str] = {
-    "null": "Null pointers",
-    "params": "Invalid parameters",
-    "boundaries": "Boundaries",
-    "numerics": "Numerics",
-    "optional": "Optional outputs and transposes",
-    "products": "Products",
-    "stages": "Two-stage protocol",
-    "integrity": "Output integrity",
-}
-
 SEED = "aclnnAlltoAllvGroupedMatMul.md"
 SHIPPED = "OPERATOR.md section 2 (shipped code)"
 SHIPPED_2026 = "contracts/alltoallv_gmm-2026.md (shipped code, ops-transformer 3a280bcc)"
@@ -50,48 +46,23 @@ V2_DOC = "aclnnAlltoAllvGroupedMatMulV2.md (ops-transformer c3d14253f)"
 ENTRIES = ("v1", "v2")  # aclnnAlltoAllvGroupedMatMul and aclnnAlltoAllvGroupedMatMulV2
 LAYOUT = "OPERATOR.md section 1"
 
-# Capabilities a backend must have to express a clause's invalid side (fixtures.protocol).
-NULL_INPUTS = "null_inputs"
-NULL_ATTRIBUTES = "null_attributes"
-OUTPUT_ARGS = "output_args"
-NULL_OUT_POINTERS = "null_out_pointers"
-STAGE_CONTROL = "stage_control"
-FORMAT_ARGS = "formats"
 
-
-@dataclass(frozen=True)
-class Clause:
-    id: str
-    area: str
-    text: str
-    rule: Rule | None = None
-    source: str = SEED
-    products: tuple[str, ...] = PRODUCTS
-    needs: tuple[str, ...] = ()
-    entries: tuple[str, ...] = ENTRIES  # the entry points whose calls the clause speaks of
-
-    @property
-    def has_invalid_side(self) -> bool:
-        return self.rule is not None
-
-    @property
-    def stage(self) -> int:
-        return self.rule.stage if self.rule is not None else 2
-
-    @property
-    def world_rule(self) -> bool:
-        return isinstance(self.rule, CountsConsistent)
+def Clause(id: str, area: str, text: str, rule: Rule | None = None, source: str = SEED,
+           products: tuple[str, ...] = PRODUCTS, needs: tuple[str, ...] = (),
+           entries: tuple[str, ...] = ENTRIES) -> C:
+    """A clause of this contract: from the published text, on every product and entry point,
+    unless it says otherwise."""
+    return C(id, area, text, rule, source, products, needs, entries)
 
 
 def _out(param: str) -> tuple[str, ...]:
     return (OUTPUT_ARGS,) if PARAM[param].role == "output" else ()
 
 
-_OUTPUT_TENSORS = ("gmmY", "mmY", "permuteOut")
 _FLOAT_TENSORS = ("gmmX", "gmmWeight", "mmX", "mmWeight", "gmmY", "mmY", "permuteOut")
 
 
-def _null_clauses() -> list[Clause]:
+def _null_clauses() -> list[C]:
     out = [
         Clause("NULL.workspaceSize", "stages", "workspaceSize：必选输出，传入空指针返回161001",
                NotNull("workspaceSize"), needs=(NULL_OUT_POINTERS,)),
@@ -111,7 +82,7 @@ def _null_clauses() -> list[Clause]:
     return out
 
 
-def _pair_clauses() -> list[Clause]:
+def _pair_clauses() -> list[C]:
     return [
         Clause("GROUP.empty", "params", "group：字符串长度要求(0, 128)，空字符串不在范围内",
                Truthy("group.nonempty")),
@@ -143,7 +114,7 @@ def _pair_clauses() -> list[Clause]:
     ]
 
 
-def _comm_mode_clauses() -> list[Clause]:
+def _comm_mode_clauses() -> list[C]:
     """V2's commMode, checked by op_api right after the counts (contracts/alltoallv_gmm-v2.md)."""
     v2 = ("v2",)
     return [
@@ -160,7 +131,7 @@ def _comm_mode_clauses() -> list[Clause]:
     ]
 
 
-def _dtype_format_rank_clauses() -> list[Clause]:
+def _dtype_format_rank_clauses() -> list[C]:
     out: list[Clause] = []
     for p in _FLOAT_TENSORS:
         out.append(Clause(f"DTYPE.{p}", "params",
@@ -170,7 +141,7 @@ def _dtype_format_rank_clauses() -> list[Clause]:
         ref = "mmXOptional" if p == "mmY" else "gmmX"
         out.append(Clause(f"DTYPE.match.{p}", "params",
                           f"{PARAM[p].c_name}：数据类型与{ref}保持一致",
-                          DtypeMatches(p, "gmmX"), needs=_out(p)))
+                          DtypeMatches(p, "gmmX", FLOAT_DTYPES), needs=_out(p)))
     for p in _FLOAT_TENSORS:
         out.append(Clause(f"FORMAT.{p}", "params", f"{PARAM[p].c_name}：数据格式支持ND",
                           FormatIn(p, FORMATS), needs=(FORMAT_ARGS, *_out(p))))
@@ -181,7 +152,7 @@ def _dtype_format_rank_clauses() -> list[Clause]:
     return out
 
 
-def _shape_clauses() -> list[Clause]:
+def _shape_clauses() -> list[C]:
     return [
         Clause("SHAPE.H1", "params",
                "gmmX (BSK, H1) 的H1等于gmmWeight的H1（transGmmWeight时为第2维）",
@@ -202,7 +173,7 @@ def _shape_clauses() -> list[Clause]:
     ]
 
 
-def _range_clauses() -> list[Clause]:
+def _range_clauses() -> list[C]:
     return [
         Clause("RANGE.H1", "boundaries", "H1：路由专家hidden size，取值范围(0, 65536)",
                InRange("H1", 0, 65536)),
@@ -218,7 +189,7 @@ def _range_clauses() -> list[Clause]:
     ]
 
 
-def _product_clauses() -> list[Clause]:
+def _product_clauses() -> list[C]:
     return [
         Clause("PRODUCT.A3.epWorldSize", "products",
                "epWorldSize：Atlas A3系列产品支持8、16、32、64",
@@ -229,7 +200,7 @@ def _product_clauses() -> list[Clause]:
     ]
 
 
-def _count_clauses() -> list[Clause]:
+def _count_clauses() -> list[C]:
     return [
         Clause("COUNTS.send_len", "params", "sendCounts：取值大小为e * epWorldSize",
                Equal("len.sendCounts", "e*ep")),
@@ -262,7 +233,7 @@ def _count_clauses() -> list[Clause]:
     ]
 
 
-def _volume_clauses() -> list[Clause]:
+def _volume_clauses() -> list[C]:
     a3 = ("A3",)
     return [
         Clause("VOLUME.A3.per_peer_min", "products",
@@ -276,7 +247,7 @@ def _volume_clauses() -> list[Clause]:
     ]
 
 
-def _world_clauses() -> list[Clause]:
+def _world_clauses() -> list[C]:
     return [
         Clause("COMM.epWorldSize", "params", "epWorldSize：ep通信域size（等于通信域的实际大小）",
                Equal("epWorldSize", "world_size")),
@@ -287,7 +258,7 @@ def _world_clauses() -> list[Clause]:
     ]
 
 
-def _stage2_clauses() -> list[Clause]:
+def _stage2_clauses() -> list[C]:
     needs = (STAGE_CONTROL,)
     return [
         Clause("STAGE2.executor_null", "stages", "executor：op执行器，传入空指针返回161001",
@@ -301,7 +272,7 @@ def _stage2_clauses() -> list[Clause]:
     ]
 
 
-def _output_clauses() -> list[Clause]:
+def _output_clauses() -> list[C]:
     return [
         Clause("CALC.permute", "numerics",
                "permuteOut = Permute(AlltoAllv(gmmX))：专家主序、源卡次序，逐位一致", source=LAYOUT),
@@ -321,7 +292,7 @@ def _output_clauses() -> list[Clause]:
     ]
 
 
-CLAUSES: tuple[Clause, ...] = tuple(
+CLAUSES: tuple[C, ...] = tuple(
     _null_clauses()
     + _pair_clauses()
     + _comm_mode_clauses()
@@ -336,14 +307,4 @@ CLAUSES: tuple[Clause, ...] = tuple(
     + _output_clauses()
 )
 
-CLAUSE: dict[str, Clause] = {c.id: c for c in CLAUSES}
-ORDER: dict[str, int] = {c.id: i for i, c in enumerate(CLAUSES)}
-
-
-def clauses_for(product: str, area: str | None = None, entry: str | None = "v1"
-                ) -> tuple[Clause, ...]:
-    """The clauses of a product (and area) that speak of calls of `entry` (None: any entry)."""
-    return tuple(
-        c for c in CLAUSES if product in c.products and (area is None or c.area == area)
-        and (entry is None or entry in c.entries)
-    )
+CLAUSE: dict[str, C] = {c.id: c for c in CLAUSES}

@@ -1,4 +1,5 @@
-"""Every parameter of both stages of aclnnAlltoAllvGroupedMatMul, as data.
+"""Every parameter of both stages of aclnnAlltoAllvGroupedMatMul, as data: the one table of its
+names (spec.operator.Param).
 
 Quoted from the parameter tables of the published contract
 (`shared/seed/aclnnAlltoAllvGroupedMatMul.md`). `name` is the id the rest of the suite uses
@@ -8,31 +9,11 @@ the backend protocol (DESIGN.md section 4).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from spec.operator import Param
 
 FLOAT_DTYPES = ("float16", "bfloat16")
 COUNT_TENSOR_DTYPES = ("int32", "int64")
 FORMATS = ("ND",)
-
-
-@dataclass(frozen=True)
-class Param:
-    name: str
-    c_name: str
-    py_name: str
-    stage: int
-    role: str  # "input", "output" or "attribute"
-    required: bool
-    kind: str  # "tensor", "int_array", "string", "int", "bool", "pointer"
-    text: str
-    dtypes: tuple[str, ...] = ()
-    rank: int | None = None
-    formats: tuple[str, ...] = ()
-    shape: str = ""
-
-    @property
-    def is_tensor(self) -> bool:
-        return self.kind == "tensor"
 
 
 PARAMS: tuple[Param, ...] = (
@@ -57,6 +38,9 @@ PARAMS: tuple[Param, ...] = (
           FLOAT_DTYPES, 2, FORMATS, "(H2, N2); stored (N2, H2) when transMmWeight"),
     Param("group", "group", "group", 1, "attribute", True, "string",
           "专家并行的通信域名，字符串长度要求(0, 128)"),
+    Param("commMode", "commMode", "comm_mode", 1, "attribute", True, "string",
+          "通信引擎：\"ai_cpu\"或\"ccu\"（aclnnAlltoAllvGroupedMatMulV2，位于group之后）",
+          entries=("v2",)),
     Param("epWorldSize", "epWorldSize", "ep_world_size", 1, "attribute", True, "int",
           "ep通信域size：Atlas A3支持8、16、32、64；昇腾910_95支持4、8、16、32、64", ("int64",)),
     Param("sendCounts", "sendCounts", "send_counts", 1, "attribute", True, "int_array",
@@ -94,5 +78,3 @@ PARAMS: tuple[Param, ...] = (
 )
 
 PARAM = {p.name: p for p in PARAMS}
-TENSOR_PARAMS = tuple(p.name for p in PARAMS if p.is_tensor)
-FLOAT_TENSORS = tuple(p.name for p in PARAMS if p.is_tensor and p.dtypes == FLOAT_DTYPES)

@@ -1,7 +1,7 @@
 """Valid EP worlds: consistent send matrices, every rank's arguments derived from them.
 
 Small worlds by default: zero counts, uneven splits and a rank that receives nothing; on Atlas A3
-worlds large enough for the volume rules (`strategies.volume`). `Pins` fix what a boundary or a
+worlds large enough for the volume rules (`ops.alltoallv_gmm.volume`). `Pins` fix what a boundary or a
 violation needs (an H1, a BSK, a K, ...); everything else is drawn.
 
 "A rank that sends nothing" is read as a rank that sends nothing to some peers: a rank with
@@ -15,21 +15,17 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spec.case import Case, Shared
-from spec.params import FLOAT_DTYPES
+from ops.alltoallv_gmm.case import Case, Shared
+from ops.alltoallv_gmm.params import FLOAT_DTYPES
+from ops.alltoallv_gmm.volume import ROW_BYTES_PER_H1, Volume, min_rows_per_rank, policy, unmet
 from spec.profiles import Profile
 from strategies import tier as tiers
-from strategies.choices import Choices
-from strategies.volume import ROW_BYTES_PER_H1, Volume, min_rows_per_rank, policy, unmet
+from strategies.choices import Choices, Unreachable
 
 SMALL_H1 = (16, 1, 2, 3, 7, 32, 64, 100, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 VOLUME_H1 = (16384, 8192, 32768, 65535, 12288, 20000, 4096)
 SMALL_N = (8, 1, 2, 3, 5, 16, 31, 64)
 SMALL_H2 = (16, 1, 2, 7, 32, 64, 128, 300)
-
-
-class Unreachable(Exception):
-    """No world of these pins exists at this world size (the reason says why)."""
 
 
 @dataclass(frozen=True)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from spec.clauses import CLAUSE
+from ops.alltoallv_gmm.clauses import CLAUSE
 from spec.profiles import Profile, known
 
 PEER, CARD_MIN, CARD_MAX = "VOLUME.A3.per_peer_min", "VOLUME.A3.card_min", "VOLUME.A3.card_max"
@@ -45,7 +45,7 @@ def _rules(product: str, profiles: list[Profile]) -> Volume:
 
 
 def policy(product: str, ep: int, profile: Profile) -> Volume:
-    strict = _rules(product, list(known()))
+    strict = _rules(product, list(known(profile.operator)))
     if strict.feasible(ep):
         return strict
     own = _rules(product, [profile])

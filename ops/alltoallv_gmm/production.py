@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from spec.case import Case, Shared
+from ops.alltoallv_gmm.case import Case, Shared
 
 SKEW = 1.0  # Zipf exponent of expert popularity
 RANK_NOISE = 0.5  # log-normal spread of each source rank's own preferences
@@ -91,3 +91,8 @@ def case(world: World, product: str, dtype: str, tokens: int | None = None, seed
     return Case(product=product, ep=world.ep, e=world.e, h1=world.h1, n1=world.n1,
                 send=routing(world, bs, seed), dtype=dtype, shared=shared,
                 permute_out_flag=world.permute_out, seed=seed, clause="CALC.gmm", side="valid")
+
+
+def tokens_per_rank(case: Case, world: World) -> int:
+    """The tokens per rank a (scaled) case of `world` carries."""
+    return case.shared.bs[0] if case.shared else sum(case.send[0]) // world.top_k

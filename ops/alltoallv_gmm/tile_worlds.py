@@ -14,14 +14,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from spec.case import Case, Shared
-from spec.params import FLOAT_DTYPES
+from ops.alltoallv_gmm.case import Case, Shared
+from ops.alltoallv_gmm.params import FLOAT_DTYPES
+from ops.alltoallv_gmm.tiles import Tiling, tiling
+from ops.alltoallv_gmm.volume import policy
+from ops.alltoallv_gmm.worlds import Pins, Unreachable, world_bytes
 from spec.profiles import Profile
-from spec.tiles import Tiling, tiling
 from strategies import tier as tiers
 from strategies.choices import Choices
-from strategies.volume import policy
-from strategies.worlds import Pins, Unreachable, world_bytes
 
 ROWS_X_K = 1 << 22  # rows x H1 (or BS x H2) of the hot rank: the activations it generates
 WEIGHTS = 1 << 23  # elements of every rank's weights together
@@ -160,3 +160,25 @@ def categories(case: Case, t: Tiling | None = None) -> set[str]:
     if max(case.a(r) for r in ranks) > t.row_index_limit:
         out.add("rows>index_width")
     return out
+
+
+# The least number of computed cases a PR run must have in each category (reports.census).
+REQUIRED: dict[str, int] = {
+    "group_rows>M_tile": 50,
+    "N_tail": 50,
+    "H1_K_tail": 50,
+    "e>=5": 50,
+    "rows>index_width": 1,
+}
+
+
+def describe() -> dict[str, str]:
+    """Each category in words, with the current tiling's numbers."""
+    t = tiling()
+    return {
+        "group_rows>M_tile": f"an expert group of more than {t.m.largest} rows",
+        "N_tail": f"N1 or N2 above {t.n.tiles[1]} and not a multiple of it",
+        "H1_K_tail": f"H1 above {t.k_block} and not a multiple of it",
+        "e>=5": "e >= 5",
+        "rows>index_width": f"a rank receiving more than {t.row_index_limit} rows",
+    }

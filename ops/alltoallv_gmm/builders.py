@@ -12,14 +12,17 @@ import math
 from collections.abc import Callable
 from dataclasses import replace
 
-from spec.case import Case, Fault
-from spec.clauses import CLAUSE, PRODUCTS
-from spec.params import FLOAT_DTYPES
+from ops.alltoallv_gmm.case import Case, Fault
+from ops.alltoallv_gmm.clauses import CLAUSE, PRODUCTS, SHIPPED_2026
+from ops.alltoallv_gmm.params import FLOAT_DTYPES
+from ops.alltoallv_gmm.tile_worlds import tile_world
+from ops.alltoallv_gmm.volume import policy
+from ops.alltoallv_gmm.worlds import Pins, build_world, world_bytes
 from spec.profiles import Profile
 from spec.rules import DtypeIn, DtypeMatches, FormatIn, InRange, IsNull, NotNull, RankIs
-from strategies.choices import Choices
-from strategies.tiles import tile_world
-from strategies.worlds import Pins, Unreachable, build_world
+from strategies.choices import Choices, Unreachable
+
+__all__ = ["INVALID", "VALID", "doctor_cases", "engines_of", "tolerated", "world_bytes"]
 
 BAD_DTYPES = ("float32", "int8", "int32")
 BAD_FORMATS = ("FRACTAL_NZ", "NCHW", "NHWC")
@@ -38,6 +41,20 @@ IMPLIED: dict[str, frozenset[str]] = {
 }
 
 Builder = Callable[[Choices, str, int, Profile], Case]
+
+
+def tolerated(case: Case, profile: Profile, extra: set[str]) -> set[str]:
+    """Of the clauses `case` breaks besides its own, those that still make it more than a
+    single-clause case: the ones its violation implies, a check only a later version has
+    (where this profile accepts it) and, where no world honours every profile's volume rules,
+    the volume rules this profile accepts, are no second violation."""
+    extra = extra - IMPLIED.get(case.clause, frozenset())
+    extra = {c for c in extra if not (CLAUSE[c].source == SHIPPED_2026 and
+                                      profile.enforces(c, case.product).kind == "accepted")}
+    if not policy(case.product, case.ep, profile).strict:
+        extra = {c for c in extra if not (c.startswith("VOLUME.")
+                                          and profile.enforces(c, case.product).kind == "accepted")}
+    return extra
 
 
 def _param_pins(param: str, **extra) -> Pins:
@@ -511,3 +528,19 @@ INVALID.update({cid: _product_builder(cid, "invalid") for cid in CLAUSE if _is_e
 INVALID.update({c.id: _comm_mode(c.id, "invalid") for c in CLAUSE.values()
                 if "v1" not in c.entries})
 VALID = _valid_builders()
+
+
+GROUP_TOO_LONG = "g" * 128  # RANGE.group_len: 161002 from the first stage on every product
+
+
+def doctor_cases(product: str, ep: int, profile: Profile) -> tuple[Case, Case]:
+    """A new runner's first two cases (ci.doctor): a valid world with a shared expert, and the
+    same world with a group name of 128 characters, which every product's first stage rejects
+    with 161002 on every rank."""
+    from strategies.choices import Seeded
+
+    valid = build_world(Seeded(1), product, ep, profile, Pins(dtype="float16", shared=True),
+                        "CALC.gmm")
+    reject = valid.with_(faults=(Fault("value", "group", GROUP_TOO_LONG),), side="invalid",
+                         clause="RANGE.group_len")
+    return valid, reject
