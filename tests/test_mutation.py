@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from ci import mutants as M
-from ci import mutation
-from ci._mutation_plugin import area_of, first_finding
+from ci.mutation import __main__ as mutation
+from ci.mutation.plugin import area_of, first_finding
 from suites._conformance import cell_seed
 
 ROOT = Path(__file__).resolve().parents[1]

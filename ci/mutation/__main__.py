@@ -17,7 +17,7 @@ Two ways to run, with the same verdicts:
   give it; the tier stops a cell at its first failing case, which decides the same kill. Each
   case is materialised and its oracle computed once for all entries (`spec.memo`), and a
   mutant skips the rest of an area once that area has failed it.
-- `pytest`: one pytest run of the tier per entry and seed (with `ci/_mutation_plugin.py`: a
+- `pytest`: one pytest run of the tier per entry and seed (with `ci/mutation/plugin.py`: a
   mutant's run stops each area at its first failure and does not shrink). Slower; the suite's
   own tests check that both modes agree.
 
@@ -48,12 +48,12 @@ from multiprocessing import get_context
 from pathlib import Path
 
 from ci import mutants as catalog
-from ci._replay import replay_names
 from ci.mutants import Entry
+from ci.mutation.replay_worker import replay_names
 from reports.results import record_case
 from spec.clauses import AREAS, CLAUSE
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 OK, FAILED, USAGE, BROKEN = 0, 1, 2, 3
 DEFAULT_JSON = ROOT / "reports" / "out" / "mutation.json"
 REGRESSIONS = "regressions"
@@ -178,7 +178,7 @@ def pytest_command(args: argparse.Namespace, backend: str, seed: int, scratch: P
     """The PR tier, seeded, on one backend, with the mutation plugin's record. A catalog entry
     honours the spec profile the way the sim does (`behavior`); the sim follows it by itself."""
     behavior = [] if backend == "sim" else ["--backend-option", f"behavior={args.spec_profile}"]
-    cmd = [sys.executable, "-m", "pytest", "suites", "-p", "ci._mutation_plugin",
+    cmd = [sys.executable, "-m", "pytest", "suites", "-p", "ci.mutation.plugin",
            "-p", "no:cacheprovider", "-q", "--no-header", "-rN", "--tb=short",
            "--backend", backend, *behavior, "--spec-profile", args.spec_profile,
            "--product", args.product,
@@ -214,7 +214,7 @@ def read_jsonl(path: Path) -> list[dict]:
 
 def failure_text(record: dict) -> str:
     """What a failed record says: the suite's finding, else the error line the plugin keeps for a
-    failure without one (ci/_mutation_plugin.py writes one or the other)."""
+    failure without one (ci/mutation/plugin.py writes one or the other)."""
     return record.get("finding") or record["error"]
 
 
