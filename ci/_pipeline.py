@@ -27,12 +27,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "reports" / "out"
 DEFAULT_EXPECTATIONS = ROOT / "ci" / "expectations.toml"
 
-# Exit statuses shared by ci.pr and ci.nightly (each module's docstring repeats them).
-OK, FAILED, USAGE, BROKEN = 0, 1, 2, 3
-# pytest's exit codes: 0 passed, 1 tests failed, 2 interrupted, 3 internal error, 4 usage error,
-# 5 no tests collected.
-PYTEST_USAGE, PYTEST_NO_TESTS = 4, 5
-
 # Conformance options forwarded to pytest as they are (conftest.py validates them).
 FORWARDED = {
     "--backend": "backend", "--product": "product", "--spec-profile": "spec_profile",
@@ -43,19 +37,8 @@ FORWARDED = {
 RUN_OUTPUTS = ("allure-results", "allure-results.zip", "html", "cases", "rerun", "screenshots",
                "cases.jsonl", "items.jsonl", "run.json", "junit.xml", "compliance.json", "compliance.md",
                "compliance.html", "gate.json")
-
-
-class UsageFailure(Exception):
-    """Bad input to an entry point: one line, exit status 2."""
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse that reports a bad option in one line and exits with status 2."""
-
-    def error(self, message: str) -> None:
-        print(f"{self.prog}: {message}; see --help (pytest arguments go after --)",
-              file=sys.stderr)
-        raise SystemExit(USAGE)
+# How the one line of a bad option of ci.pr or ci.nightly ends (ci._cli.Parser's hint).
+HINT = "; see --help (pytest arguments go after --)"
 
 
 def add_common_options(parser: argparse.ArgumentParser, hypothesis_profile: str,

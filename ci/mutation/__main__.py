@@ -47,14 +47,15 @@ from dataclasses import dataclass, field
 from multiprocessing import get_context
 from pathlib import Path
 
+from ci import _cli
 from ci import mutants as catalog
+from ci._cli import BROKEN, FAILED, OK, UsageFailure
 from ci.mutants import Entry
 from ci.mutation.replay_worker import replay_names
 from reports.results import record_case
 from spec.clauses import AREAS, CLAUSE
 
 ROOT = Path(__file__).resolve().parents[2]
-OK, FAILED, USAGE, BROKEN = 0, 1, 2, 3
 DEFAULT_JSON = ROOT / "reports" / "out" / "mutation.json"
 REGRESSIONS = "regressions"
 COLUMNS = (*AREAS, REGRESSIONS)
@@ -75,19 +76,11 @@ QUICK_OPTIONS = {"product": "910_95", "world_sizes": "4"}
 QUICK_KEYWORD = "(float16 and (CALC or OUT or RANGE.H1)) or regression"
 
 
-class UsageFailure(Exception):
-    """Bad input: one line on stderr, exit status 2."""
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:
-        raise UsageFailure(message)
-
-
-def parser() -> argparse.ArgumentParser:
-    p = _Parser(prog="python -m ci.mutation", description=__doc__.splitlines()[0],
-                epilog="Exit status: 0 all killed and no false alarm, 1 a survivor or a false "
-                       "alarm, 2 bad input, 3 a run broke.")
+def parser() -> _cli.Parser:
+    p = _cli.Parser(prog="python -m ci.mutation", command="ci.mutation",
+                    description=__doc__.splitlines()[0],
+                    epilog="Exit status: 0 all killed and no false alarm, 1 a survivor or a false "
+                           "alarm, 2 bad input, 3 a run broke.")
     p.add_argument("names", nargs="*", metavar="ENTRY|FAMILY",
                    help="catalog entries (<module>.<name>) or families (routing, ...); "
                         "default: the whole catalog")
@@ -505,11 +498,11 @@ def preflight(entries: list[Entry], seeds: list[int], args: argparse.Namespace,
                              early_stop=False, workers=0)
         proc = subprocess.run([*cmd, "--collect-only"], cwd=ROOT, capture_output=True, text=True,
                               env=_env())
-    if proc.returncode == 4:
+    if proc.returncode == _cli.PYTEST_USAGE:
         errors = [ln for ln in proc.stderr.splitlines() if ln.startswith("ERROR:")]
         raise UsageFailure((errors[0] if errors else proc.stderr.strip().splitlines()[-1]
                             ).removeprefix("ERROR: "))
-    if proc.returncode == 5:
+    if proc.returncode == _cli.PYTEST_NO_TESTS:
         raise UsageFailure("no test item is selected by these options")
     if proc.returncode != 0:
         tail = (proc.stderr.strip() or proc.stdout.strip()).splitlines()[-1:] or ["(no output)"]
@@ -566,8 +559,7 @@ def main(argv: list[str] | None = None) -> int:
         entries, seeds, extra = plan(args, extra)
         items = preflight(entries, seeds, args, extra)
     except UsageFailure as err:
-        print(f"ci.mutation: {err}", file=sys.stderr)
-        return USAGE
+        return _cli.usage("ci.mutation", err)
     os.environ.update(QUIET_BLAS)  # inherited by the replay processes
     print(f"ci.mutation: {len(entries)} entries x {len(seeds)} seeds, {items} test items in the "
           f"tier, mode {args.mode}", flush=True)
