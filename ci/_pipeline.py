@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ci import _cli
 from reports import matrix as M
 from reports.plugin import DEFAULT_CLAUSE_LINK
 from reports.render import RenderError, render
@@ -64,16 +65,8 @@ def add_common_options(parser: argparse.ArgumentParser, hypothesis_profile: str,
                    metavar="KEY=VALUE")
 
 
-def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
-    """(own arguments, pytest arguments after `--`)."""
-    if "--" in argv:
-        i = argv.index("--")
-        return argv[:i], argv[i + 1:]
-    return argv, []
-
-
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    own, extra = split_argv(list(sys.argv[1:] if argv is None else argv))
+    own, extra = _cli.split_argv(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(own)
     args.pytest_args = extra
     workers = str(args.workers)
