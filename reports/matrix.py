@@ -303,7 +303,7 @@ def build(results: Results) -> dict:
             "cases": sum(len(v) for v in results.cases.values()),
         },
         "clauses": {
-            cid: {"area": CLAUSE[cid].area, "area_title": AREAS[CLAUSE[cid].area],
+            cid: {"area": CLAUSE[cid].area, "area_title": AREAS[CLAUSE[cid].area].title,
                   "text": CLAUSE[cid].text, "source": CLAUSE[cid].source,
                   "has_invalid_side": CLAUSE[cid].has_invalid_side,
                   "enforcement": _enforcement_text(profile, cid)}

@@ -207,7 +207,7 @@ def _description(cell: Cell, opts: Options, replay: str | None = None) -> str:
     clause = CLAUSE[cell.clause]
     enforcement = opts.profile.enforces(cell.clause, cell.product).describe()
     rows = [
-        ("clause", f"<b>{html.escape(clause.id)}</b> ({html.escape(AREAS[clause.area])})"),
+        ("clause", f"<b>{html.escape(clause.id)}</b> ({html.escape(AREAS[clause.area].title)})"),
         ("contract text", html.escape(clause.text)),
         ("source", html.escape(clause.source)),
         (f"profile {opts.profile.name}", html.escape(enforcement)),
@@ -321,10 +321,10 @@ class ConformanceReports:
     def label(self, cell: Cell, saved: Path | None = None) -> None:
         opts = self.opts
         allure.dynamic.epic(f"spec profile {opts.profile.name}")
-        allure.dynamic.feature(AREAS[cell.area])
+        allure.dynamic.feature(AREAS[cell.area].title)
         allure.dynamic.story(cell.clause)
         allure.dynamic.parent_suite(cell.product)
-        allure.dynamic.suite("Regressions (saved cases)" if saved else AREAS[cell.area])
+        allure.dynamic.suite("Regressions (saved cases)" if saved else AREAS[cell.area].title)
         allure.dynamic.sub_suite(cell.clause)
         allure.dynamic.title(f"{'regression ' + saved.stem + ': ' if saved else ''}{cell.clause} "
                              f"({cell.side} side) on {cell.product}, ep={cell.ep}, {cell.dtype}")

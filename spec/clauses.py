@@ -32,15 +32,25 @@ from spec.rules import (
 
 PRODUCTS = ("A3", "910_95")
 
-AREAS: dict[str, str] = {
-    "null": "Null pointers",
-    "params": "Invalid parameters",
-    "boundaries": "Boundaries",
-    "numerics": "Numerics",
-    "optional": "Optional outputs and transposes",
-    "products": "Products",
-    "stages": "Two-stage protocol",
-    "integrity": "Output integrity",
+
+@dataclass(frozen=True)
+class Area:
+    """An area of the contract: a group of clauses, tested by the suites module whose AREA is its
+    key (suites/test_numerics.py: "numerics")."""
+
+    title: str  # its name in the Allure report (feature, suite) and the compliance matrix
+    short: str  # a few letters: its column's head in the mutation kill matrix (ci.mutation.report)
+
+
+AREAS: dict[str, Area] = {
+    "null": Area("Null pointers", "null"),
+    "params": Area("Invalid parameters", "param"),
+    "boundaries": Area("Boundaries", "bound"),
+    "numerics": Area("Numerics", "numer"),
+    "optional": Area("Optional outputs and transposes", "optio"),
+    "products": Area("Products", "produ"),
+    "stages": Area("Two-stage protocol", "stage"),
+    "integrity": Area("Output integrity", "integ"),
 }
 
 SEED = "aclnnAlltoAllvGroupedMatMul.md"

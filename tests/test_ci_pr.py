@@ -88,7 +88,7 @@ def test_allure_labels_links_and_parameters(pr):
         labels = {lab["name"]: lab["value"] for lab in r["labels"]}
         clause = labels["story"]
         assert labels["epic"] == "spec profile doc"
-        assert labels["feature"] == AREAS[CLAUSE[clause].area]
+        assert labels["feature"] == AREAS[CLAUSE[clause].area].title
         assert {"type": "clause", "url": f"../compliance.html#{clause}",
                 "name": f"clause {clause}"} in r["links"]
         kept = {p["name"]: p["value"] for p in r["parameters"] if not p.get("excluded")}

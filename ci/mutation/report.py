@@ -19,9 +19,7 @@ from ci.mutation import REGRESSIONS
 from spec.clauses import AREAS
 
 COLUMNS = (*AREAS, REGRESSIONS)
-SHORT = {"null": "null", "params": "param", "boundaries": "bound", "numerics": "numer",
-         "optional": "optio", "products": "produ", "stages": "stage", "integrity": "integ",
-         REGRESSIONS: "regre"}
+HEADS = {**{name: area.short for name, area in AREAS.items()}, REGRESSIONS: "regre"}
 
 
 @dataclass
@@ -84,7 +82,7 @@ class Outcome:
 def matrix_lines(out: Outcome) -> list[str]:
     """The kill matrix: entries by area, mutants first, then the correct variants."""
     width = max([len(e.name) for e in out.entries] + [5]) + 2
-    head = "entry".ljust(width) + " ".join(SHORT[c] for c in COLUMNS) + "  seeds"
+    head = "entry".ljust(width) + " ".join(HEADS[c] for c in COLUMNS) + "  seeds"
     lines = [head, "-" * len(head)]
     for kind, title in (("mutant", "mutants (a number: the seeds in which the area killed it):"),
                         ("variant", "correct variants (a number here is a false alarm):")):
@@ -102,7 +100,7 @@ def matrix_lines(out: Outcome) -> list[str]:
                                for r in runs)
                     ran = any(r.ran.get(column) for r in runs)
                     mark = str(hits) if hits else ("." if ran else "-")
-                cells.append(mark.center(len(SHORT[column])))
+                cells.append(mark.center(len(HEADS[column])))
             bad = sum(bool(r.failures or (kind == "variant" and r.unexplained)) for r in runs)
             verdict = f"{bad}/{len(runs)} killed" if kind == "mutant" else (
                 f"{bad}/{len(runs)} FAILED" if bad else f"0/{len(runs)} failed")
