@@ -17,6 +17,7 @@ from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from ci import _cli
 from reports import matrix as M
 from reports.plugin import DEFAULT_CLAUSE_LINK
 from reports.render import RenderError, render
@@ -26,12 +27,6 @@ from reports.trim import pack, prune_containers
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "reports" / "out"
 DEFAULT_EXPECTATIONS = ROOT / "ci" / "expectations.toml"
-
-# Exit statuses shared by ci.pr and ci.nightly (each module's docstring repeats them).
-OK, FAILED, USAGE, BROKEN = 0, 1, 2, 3
-# pytest's exit codes: 0 passed, 1 tests failed, 2 interrupted, 3 internal error, 4 usage error,
-# 5 no tests collected.
-PYTEST_USAGE, PYTEST_NO_TESTS = 4, 5
 
 # Conformance options forwarded to pytest as they are (conftest.py validates them).
 FORWARDED = {
@@ -44,19 +39,8 @@ FORWARDED = {
 RUN_OUTPUTS = ("allure-results", "allure-results.zip", "html", "cases", "rerun", "screenshots",
                "cases.jsonl", "items.jsonl", "run.json", "junit.xml", "compliance.json", "compliance.md",
                "compliance.html", "gate.json")
-
-
-class UsageFailure(Exception):
-    """Bad input to an entry point: one line, exit status 2."""
-
-
-class Parser(argparse.ArgumentParser):
-    """argparse that reports a bad option in one line and exits with status 2."""
-
-    def error(self, message: str) -> None:
-        print(f"{self.prog}: {message}; see --help (pytest arguments go after --)",
-              file=sys.stderr)
-        raise SystemExit(USAGE)
+# How the one line of a bad option of ci.pr or ci.nightly ends (ci._cli.Parser's hint).
+HINT = "; see --help (pytest arguments go after --)"
 
 
 def add_common_options(parser: argparse.ArgumentParser, hypothesis_profile: str,
@@ -82,16 +66,8 @@ def add_common_options(parser: argparse.ArgumentParser, hypothesis_profile: str,
                    metavar="KEY=VALUE")
 
 
-def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:
-    """(own arguments, pytest arguments after `--`)."""
-    if "--" in argv:
-        i = argv.index("--")
-        return argv[:i], argv[i + 1:]
-    return argv, []
-
-
 def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.Namespace:
-    own, extra = split_argv(list(sys.argv[1:] if argv is None else argv))
+    own, extra = _cli.split_argv(list(sys.argv[1:] if argv is None else argv))
     args = parser.parse_args(own)
     args.pytest_args = extra
     workers = str(args.workers)

@@ -31,6 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 import ops
+from ci import _cli
 from fixtures.backends import BackendSpec
 from fixtures.runner import Worlds, plan_case, summarise
 from spec.expect import expect_case, forget_expectations
@@ -41,12 +42,6 @@ from suites._conformance import Cell, case_record
 
 PHASES = ("draw", "expectation", "plan", "inputs", "backend", "judge", "world", "records")
 RANK_PHASES = ("inputs", "backend", "judge")
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit status 2
-        print(f"bench_cases: {message}", file=sys.stderr)
-        raise SystemExit(2)
 
 
 @dataclass
@@ -167,7 +162,8 @@ def measure(worlds: Worlds, profile: Profile, kind: str, product: str, ep: int, 
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = _Parser(prog="python -m ci.bench_cases", description=__doc__.splitlines()[0])
+    p = _cli.Parser(prog="python -m ci.bench_cases", command="bench_cases",
+                    description=__doc__.splitlines()[0])
     p.add_argument("--operator", default=None,
                    help="the operator whose cases to time (default: the first registered)")
     p.add_argument("--product", default="910_95", choices=("A3", "910_95"))

@@ -26,7 +26,6 @@ Exit status: 0 the suite can run here, 1 it cannot (a FAIL line says why and how
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import functools
 import importlib
@@ -39,6 +38,7 @@ from importlib import metadata
 from types import ModuleType
 
 import ops
+from ci import _cli
 from fixtures import devices as devmod
 from fixtures.backends import BackendError, BackendSpec, declared_options, parse_options
 from fixtures.preflight import Check
@@ -47,20 +47,12 @@ from spec.products import PRODUCTS
 from spec.profiles import ProfileError
 
 BACKENDS = ("torch_npu", "aclnn")
-USAGE = 2
 
 
-class Parser(argparse.ArgumentParser):
-    """argparse that reports a bad option in one line and exits with status 2."""
-
-    def error(self, message: str) -> None:
-        print(f"{self.prog}: {message}", file=sys.stderr)
-        raise SystemExit(USAGE)
-
-
-def parser() -> Parser:
-    p = Parser(prog="python -m ci.doctor", description=" ".join(__doc__.split("\n\n")[0].split()),
-               epilog="Exit status: 0 the suite can run here, 1 it cannot, 2 bad input.")
+def parser() -> _cli.Parser:
+    p = _cli.Parser(prog="python -m ci.doctor",
+                    description=" ".join(__doc__.split("\n\n")[0].split()),
+                    epilog="Exit status: 0 the suite can run here, 1 it cannot, 2 bad input.")
     p.add_argument("--backend", required=True, choices=BACKENDS)
     p.add_argument("--operator", default=None,
                    help="the operator whose backend to check (default: the first registered)")
@@ -276,8 +268,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.devices:
             devmod.parse_devices(args.devices)
     except (BackendError, ProfileError, devmod.DeviceSpecError, ValueError) as err:
-        print(f"python -m ci.doctor: {err}", file=sys.stderr)
-        return USAGE
+        return _cli.usage("python -m ci.doctor", err)
     env = dict(os.environ)
     if args.devices:
         env[devmod.VISIBLE] = devmod.format_devices(devmod.parse_devices(args.devices))
@@ -322,10 +313,10 @@ def main(argv: list[str] | None = None) -> int:
     if any(c.blocking and not c.ok for c in checks):
         print("the suite cannot run here: fix the FAIL lines above, then run python -m ci.doctor "
               "again")
-        return 1
+        return _cli.FAILED
     print("run: " + suite_command(args.backend, product, profile_name, lease,
                                   args.backend_option))
-    return 0
+    return _cli.OK
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ import json
 import sys
 from pathlib import Path
 
+from ci import _cli
 from ci import _pipeline as P
 from reports.results import ITEMS_FILE, RERUN_DIR, Results
 
@@ -40,10 +41,11 @@ REPORT_NAME = "aclnnAlltoAllvGroupedMatMul conformance (nightly)"
 RERUN_OUTCOMES = ("failed", "error")
 
 
-def parser() -> P.Parser:
-    p = P.Parser(prog="python -m ci.nightly", description=" ".join(__doc__.split("\n\n")[0].split()),
-                 epilog="Exit status: 0 gate passed, 1 gate failed, 2 bad input, 3 the run "
-                        "broke.")
+def parser() -> _cli.Parser:
+    p = _cli.Parser(prog="python -m ci.nightly", hint=P.HINT,
+                    description=" ".join(__doc__.split("\n\n")[0].split()),
+                    epilog="Exit status: 0 gate passed, 1 gate failed, 2 bad input, 3 the run "
+                           "broke.")
     P.add_common_options(p, hypothesis_profile="nightly", history=DEFAULT_HISTORY)
     p.add_argument("--no-rerun", action="store_true",
                    help="do not run failed tests again (every failure is then a regression)")
@@ -97,24 +99,24 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     P.clean(out)
     code = P.run_pytest(P.pytest_command(args, out))
-    if code == P.PYTEST_USAGE:
-        return P.USAGE
-    if code == P.PYTEST_NO_TESTS:
+    if code == _cli.PYTEST_USAGE:
+        return _cli.USAGE
+    if code == _cli.PYTEST_NO_TESTS:
         print("ci.nightly: no test was selected; check -k and the options", file=sys.stderr)
-        return P.USAGE
+        return _cli.USAGE
     if code not in (0, 1):
         print(f"ci.nightly: pytest stopped with exit status {code} (interrupted or internal "
               "error)", file=sys.stderr)
-        return P.BROKEN
+        return _cli.BROKEN
     failed = _failed_nodeids(out)
     if failed and not args.no_rerun:
         again = rerun(args, failed)
         if again not in (0, 1):
             print(f"ci.nightly: the re-run stopped with exit status {again}", file=sys.stderr)
-            return P.BROKEN
+            return _cli.BROKEN
     reports = P.build_reports(args, REPORT_NAME)
     lines = [P.banner("conformance: nightly gate")]
-    status = P.BROKEN
+    status = _cli.BROKEN
     if reports.results is not None:
         res = reports.results
         verdict = gate(res)
@@ -132,7 +134,7 @@ def main(argv: list[str] | None = None) -> int:
                            "expectations file)", lists["unexpected"])
         lines += P.listing("flaky (passed when run again; not a gate failure)", lists["flaky"])
         lines += P.listing("expected failures (listed; pass the gate)", lists["expected"], 3)
-        status = P.OK if verdict["passed"] else P.FAILED
+        status = _cli.OK if verdict["passed"] else _cli.FAILED
         gate_line = (f"GATE: {'PASSED' if verdict['passed'] else 'FAILED'} ("
                      + ", ".join([P.plural(len(lists["regressions"]), "regression", "regressions"),
                                   P.plural(len(lists["unexpected"]), "unexpected pass",
@@ -144,7 +146,7 @@ def main(argv: list[str] | None = None) -> int:
         gate_line = "GATE: BROKEN (the run's records could not be read)"
     lines += P.report_lines(args, reports)
     if reports.errors:
-        status = P.BROKEN
+        status = _cli.BROKEN
     lines.append(f"{gate_line} exit {status}")
     P.print_summary(lines)
     return status

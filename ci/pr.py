@@ -22,14 +22,16 @@ from __future__ import annotations
 
 import sys
 
+from ci import _cli
 from ci import _pipeline as P
 
 REPORT_NAME = "aclnnAlltoAllvGroupedMatMul conformance (PR)"
 
 
-def parser() -> P.Parser:
-    p = P.Parser(prog="python -m ci.pr", description=" ".join(__doc__.split("\n\n")[0].split()),
-                 epilog="Exit status: 0 passed, 1 failed, 2 bad input, 3 the run broke.")
+def parser() -> _cli.Parser:
+    p = _cli.Parser(prog="python -m ci.pr", hint=P.HINT,
+                    description=" ".join(__doc__.split("\n\n")[0].split()),
+                    epilog="Exit status: 0 passed, 1 failed, 2 bad input, 3 the run broke.")
     P.add_common_options(p, hypothesis_profile="pr")
     return p
 
@@ -41,18 +43,18 @@ def main(argv: list[str] | None = None) -> int:
     out.mkdir(parents=True, exist_ok=True)
     P.clean(out)
     code = P.run_pytest(P.pytest_command(args, out))
-    if code == P.PYTEST_USAGE:
-        return P.USAGE  # pytest (conftest) printed the one line that says what is wrong
-    if code == P.PYTEST_NO_TESTS:
+    if code == _cli.PYTEST_USAGE:
+        return _cli.USAGE  # pytest (conftest) printed the one line that says what is wrong
+    if code == _cli.PYTEST_NO_TESTS:
         print("ci.pr: no test was selected; check -k and the options", file=sys.stderr)
-        return P.USAGE
+        return _cli.USAGE
     if code not in (0, 1):
         print(f"ci.pr: pytest stopped with exit status {code} (interrupted or internal error)",
               file=sys.stderr)
-        return P.BROKEN
+        return _cli.BROKEN
     reports = P.build_reports(args, REPORT_NAME)
     lines = [P.banner("conformance: PR tier")]
-    status = P.OK if code == 0 else P.FAILED
+    status = _cli.OK if code == 0 else _cli.FAILED
     if reports.results is not None:
         res = reports.results
         n = P.outcome_counts(res)
@@ -63,11 +65,11 @@ def main(argv: list[str] | None = None) -> int:
         lines += P.listing("unexpected passes (listed as expected failures)",
                            [i for i in res.items.values() if i["outcome"] == "xpassed"])
         if n["failed"] or n["error"] or n["xpassed"]:
-            status = P.FAILED
+            status = _cli.FAILED
     lines += P.report_lines(args, reports)
     if reports.errors:
-        status = max(status, P.BROKEN)
-    verdict = {P.OK: "PASSED", P.FAILED: "FAILED", P.BROKEN: "BROKEN"}[status]
+        status = max(status, _cli.BROKEN)
+    verdict = {_cli.OK: "PASSED", _cli.FAILED: "FAILED", _cli.BROKEN: "BROKEN"}[status]
     lines.append(f"RESULT: {verdict} (exit {status})")
     P.print_summary(lines)
     return status

@@ -14,10 +14,10 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 
 import ops
+from ci import _cli
 from fixtures.backends import BackendError, BackendSpec, parse_options
 from fixtures.runner import CaseResult, Worlds
 from golden.judges import JUDGES
@@ -25,17 +25,12 @@ from reports.results import record_case
 from spec.case import CaseFormatError
 from spec.profiles import ProfileError
 
-EXIT_PASSED, EXIT_FAILED, EXIT_USAGE, EXIT_NOT_APPLICABLE = 0, 1, 2, 3
-
-
-class _Parser(argparse.ArgumentParser):
-    def error(self, message: str) -> None:  # one line, exit status 2
-        print(f"replay: {message}", file=sys.stderr)
-        raise SystemExit(EXIT_USAGE)
+NOT_APPLICABLE = 3  # the backend cannot express the case: this command's own meaning of 3
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
-    p = _Parser(prog="python -m ci.replay", description=__doc__.splitlines()[0])
+    p = _cli.Parser(prog="python -m ci.replay", command="replay",
+                    description=__doc__.splitlines()[0])
     p.add_argument("case", type=Path, help="a case JSON saved by the suite, or a run's "
                    "cases.jsonl with --case-id")
     p.add_argument("--case-id", default=None, help="the case of this id in a cases.jsonl")
@@ -101,11 +96,9 @@ def main(argv: list[str] | None = None) -> int:
         spec = BackendSpec.for_profile(args.backend, parse_options(args.backend_option), profile)
         worlds = Worlds(spec, args.case_timeout)
     except FileNotFoundError:
-        print(f"replay: {args.case}: no such file", file=sys.stderr)
-        return EXIT_USAGE
+        return _cli.usage("replay", f"{args.case}: no such file")
     except (CaseFormatError, ProfileError, BackendError) as err:
-        print(f"replay: {args.case}: {err}", file=sys.stderr)
-        return EXIT_USAGE
+        return _cli.usage("replay", f"{args.case}: {err}")
     try:
         result = worlds.run(case, profile, args.judge)
     finally:
@@ -116,7 +109,7 @@ def main(argv: list[str] | None = None) -> int:
                           "findings": [f.__dict__ for f in result.findings]}, indent=1))
     else:
         print("\n".join(verdict_lines(result)))
-    return {"passed": EXIT_PASSED, "failed": EXIT_FAILED}.get(result.outcome, EXIT_NOT_APPLICABLE)
+    return {"passed": _cli.OK, "failed": _cli.FAILED}.get(result.outcome, NOT_APPLICABLE)
 
 
 if __name__ == "__main__":

@@ -17,11 +17,11 @@ import pytest
 import fixtures.aclnn as A
 from fixtures.protocol import RankContext, with_format
 from fixtures.world import ThreadComm, ThreadExchange, ThreadWorld
-from ops.alltoallv_gmm.case import Case, Fault
 from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Case, Fault
+from ops.alltoallv_gmm.worlds import build_world
 from strategies import Pins, intended
 from strategies.choices import Seeded
-from ops.alltoallv_gmm.worlds import build_world
 from tests.fakes import ranks
 from tests.fakes.acl import callbacks
 from tests.fakes.build import build, default_root

@@ -11,10 +11,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ops.alltoallv_gmm import data
+from ops.alltoallv_gmm import data, load
 from ops.alltoallv_gmm.case import Case, CaseFormatError, Fault, Shared
 from ops.alltoallv_gmm.clauses import CLAUSE
-from ops.alltoallv_gmm import load
 from strategies import clause_cases, valid_worlds
 
 DOC = load("doc")

@@ -3,9 +3,9 @@ boundary, read from compact (passing) and whole (failing) records, and its exit 
 
 from __future__ import annotations
 
+from ops.alltoallv_gmm.case import Case
 from reports import census as C
 from reports.results import load
-from ops.alltoallv_gmm.case import Case
 from tests.support.runs import case, cell, item, run_module, write_results
 
 EP, E = 4, 5

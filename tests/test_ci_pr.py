@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from ops.alltoallv_gmm.clauses import AREAS, CLAUSE
 from reports.plugin import CATEGORIES, KINDS
 from reports.trim import prune_containers
-from ops.alltoallv_gmm.clauses import AREAS, CLAUSE
 from tests.support.runs import pr_with_faults, run_module
 
 
@@ -88,7 +88,7 @@ def test_allure_labels_links_and_parameters(pr):
         labels = {lab["name"]: lab["value"] for lab in r["labels"]}
         clause = labels["story"]
         assert labels["epic"] == "spec profile doc"
-        assert labels["feature"] == AREAS[CLAUSE[clause].area]
+        assert labels["feature"] == AREAS[CLAUSE[clause].area].title
         assert {"type": "clause", "url": f"../compliance.html#{clause}",
                 "name": f"clause {clause}"} in r["links"]
         kept = {p["name"]: p["value"] for p in r["parameters"] if not p.get("excluded")}

@@ -24,8 +24,8 @@ import fixtures.aclnn as A
 from fixtures import oplib
 from fixtures.protocol import ENTRY_V2, NotApplicable, RankContext
 from fixtures.world import ThreadComm, ThreadExchange, ThreadWorld
-from ops.alltoallv_gmm.case import Fault
 from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Fault
 from tests.fakes import npu_host, ranks
 from tests.fakes.acl import callbacks
 from tests.fakes.build import build, default_root

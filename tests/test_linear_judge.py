@@ -13,9 +13,9 @@ from fixtures.backends import BackendSpec
 from fixtures.harness import POISON_BITS
 from fixtures.runner import Worlds
 from golden import judge, linear
-from ops.alltoallv_gmm.oracle import expected_outputs, expert_row_offsets
-from ops.alltoallv_gmm.case import Case, Shared
 from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Case, Shared
+from ops.alltoallv_gmm.oracle import expected_outputs, expert_row_offsets
 from tests.support.simrun import sim_outputs
 
 STANDARDS = ("mixed", "mere-mare", "allclose")
@@ -177,8 +177,8 @@ def test_float32_rounding_bound_alone_holds_the_exact_product(monkeypatch, dtype
 def test_agrees_with_the_oracle_on_a_long_reduction(dtype: str) -> None:
     """The correct output (the product rounded once) passes both; a planted tile fault fails
     both."""
-    from ops.alltoallv_gmm.oracle import gmm_y, permute_out
     from ops.alltoallv_gmm import data
+    from ops.alltoallv_gmm.oracle import gmm_y, permute_out
 
     case = _big_case(dtype)
     p = permute_out(case, 0)
@@ -196,8 +196,8 @@ def test_agrees_with_the_oracle_on_a_long_reduction(dtype: str) -> None:
 
 
 def _big_output(dtype: str):
-    from ops.alltoallv_gmm.oracle import gmm_y, permute_out
     from ops.alltoallv_gmm import data
+    from ops.alltoallv_gmm.oracle import gmm_y, permute_out
 
     case = _big_case(dtype)
     p = permute_out(case, 0)

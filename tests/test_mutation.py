@@ -12,9 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from ci import _cli
 from ci import mutants as M
-from ci import mutation
-from ci._mutation_plugin import area_of, first_finding
+from ci.mutation import modes, plan, report, tier
+from ci.mutation.__main__ import parser
+from ci.mutation.plugin import area_of, first_finding
 from suites._conformance import cell_seed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,10 +45,10 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
 
 
 def test_families_and_names_select_in_catalog_order():
-    chosen = mutation.select(["variants", "routing.peers_reversed"])
+    chosen = plan.select(["variants", "routing.peers_reversed"])
     assert [e.name for e in chosen] == ["routing.peers_reversed"] + [
         e.name for e in M.entries("variant")]
-    assert mutation.select([]) == M.entries()
+    assert plan.select([]) == M.entries()
 
 
 def test_each_cell_of_a_seeded_run_has_its_own_seed():
@@ -83,8 +85,8 @@ def test_the_plugin_reads_areas_and_findings():
 
 
 def _run(name: str, seed: int, ran: dict[str, int], failures: list[tuple[str, str]]
-         ) -> mutation.Run:
-    return mutation.Run(M.get(name), seed, ran=ran, failures=[
+         ) -> report.Run:
+    return report.Run(M.get(name), seed, ran=ran, failures=[
         {"area": area, "where": f"case of {area}", "finding": finding} for area, finding in failures])
 
 
@@ -96,27 +98,27 @@ def test_a_survivor_and_a_false_alarm_fail_the_verdict():
                  [("numerics", "[CALC.gmm] numeric on rank 1: y")])
     clean = _run("variants.float64_accumulation", 1, {"numerics": 4}, [])
     entries = [killed.entry, survivor.entry, alarm.entry, clean.entry]
-    out = mutation.Outcome(entries, [1], [killed, survivor, alarm, clean], {1: 12.0})
-    assert out.status() == mutation.FAILED
+    out = report.Outcome(entries, [1], [killed, survivor, alarm, clean], {1: 12.0})
+    assert out.status() == _cli.FAILED
     assert out.survivors() == [(survivor.entry, 1)] and out.false_alarms() == [alarm]
     args = Namespace(product="A3", spec_profile="doc", hypothesis_profile="pr", world_sizes=None,
                      jobs=2, mode="replay", left_out=[])
-    text = "\n".join(mutation.summary_lines(out, args))
+    text = "\n".join(report.summary_lines(out, args))
     assert "kill rate: 1/2 mutants killed in every seed (50.0 %)" in text
     assert "SURVIVED: validation.h1_accepts_65536 (seed 1)" in text
     assert "FALSE ALARM variants.chunked_pipeline seed 1: case of numerics: [CALC.gmm]" in text
     assert "RESULT: FAILED (exit 1)" in text
     row = next(line for line in text.splitlines() if line.startswith("routing.source_major_permute"))
     assert row.split()[1:5] == [".", "-", "-", "1"] and row.endswith("1/1 killed")
-    data = mutation.to_json(out, args)
+    data = report.to_json(out, args)
     assert data["kill_rate"] == {"killed": 1, "mutants": 2}
     assert data["false_alarms"][0]["entry"] == "variants.chunked_pipeline"
 
 
 def test_a_broken_run_is_neither_a_kill_nor_a_pass():
-    broken = mutation.Run(M.get("routing.peers_reversed"), 1, broken="pytest exit status 3: x")
-    out = mutation.Outcome([broken.entry], [1], [broken], {1: 1.0})
-    assert out.status() == mutation.BROKEN and not out.survivors()
+    broken = report.Run(M.get("routing.peers_reversed"), 1, broken="pytest exit status 3: x")
+    out = report.Outcome([broken.entry], [1], [broken], {1: 1.0})
+    assert out.status() == _cli.BROKEN and not out.survivors()
 
 
 def test_a_failing_reference_names_the_test_and_its_finding(monkeypatch, tmp_path):
@@ -128,10 +130,10 @@ def test_a_failing_reference_names_the_test_and_its_finding(monkeypatch, tmp_pat
                                       "outcome": "failed", "finding": "timeout on rank 2"}) + "\n")
         return 1, None
 
-    monkeypatch.setattr(mutation, "run_pytest", fake_pytest)
-    args = mutation.parser().parse_args(["--seeds", "5"])
+    monkeypatch.setattr(tier, "run_pytest", fake_pytest)
+    args = parser().parse_args(["--seeds", "5"])
     with pytest.raises(RuntimeError, match=r"seed 5: suites/t.py::t\[X\] \(timeout on rank 2\)"):
-        mutation.reference_cases(5, args, [], tmp_path)
+        modes.reference_cases(5, args, [], tmp_path)
 
 
 def _quick(tmp: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:

@@ -14,12 +14,12 @@ from ci.mutants._checks import CHECKS, CheckedSim
 from fixtures.backends import BackendError, BackendSpec
 from fixtures.harness import GUARD_BYTE, materialise
 from fixtures.protocol import RankContext
-from ops.alltoallv_gmm.sim import SimBackend
-from ops.alltoallv_gmm.clauses import CLAUSE
 from ops.alltoallv_gmm import load
-from strategies.choices import Seeded
 from ops.alltoallv_gmm.builders import INVALID, VALID
+from ops.alltoallv_gmm.clauses import CLAUSE
+from ops.alltoallv_gmm.sim import SimBackend
 from ops.alltoallv_gmm.worlds import Unreachable
+from strategies.choices import Seeded
 
 # The faults issue 6 asks the catalog to cover, each by the entries that do.
 REQUIRED = {

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from ops.alltoallv_gmm import load
 from spec import production as P
 from spec.expect import expect_case
-from ops.alltoallv_gmm import load
 from strategies import tier as tiers
 from strategies import world_bytes
 from suites.test_production import MIN_TOKENS, SIM_MACS, host_macs, scaled

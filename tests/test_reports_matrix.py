@@ -9,9 +9,9 @@ import re
 import jsonschema
 import pytest
 
+from ops.alltoallv_gmm.clauses import clauses_for
 from reports import matrix as M
 from reports.results import ResultsError, load, load_many
-from ops.alltoallv_gmm.clauses import clauses_for
 from tests.support.runs import case, cell, item, run_module, write_results
 
 

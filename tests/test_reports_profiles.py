@@ -14,9 +14,9 @@ from pathlib import Path
 
 import pytest
 
+from ops.alltoallv_gmm.clauses import CLAUSE, clauses_for
 from reports import matrix as M
 from reports.results import load_many
-from ops.alltoallv_gmm.clauses import CLAUSE, clauses_for
 from tests.support.runs import run_module
 
 FAST = ["--hypothesis-profile", "debug", "-p", "tests.support.no_shrink", "-p", "no:cacheprovider",

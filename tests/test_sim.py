@@ -10,12 +10,12 @@ import pytest
 
 from fixtures.backends import BackendError, BackendSpec
 from fixtures.runner import Worlds
-from ops.alltoallv_gmm.sim import SimBackend
-from ops.alltoallv_gmm.case import Case, Fault, Shared
 from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Case, Fault, Shared
+from ops.alltoallv_gmm.sim import SimBackend
+from ops.alltoallv_gmm.worlds import build_world
 from strategies import Pins, intended
 from strategies.choices import Minimal, Seeded
-from ops.alltoallv_gmm.worlds import build_world
 
 DOC, CANN = load("doc"), load("cann-2025.12")
 

@@ -117,6 +117,7 @@ def test_clause_ids_areas_and_products_are_well_formed():
         assert re.fullmatch(r"[A-Z0-9]+(\.[A-Za-z0-9_]+)+", c.id), c.id
         assert c.area in AREAS and set(c.products) <= set(PRODUCTS) and c.text
     assert {c.area for c in CLAUSES} == set(AREAS)
+    assert len({a.short for a in AREAS.values()}) == len(AREAS) and all(a.title for a in AREAS.values())
 
 
 def test_both_stages_have_all_their_parameters():

@@ -20,11 +20,11 @@ from ci import bench_cases
 from fixtures.harness import RankPlan
 from fixtures.protocol import ALL_CAPABILITIES
 from fixtures.runner import plan_case, summarise
-from ops.alltoallv_gmm.sim import SimBackend
 from fixtures.world import ThreadWorld
-from reports.results import record_case
-from ops.alltoallv_gmm.case import Case, CaseFormatError
 from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Case, CaseFormatError
+from ops.alltoallv_gmm.sim import SimBackend
+from reports.results import record_case
 from strategies import probe
 from strategies import tier as tiers
 from suites._conformance import AfterFailure, Cell, case_record

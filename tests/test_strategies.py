@@ -10,16 +10,16 @@ from hypothesis import strategies as st
 
 from fixtures.backends import BackendSpec
 from fixtures.runner import Worlds
+from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.builders import INVALID, VALID, range_values
 from ops.alltoallv_gmm.call import quantity
 from ops.alltoallv_gmm.case import Case
 from ops.alltoallv_gmm.clauses import CLAUSE, CLAUSES
+from ops.alltoallv_gmm.worlds import Unreachable, build_world
 from spec.products import world_sizes
-from ops.alltoallv_gmm import load
 from spec.rules import InRange
 from strategies import intended, reachable
 from strategies.choices import Drawn, Minimal, Seeded
-from ops.alltoallv_gmm.builders import INVALID, VALID, range_values
-from ops.alltoallv_gmm.worlds import Unreachable, build_world
 from suites._conformance import INVALID_WORLD_SIZES
 
 DOC = load("doc")

@@ -11,13 +11,13 @@ from collections import Counter
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from ops.alltoallv_gmm.case import Case
-from spec.expect import expect_case
 from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Case
+from ops.alltoallv_gmm.tile_worlds import categories
 from ops.alltoallv_gmm.tiles import KERNEL_2026, Axis, tiling
+from spec.expect import expect_case
 from strategies import clause_cases, world_bytes
 from strategies import tier as tiers
-from ops.alltoallv_gmm.tile_worlds import categories
 from suites._conformance import Cell
 
 TILE_CLAUSES = ("CALC.gmm", "CALC.mm", "CALC.permute", "CALC.transGmmWeight",

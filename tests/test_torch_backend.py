@@ -8,11 +8,11 @@ import pytest
 
 from fixtures.backends import BackendSpec
 from fixtures.runner import Worlds
+from ops.alltoallv_gmm import load
 from ops.alltoallv_gmm.sim import SimBackend
 from ops.alltoallv_gmm.torch_backend import permute_index
-from ops.alltoallv_gmm import load
-from strategies import probe
 from ops.alltoallv_gmm.worlds import Pins, build_world
+from strategies import probe
 from tests.support.pool_cases import SeededChoices
 
 EP = 4

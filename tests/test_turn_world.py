@@ -11,10 +11,10 @@ import pytest
 from fixtures.backends import BackendError, BackendSpec
 from fixtures.harness import RankPlan
 from fixtures.runner import Worlds, plan_case
-from ops.alltoallv_gmm.sim import SimBackend
 from fixtures.world import ThreadWorld, TurnWorld
-from ops.alltoallv_gmm.case import Case
 from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Case
+from ops.alltoallv_gmm.sim import SimBackend
 from strategies import clause_cases, probe
 
 PROFILE = load("doc")

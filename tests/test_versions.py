@@ -17,9 +17,9 @@ from fixtures.backends import BackendSpec
 from fixtures.harness import materialise
 from fixtures.protocol import RankContext
 from fixtures.runner import Worlds, needs
-from ops.alltoallv_gmm.sim import BEHAVIORS, SimBackend
 from ops.alltoallv_gmm.case import Case, Fault, Shared
 from ops.alltoallv_gmm.clauses import clauses_for
+from ops.alltoallv_gmm.sim import BEHAVIORS, SimBackend
 from spec.expect import expect_case
 from spec.profiles import available, load, missing_mappings
 

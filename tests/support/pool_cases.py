@@ -5,10 +5,10 @@ from __future__ import annotations
 from ci.bench_pool import SeededChoices, valid_cases
 from fixtures.harness import RankPlan, RankReport
 from fixtures.runner import CaseResult, plan_case, summarise
-from ops.alltoallv_gmm.case import Case
-from spec.expect import Expectation
 from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Case
 from ops.alltoallv_gmm.worlds import Pins, build_world
+from spec.expect import Expectation
 
 ALL_CAPS = frozenset({"null_inputs", "null_attributes", "output_args", "null_out_pointers",
                       "stage_control", "formats"})

@@ -1,4 +1,7 @@
-"""The replay worker of `python -m ci.mutation`: run recorded cases on many catalog entries.
+"""A worker process of the replay mode (modes.py): recorded cases run on many catalog entries.
+
+Each worker gets a share of the reference run's cases and the names of every chosen entry, and
+gives back, per entry, the cases judged per area, the failures and the seconds they took.
 
 Cases go one at a time, each to every entry in turn, inside `spec.memo.remembering()`: a case's
 inputs and oracle are computed once for all entries. Each entry keeps one world per world size,
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections import defaultdict
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import ops
@@ -27,7 +31,8 @@ class SharedPoolWorld(TurnWorld):
     """A TurnWorld whose turn thread is shared with the other entries' worlds (cases go one at a
     time, so one thread serves them all)."""
 
-    def __init__(self, size: int, make_backend, pool: ThreadPoolExecutor, timeout: float) -> None:
+    def __init__(self, size: int, make_backend: Callable[[], object], pool: ThreadPoolExecutor,
+                 timeout: float) -> None:
         self.size, self.timeout = size, timeout
         self.backends = [make_backend() for _ in range(size)]
         self.pool = pool
@@ -92,7 +97,7 @@ def replay(entries: list[Entry], cases: list[dict], profile_name: str, judge: st
 
 def replay_names(names: list[str], cases: list[dict], profile_name: str, judge: str,
                  timeout: float, label: str = "") -> dict[str, dict]:
-    """`replay` by catalog names: what a worker process of ci.mutation is handed."""
+    """`replay` by catalog names: what a worker process is handed (modes.replay_seed)."""
     from ci import mutants
 
     return replay([mutants.get(n) for n in names], cases, profile_name, judge, timeout, label)

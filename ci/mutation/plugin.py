@@ -1,5 +1,5 @@
-"""pytest plugin of `python -m ci.mutation`: a record of every item by area, and for mutants an
-early stop per area.
+"""The pytest plugin of a mutation run's tier (`-p ci.mutation.plugin`, tier.py): a record of
+every item by area, and for mutants an early stop per area.
 
 - `--mutation-record FILE`: one JSON line per test item: node id, area, outcome, and for a
   failure the suite's first finding ("[CLAUSE] kind on rank N: ...").
@@ -23,8 +23,9 @@ from pathlib import Path
 import pytest
 from hypothesis import Phase, settings
 
+from ci.mutation import REGRESSIONS
+
 FINDING = re.compile(r"\[([A-Za-z0-9_.]+)\] (\w+) on rank (\d+)[^\n]*")
-REGRESSIONS = "regressions"
 
 
 @cache

@@ -1,0 +1,101 @@
+"""Measure the suite's power: the PR tier against every catalog entry, as a kill matrix.
+
+    python -m ci.mutation [ENTRY|FAMILY ...] [--seeds 1,2,3] [--mode replay|pytest] [--jobs N]
+                          [--product A3,910_95] [--spec-profile doc] [--world-sizes ...]
+                          [--hypothesis-profile pr] [--json FILE] [--quick] [--list]
+                          [-- PYTEST ARGS]
+
+Every mutant of `ci/mutants` must fail the tier and every correct variant must pass it, in every
+seed. Seeds go to pytest as `--hypothesis-seed`, which the suite turns into one seed per cell.
+The modes, `replay` (default) and `pytest`, give the same verdicts (the package docstring says
+how). A line of progress per entry and seed, then the kill matrix and the verdict; the JSON
+(default reports/out/mutation.json) keeps every kill's first finding and case.
+
+Exit status: 0 every mutant killed and every variant passed in every seed; 1 a mutant survived
+or a variant failed (a false alarm); 2 bad input (an unknown entry, a bad seed or option);
+3 a run broke (the reference failed its own suite, pytest crashed, a run over its time limit).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from pathlib import Path
+
+from ci import _cli
+from ci import mutants as catalog
+from ci.mutation import modes, plan, report, tier
+
+DEFAULT_JSON = tier.ROOT / "reports" / "out" / "mutation.json"
+
+
+def parser() -> _cli.Parser:
+    """The command's options; the pytest arguments after `--` are not the parser's."""
+    p = _cli.Parser(prog="python -m ci.mutation", command="ci.mutation",
+                    description=__doc__.splitlines()[0],
+                    epilog="Exit status: 0 all killed and no false alarm, 1 a survivor or a false "
+                           "alarm, 2 bad input, 3 a run broke.")
+    p.add_argument("names", nargs="*", metavar="ENTRY|FAMILY",
+                   help="catalog entries (<module>.<name>) or families (routing, ...); "
+                        "default: the whole catalog")
+    p.add_argument("--seeds", default="1,2,3", help="hypothesis seeds, comma-separated integers")
+    p.add_argument("--mode", choices=("replay", "pytest"), default="replay",
+                   help="replay the reference run's cases on every entry (default), or one "
+                        "pytest run per entry")
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="processes at once (default: one per CPU)")
+    p.add_argument("--product", default="A3,910_95")
+    p.add_argument("--spec-profile", default="doc")
+    p.add_argument("--world-sizes", default=None)
+    p.add_argument("--judge", default="mixed")
+    p.add_argument("--hypothesis-profile", default="pr")
+    p.add_argument("--case-timeout", type=float, default=180.0)
+    p.add_argument("--json", type=Path, default=DEFAULT_JSON, help="where the JSON goes")
+    p.add_argument("--timeout", type=float, default=5400.0,
+                   help="seconds one pytest run may take before it counts as broken")
+    p.add_argument("--quick", action="store_true",
+                   help=f"the self-test subset: {len(plan.QUICK_ENTRIES)} entries on 910_95, "
+                        "ep 4, a keyword selection")
+    p.add_argument("--list", action="store_true", help="print the catalog and exit")
+    return p
+
+
+def _progress(run: report.Run) -> None:
+    if run.broken:
+        verdict = f"BROKEN ({run.broken})"
+    elif run.entry.kind == "mutant":
+        kills = run.killed_areas()
+        verdict = f"killed by {', '.join(kills)}" if kills else "SURVIVED"
+    else:
+        verdict = "FALSE ALARM" if run.failures or run.unexplained else "passed"
+    print(f"seed {run.seed} {run.entry.name}: {verdict} ({sum(run.ran.values())} judged, "
+          f"{run.seconds:.0f} s)", flush=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    own, extra = _cli.split_argv(sys.argv[1:] if argv is None else argv)
+    try:
+        args = parser().parse_args(own)
+        if args.list:
+            for e in catalog.entries():
+                only = f" (spec profiles: {', '.join(e.profiles)})" if e.profiles else ""
+                print(f"{e.kind:8} {e.name:45} {e.description}{only}")
+            return _cli.OK
+        entries, seeds, extra = plan.resolve(args, extra)
+        items = plan.preflight(entries, seeds, args, extra)
+    except _cli.UsageFailure as err:
+        return _cli.usage("ci.mutation", err)
+    os.environ.update(tier.QUIET_BLAS)  # inherited by the replay processes
+    print(f"ci.mutation: {len(entries)} entries x {len(seeds)} seeds, {items} test items in the "
+          f"tier, mode {args.mode}", flush=True)
+    out = modes.run_all(entries, seeds, args, extra, _progress)
+    print("\n".join(report.summary_lines(out, args)))
+    args.json.parent.mkdir(parents=True, exist_ok=True)
+    args.json.write_text(json.dumps(report.to_json(out, args), indent=1) + "\n", encoding="utf-8")
+    print(f"json: {args.json}")
+    return out.status()
+
+
+if __name__ == "__main__":
+    sys.exit(main())
