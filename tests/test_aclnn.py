@@ -19,8 +19,8 @@ from fixtures.protocol import RankContext, with_format
 from fixtures.world import ThreadComm, ThreadExchange, ThreadWorld
 from ops.alltoallv_gmm import load
 from ops.alltoallv_gmm.case import Case, Fault
-from ops.alltoallv_gmm.worlds import build_world
-from strategies import Pins, intended
+from ops.alltoallv_gmm.worlds import Pins, build_world
+from strategies import intended
 from strategies.choices import Seeded
 from tests.fakes import ranks
 from tests.fakes.acl import callbacks

@@ -14,7 +14,8 @@ from hypothesis import strategies as st
 from ops.alltoallv_gmm import data, load
 from ops.alltoallv_gmm.case import Case, CaseFormatError, Fault, Shared
 from ops.alltoallv_gmm.clauses import CLAUSE
-from strategies import clause_cases, valid_worlds
+from strategies import clause_cases
+from tests.support.worlds import valid_worlds
 
 DOC = load("doc")
 CELLS = [("RANGE.H1", "invalid", "910_95", 4), ("NULL.gmmY", "invalid", "A3", 8),

@@ -14,9 +14,10 @@ from pathlib import Path
 
 import pytest
 
-from ops.alltoallv_gmm.clauses import AREAS, CLAUSE
+from ops.alltoallv_gmm.clauses import CLAUSE
 from reports.plugin import CATEGORIES, KINDS
 from reports.trim import prune_containers
+from spec.operator import AREAS
 from tests.support.runs import pr_with_faults, run_module
 
 

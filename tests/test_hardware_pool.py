@@ -294,7 +294,7 @@ def test_hardware_a_planted_fault_on_the_real_backends_is_named_and_the_next_cas
     from tests.fakes import ranks
 
     spec, env = _double(kind, tmp_path)
-    cases = valid_cases(4, "910_95", 4, "cann-2025.12", seed=7)
+    cases = valid_cases(4, "910_95", 4, load("cann-2025.12"), seed=7)
     profile, backend = load("cann-2025.12"), spec.make()
     world = ProcessWorld(4, spec, timeout=60, leaser=None, grace=2, env=env, backoff=(0.3,),
                          recovery_timeout=120)

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from ops.alltoallv_gmm import load
-from spec import production as P
+from ops.alltoallv_gmm import production as P
 from spec.expect import expect_case
 from strategies import tier as tiers
 from strategies import world_bytes

@@ -13,8 +13,8 @@ from fixtures.runner import Worlds
 from ops.alltoallv_gmm import load
 from ops.alltoallv_gmm.case import Case, Fault, Shared
 from ops.alltoallv_gmm.sim import SimBackend
-from ops.alltoallv_gmm.worlds import build_world
-from strategies import Pins, intended
+from ops.alltoallv_gmm.worlds import Pins, build_world
+from strategies import intended
 from strategies.choices import Minimal, Seeded
 
 DOC, CANN = load("doc"), load("cann-2025.12")

@@ -22,8 +22,8 @@ from fixtures.protocol import NotApplicable, RankContext
 from fixtures.world import ThreadWorld
 from ops.alltoallv_gmm import load
 from ops.alltoallv_gmm.case import Fault
-from ops.alltoallv_gmm.worlds import build_world
-from strategies import Pins, intended
+from ops.alltoallv_gmm.worlds import Pins, build_world
+from strategies import intended
 from strategies.choices import Seeded
 from tests.fakes import rank_setup, ranks
 from tests.fakes.cases import BASE

@@ -17,11 +17,12 @@ from fixtures.backends import BackendSpec
 from fixtures.harness import materialise
 from fixtures.protocol import RankContext
 from fixtures.runner import Worlds, needs
+from ops.alltoallv_gmm import OPERATOR as OP
+from ops.alltoallv_gmm import available, load
 from ops.alltoallv_gmm.case import Case, Fault, Shared
-from ops.alltoallv_gmm.clauses import clauses_for
 from ops.alltoallv_gmm.sim import BEHAVIORS, SimBackend
 from spec.expect import expect_case
-from spec.profiles import available, load, missing_mappings
+from spec.profiles import missing_mappings
 
 PROFILES = ("doc", "cann-2025.12", "cann-2026.07", "doc-2026.07")
 NEW = ("cann-2026.07", "doc-2026.07")
@@ -195,11 +196,11 @@ def test_every_entry_of_a_new_profile_names_its_commit(name):
 
 def test_v2_clauses_belong_to_the_versions_that_have_v2():
     assert "v2" not in load("doc").entries and "v2" not in load("cann-2025.12").entries
-    v2_only = [c.id for c in clauses_for("A3", entry="v2") if "v1" not in c.entries]
+    v2_only = [c.id for c in OP.clauses_for("A3", entry="v2") if "v1" not in c.entries]
     assert v2_only == ["COMMMODE.null", "COMMMODE.empty", "PRODUCT.A3.commMode"]
     for name in available():
         assert missing_mappings(load(name)) == []
-    assert not set(v2_only) & {c.id for c in clauses_for("A3", entry="v1")}
+    assert not set(v2_only) & {c.id for c in OP.clauses_for("A3", entry="v1")}
 
 
 def test_every_profile_is_a_row_of_the_sims_table():
@@ -323,7 +324,8 @@ def test_an_unrequested_output_may_be_ignored_or_rejected_under_the_text_only():
 def test_a_shipped_profile_may_not_be_ambiguous(tmp_path):
     import shutil
 
-    from spec.profiles import PROFILE_DIR, ProfileError
+    from ops.alltoallv_gmm import PROFILE_DIR
+    from spec.profiles import ProfileError
 
     for f in PROFILE_DIR.glob("*.toml"):
         shutil.copy(f, tmp_path)
@@ -431,7 +433,7 @@ def test_every_comm_mode_clause_is_reachable_on_both_sides(profile):
 
     prof = load(profile)
     for product, ep in (("A3", 8), ("910_95", 4)):
-        for clause in [c for c in clauses_for(product, entry="v2") if "v1" not in c.entries]:
+        for clause in [c for c in OP.clauses_for(product, entry="v2") if "v1" not in c.entries]:
             for side in ("valid", "invalid"):
                 case, why = probe(clause.id, side, product, ep, prof, "float16", "v2", "ai_cpu")
                 assert case is not None, (clause.id, side, product, why)

@@ -54,6 +54,18 @@ OPERATOR = register(Operator(
 ))
 
 
-def load(name: str):
-    """This operator's spec profile `name` (spec.profiles.load)."""
-    return OPERATOR.profile(name)
+PROFILE_DIR = OPERATOR.profile_dir
+
+
+def load(name: str, directory: Path | None = None):
+    """This operator's spec profile `name` (spec.profiles.load), of `directory` if given."""
+    from spec.profiles import load as load_profile
+
+    return load_profile(OPERATOR, name, directory)
+
+
+def available(directory: Path | None = None) -> tuple[str, ...]:
+    """This operator's spec profiles (of `directory` if given)."""
+    from spec.profiles import available as profiles
+
+    return profiles(OPERATOR, directory)

@@ -194,12 +194,11 @@ def _unrequested_mm_y(ch: Choices, product: str, ep: int, profile: Profile) -> C
 
 
 def _ep_world_size(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
-    from spec.products import world_sizes
 
     case = build_world(ch, product, ep, profile, Pins(budget="first"), "COMM.epWorldSize",
                        "invalid")
     most = profile.rule("RANGE.e_ep").max_valid
-    bigger = [v for v in world_sizes(product) if v > ep and case.e * v <= most]
+    bigger = [v for v in profile.operator.world_sizes(product) if v > ep and case.e * v <= most]
     if not bigger:
         raise Unreachable(f"no larger supported epWorldSize keeps e*ep <= {most} at ep={ep}")
     return case.with_(faults=(Fault("value", "epWorldSize", bigger[0]),))
