@@ -18,8 +18,7 @@ import fixtures.aclnn as A
 from fixtures.acl import layout as L
 from fixtures.acl import memory as M
 from fixtures.acl import runtime as R
-from fixtures.oplib import OP_SYMBOLS
-from fixtures.protocol import RankContext, with_format
+from fixtures.protocol import FIRST_STAGE_ARGS, RankContext, with_format
 from fixtures.world import ThreadComm, ThreadExchange, ThreadWorld
 from spec.case import Case, Fault
 from spec.profiles import load
@@ -123,6 +122,26 @@ def test_bad_options_fail_with_one_line_naming_the_fix(fake, tmp_path, monkeypat
         A.factory(lib_dir=str(lib_dir), sync_timeout_ms=0)
     with pytest.raises(ValueError, match=r"acl_config .* is not a readable JSON file"):
         A.factory(lib_dir=str(lib_dir), acl_config=str(tmp_path / "absent.json"))
+
+
+# -- the binding's table ---------------------------------------------------------------------------
+
+
+def test_the_argument_table_builds_the_verified_prototypes():
+    """The first stages of aclnn_allto_allv_grouped_mat_mul.h (HARDWARE-REVIEW.md section 6),
+    written out once as the reference the table must build; the keywords are the protocol's."""
+    vp, s, i64, b = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_bool
+    head = [vp] * 6 + [s]  # gmmX, gmmWeight, sendCountsTensor, recvCountsTensor, mmX, mmWeight, group
+    rest = [i64, vp, vp, b, b, b, vp, vp, vp]  # epWorldSize, sendCounts, recvCounts, 3 flags, 3 outputs
+    tail = [ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(vp)]  # workspaceSize, executor
+    second = (ctypes.c_int32, [vp, ctypes.c_uint64, vp, vp])
+    assert A.OPERATOR.prototypes == {
+        "opapi": {"aclnnAlltoAllvGroupedMatMulGetWorkspaceSize": (ctypes.c_int32, head + rest + tail),
+                  "aclnnAlltoAllvGroupedMatMul": second},
+        "opapi_v2": {"aclnnAlltoAllvGroupedMatMulV2GetWorkspaceSize": (ctypes.c_int32,
+                                                                       [*head, s, *rest, *tail]),
+                     "aclnnAlltoAllvGroupedMatMulV2": second}}
+    assert tuple(a.name for a in A.ARGS if not a.entry) == FIRST_STAGE_ARGS
 
 
 # -- valid worlds --------------------------------------------------------------------------------
@@ -297,7 +316,7 @@ def _planted(acl, bug):
 def test_the_fake_fails_loudly_on_a_planted_adapter_bug(world, log, fake, monkeypatch, capfd, bug,
                                                         message):
     monkeypatch.setenv("FAKE_ACL_STRICT", "1")
-    acl = R.Acl.load(R.find_libraries(str(fake[0]), OP_SYMBOLS), A.OP_SIGNATURES)
+    acl = A.OPERATOR.load(A.OPERATOR.find_libraries(str(fake[0])))
     if bug != "destroyed":
         monkeypatch.setattr(acl, "aclCreateTensor", _planted(acl, bug))
     else:
@@ -328,7 +347,7 @@ def test_by_default_the_fake_takes_a_broken_descriptor_and_the_device_misreads_i
     """As the runtime does: offset 3 on every tensor passes aclCreateTensor and both stages, and
     the kernel reads and writes 3 elements off: wrong outputs, no error anywhere."""
     monkeypatch.delenv("FAKE_ACL_STRICT", raising=False)
-    acl = R.Acl.load(R.find_libraries(str(fake[0]), OP_SYMBOLS), A.OP_SIGNATURES)
+    acl = A.OPERATOR.load(A.OPERATOR.find_libraries(str(fake[0])))
     monkeypatch.setattr(acl, "aclCreateTensor", _planted(acl, "offset"))
     result = run(world, BASE)
     assert result.outcome == "failed"

@@ -22,9 +22,9 @@ import pytest
 
 import fixtures.aclnn as A
 from fixtures import oplib
+from fixtures.acl import backend as B
 from fixtures.acl import memory as M
 from fixtures.acl import runtime as R
-from fixtures.oplib import OP_SYMBOLS
 from fixtures.protocol import ENTRY_V2, NotApplicable, RankContext
 from fixtures.world import ThreadComm, ThreadExchange, ThreadWorld
 from spec.case import Fault
@@ -163,7 +163,7 @@ def test_hardware_a_cleanup_error_never_hides_the_primary_error(fake, lib_dir, m
         backend.open_rank(ctx)
         status, _, _ = backend.get_workspace_size(ctx, **single_call_args())
         assert status != 0  # the sim rejects ep=1; a call by hand for the second stage
-        executor = A.Executor(A.PendingCall(backend.acl), None)
+        executor = B.Executor(B.PendingCall(backend.acl, A.OPERATOR.entry_points[0]), None)
         backend._pending = executor.call
 
         def launch(*_):
@@ -186,7 +186,7 @@ def test_hardware_a_cleanup_error_never_hides_the_primary_error(fake, lib_dir, m
 def test_hardware_aclcreatetensor_takes_what_opbase_takes_unless_strict(fake, lib_dir, monkeypatch):
     """opbase's aclCreateTensor refuses only null dims pointers, silently; FAKE_ACL_STRICT=1 makes
     the fake refuse every broken descriptor with a message (the sanitizer the adapter tests use)."""
-    acl = R.Acl.load(R.find_libraries(str(lib_dir), OP_SYMBOLS), A.OP_SIGNATURES)
+    acl = A.OPERATOR.load(A.OPERATOR.find_libraries(str(lib_dir)))
     base = ctypes.c_void_p()
     assert acl.aclrtMalloc(ctypes.byref(base), 1024, 0) == 0
     i64 = ctypes.c_int64 * 2
@@ -228,7 +228,7 @@ def test_hardware_a_descriptor_outside_device_memory_faults_at_the_sync(fake, li
     descriptors only and passes, and the launch faults on the device: AICore exception 507015 at
     the stream sync, the process poisoned, as a wild pointer does on hardware."""
     monkeypatch.delenv("FAKE_ACL_STRICT", raising=False)
-    acl = R.Acl.load(R.find_libraries(str(lib_dir), OP_SYMBOLS), A.OP_SIGNATURES)
+    acl = A.OPERATOR.load(A.OPERATOR.find_libraries(str(lib_dir)))
     if where == "host memory":
         real = acl.aclCreateTensor
         host = np.zeros(1 << 16, np.uint8)
@@ -314,7 +314,7 @@ def test_hardware_a_short_workspace_gets_a_guard_beyond_its_shortfall(fake, lib_
 
 
 def test_hardware_the_fake_malloc_reports_out_of_memory_with_el0004(fake, lib_dir):
-    acl = R.Acl.load(R.find_libraries(str(lib_dir), OP_SYMBOLS), A.OP_SIGNATURES)
+    acl = A.OPERATOR.load(A.OPERATOR.find_libraries(str(lib_dir)))
     fake.fake_set_device_limit(1 << 20)
     try:
         ptr = ctypes.c_void_p()
@@ -361,7 +361,7 @@ def test_hardware_a_soc_of_another_product_fails_with_one_line(fake, lib_dir, mo
 
 
 def test_hardware_logical_devices_truncate_like_the_runtime(fake, lib_dir, monkeypatch):
-    acl = R.Acl.load(R.find_libraries(str(lib_dir), OP_SYMBOLS), A.OP_SIGNATURES)
+    acl = A.OPERATOR.load(A.OPERATOR.find_libraries(str(lib_dir)))
     count = ctypes.c_uint32()
     for physical, visible in [("4-7", None), ("4-7", "0,2,1,3"), ("8", "1,9,2"), ("16", "3, 5")]:
         monkeypatch.setenv("FAKE_NPU_DEVICES", physical)
@@ -423,7 +423,7 @@ def test_hardware_missing_kernels_fail_once_with_the_fix_not_as_statuses(fake, l
     backend.close()
     # Without that check (the code the review read) every success case became a status finding;
     # it now carries the runtime's own text.
-    monkeypatch.setattr(A, "ensure_opp", lambda lib_dir: None)
+    monkeypatch.setattr(B, "ensure_opp", lambda lib_dir: None)
     world = thread_world(lib_dir)
     try:
         result = ranks.run_case(world, world.backends[0], BASE, CANN)
@@ -445,21 +445,21 @@ def test_hardware_operator_library_is_resolved_in_op_plugin_order(lib_dir, tmp_p
     for name in ("libascendcl.so", "libnnopbase.so", "libhccl.so", "libopapi.so"):
         (lib64 / name).symlink_to(lib_dir / name)
     env = {"ASCEND_HOME_PATH": str(home)}
-    assert R.find_libraries(None, OP_SYMBOLS, env)["opapi"] == lib64 / "libopapi.so"
+    assert A.OPERATOR.find_libraries(None, env)["opapi"] == lib64 / "libopapi.so"
     (lib64 / "libopapi_math.so").write_bytes(b"not an ELF object")  # exports nothing: skipped
     (lib64 / "libopapi_transformer.so").symlink_to(lib_dir / "libopapi.so")
-    assert R.find_libraries(None, OP_SYMBOLS, env)["opapi"] == lib64 / "libopapi_transformer.so"
+    assert A.OPERATOR.find_libraries(None, env)["opapi"] == lib64 / "libopapi_transformer.so"
     (opp / "vendors").mkdir(parents=True)
     (opp / "vendors" / "config.ini").write_text("[vendor]\nload_priority=customize,acme_transformer\n")
     vendor = opp / "vendors" / "acme_transformer" / "op_api" / "lib"
     vendor.mkdir(parents=True)
     (vendor / "libcust_opapi.so").symlink_to(lib_dir / "libopapi.so")
-    assert R.find_libraries(None, OP_SYMBOLS, env)["opapi"] == vendor / "libcust_opapi.so"
+    assert A.OPERATOR.find_libraries(None, env)["opapi"] == vendor / "libcust_opapi.so"
     custom = tmp_path / "custom"
     (custom / "op_api" / "lib").mkdir(parents=True)
     (custom / "op_api" / "lib" / "libcust_opapi.so").symlink_to(lib_dir / "libopapi.so")
     env["ASCEND_CUSTOM_OPP_PATH"] = f"{tmp_path / 'nothing'}:{custom}"
-    paths = R.find_libraries(None, OP_SYMBOLS, env)
+    paths = A.OPERATOR.find_libraries(None, env)
     assert paths["opapi"] == paths["opapi_v2"] == custom / "op_api" / "lib" / "libcust_opapi.so"
     assert oplib.op_library_candidates(lib64, env)[1:] == [
         vendor / "libcust_opapi.so", lib64 / "libopapi_math.so", lib64 / "libopapi_transformer.so",
@@ -610,4 +610,4 @@ def test_hardware_preflight_names_set_env_when_the_driver_libraries_are_missing(
     driver = checks["driver libraries"]
     assert not driver.ok and "does not load" in driver.detail and "set_env.sh" in driver.fix
     with pytest.raises(R.AclError, match=r"set_env\.sh"):
-        R.Acl(R.find_libraries(str(lib64), OP_SYMBOLS), A.OP_SIGNATURES)
+        R.Acl(A.OPERATOR.find_libraries(str(lib64)), A.OPERATOR.prototypes)
