@@ -25,7 +25,8 @@ from typing import TypeVar
 import ops
 from fixtures.backends import BackendSpec
 from fixtures.harness import RankPlan, RankReport, run_rank
-from fixtures.pool import ProcessWorld, TorchComm
+from fixtures.pool import ProcessWorld
+from fixtures.pool.comm import TorchComm
 from fixtures.protocol import RankContext, capabilities
 from fixtures.runner import plan_case, summarise
 from spec.profiles import Profile

@@ -6,7 +6,8 @@
 One line per check (fixtures/preflight.py): the devices under the lease (count, ascending logical
 ids, enough for the product's smallest world), torch, the backend module's own `preflight()`
 (torch_npu: torch_npu and its operator, the task-queue settings, SoC against the product, device
-count; aclnn: its CANN paths and symbols, from fixtures/aclnn.py when it defines one), then on
+count; aclnn: its CANN paths, kernels and symbols, the driver, device count and SoC, which
+fixtures/aclnn.py exports from fixtures/acl/host.py; a module without one gets a warning), then on
 real ranks: one valid case and one known rejection (group length 128, 161002 on every product)
 on the smallest legal world (ep 2 where the contract allows it; neither product does today), a
 world killed on purpose and the time until its devices accept a new world (the back-off the pool
@@ -16,9 +17,10 @@ A backend module may also offer, for the doctor only: `device_count(env) -> int 
 devices the runtime shows a process without ASCEND_RT_VISIBLE_DEVICES; else /dev/davinci* is
 counted), `soc_name(env) -> str | None` (to infer the product when --product is not given) and
 `devices_ready(env, count) -> str` (a throw-away process that sets the devices; empty when it
-could: the recovery probe, which then starts one world). Each of these and `preflight` is called
-with the backend options the module declares in `OPTIONS` as keywords (aclnn: lib_dir, the CANN
-it checks), so the doctor checks the installation the suite would load.
+could: the recovery probe, which then starts one world; aclnn's, like its preflight, come from
+fixtures/acl/host.py). Each of these and `preflight` is called with the backend options the module
+declares in `OPTIONS` as keywords (aclnn: lib_dir, the CANN it checks), so the doctor checks the
+installation the suite would load.
 
 Exit status: 0 the suite can run here, 1 it cannot (a FAIL line says why and how to fix it),
 2 bad input.

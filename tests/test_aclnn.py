@@ -15,7 +15,10 @@ import numpy as np
 import pytest
 
 import fixtures.aclnn as A
-from fixtures.protocol import RankContext, with_format
+from fixtures.acl import layout as L
+from fixtures.acl import memory as M
+from fixtures.acl import runtime as R
+from fixtures.protocol import FIRST_STAGE_ARGS, RankContext, with_format
 from fixtures.world import ThreadComm, ThreadExchange, ThreadWorld
 from ops.alltoallv_gmm import load
 from ops.alltoallv_gmm.case import Case, Fault
@@ -106,7 +109,7 @@ def test_bad_options_fail_with_one_line_naming_the_fix(fake, tmp_path, monkeypat
         A.factory(lib_dir=str(partial))
     assert "no operator library exports aclnnAlltoAllvGroupedMatMulGetWorkspaceSize" in str(err.value)
     assert "set lib_dir" in str(err.value) and "\n" not in str(err.value)
-    for var in A.ENV_DIRS:
+    for var in R.ENV_DIRS:
         monkeypatch.delenv(var, raising=False)
     with pytest.raises(ValueError, match="ASCEND_HOME_PATH or ASCEND_TOOLKIT_HOME"):
         A.factory()
@@ -119,6 +122,26 @@ def test_bad_options_fail_with_one_line_naming_the_fix(fake, tmp_path, monkeypat
         A.factory(lib_dir=str(lib_dir), sync_timeout_ms=0)
     with pytest.raises(ValueError, match=r"acl_config .* is not a readable JSON file"):
         A.factory(lib_dir=str(lib_dir), acl_config=str(tmp_path / "absent.json"))
+
+
+# -- the binding's table ---------------------------------------------------------------------------
+
+
+def test_the_argument_table_builds_the_verified_prototypes():
+    """The first stages of aclnn_allto_allv_grouped_mat_mul.h (HARDWARE-REVIEW.md section 6),
+    written out once as the reference the table must build; the keywords are the protocol's."""
+    vp, s, i64, b = ctypes.c_void_p, ctypes.c_char_p, ctypes.c_int64, ctypes.c_bool
+    head = [vp] * 6 + [s]  # gmmX, gmmWeight, sendCountsTensor, recvCountsTensor, mmX, mmWeight, group
+    rest = [i64, vp, vp, b, b, b, vp, vp, vp]  # epWorldSize, sendCounts, recvCounts, 3 flags, 3 outputs
+    tail = [ctypes.POINTER(ctypes.c_uint64), ctypes.POINTER(vp)]  # workspaceSize, executor
+    second = (ctypes.c_int32, [vp, ctypes.c_uint64, vp, vp])
+    assert A.OPERATOR.prototypes == {
+        "opapi": {"aclnnAlltoAllvGroupedMatMulGetWorkspaceSize": (ctypes.c_int32, head + rest + tail),
+                  "aclnnAlltoAllvGroupedMatMul": second},
+        "opapi_v2": {"aclnnAlltoAllvGroupedMatMulV2GetWorkspaceSize": (ctypes.c_int32,
+                                                                       [*head, s, *rest, *tail]),
+                     "aclnnAlltoAllvGroupedMatMulV2": second}}
+    assert tuple(a.name for a in A.ARGS if not a.entry) == FIRST_STAGE_ARGS
 
 
 # -- valid worlds --------------------------------------------------------------------------------
@@ -161,8 +184,8 @@ def test_call_log_holds_the_exact_arguments(world, log):
         contiguous = [int(np.prod(dims[i + 1:])) for i in range(len(dims))]
         assert (rec["view"], rec["storage"], rec["strides"]) == (dims, dims, contiguous), name
         assert (rec["offset"], rec["dtype"], rec["format"]) == (0, 1, 2), name  # FLOAT16, ND
-        assert rec["alloc_offset"] % 32 == 0 and rec["alloc_offset"] >= A.GUARD_BYTES, name
-        assert rec["alloc_size"] >= rec["alloc_offset"] + 2 * np.prod(dims) + A.GUARD_BYTES, name
+        assert rec["alloc_offset"] % 32 == 0 and rec["alloc_offset"] >= M.GUARD_BYTES, name
+        assert rec["alloc_size"] >= rec["alloc_offset"] + 2 * np.prod(dims) + M.GUARD_BYTES, name
     assert [a["values"] for a in call["arrays"]] == [list(BASE.send_counts(0)),
                                                      list(BASE.recv_counts(0))]
     assert call["group"] == world.group_name and call["ep_world_size"] == 4
@@ -293,7 +316,7 @@ def _planted(acl, bug):
 def test_the_fake_fails_loudly_on_a_planted_adapter_bug(world, log, fake, monkeypatch, capfd, bug,
                                                         message):
     monkeypatch.setenv("FAKE_ACL_STRICT", "1")
-    acl = A.Acl.load(A.find_libraries(str(fake[0])))
+    acl = A.OPERATOR.load(A.OPERATOR.find_libraries(str(fake[0])))
     if bug != "destroyed":
         monkeypatch.setattr(acl, "aclCreateTensor", _planted(acl, bug))
     else:
@@ -324,7 +347,7 @@ def test_by_default_the_fake_takes_a_broken_descriptor_and_the_device_misreads_i
     """As the runtime does: offset 3 on every tensor passes aclCreateTensor and both stages, and
     the kernel reads and writes 3 elements off: wrong outputs, no error anywhere."""
     monkeypatch.delenv("FAKE_ACL_STRICT", raising=False)
-    acl = A.Acl.load(A.find_libraries(str(fake[0])))
+    acl = A.OPERATOR.load(A.OPERATOR.find_libraries(str(fake[0])))
     monkeypatch.setattr(acl, "aclCreateTensor", _planted(acl, "offset"))
     result = run(world, BASE)
     assert result.outcome == "failed"
@@ -359,20 +382,20 @@ def test_the_backend_refuses_a_broken_descriptor_it_built_before_the_runtime_see
             return status, size, executor
         monkeypatch.setattr(A.AclnnBackend, "get_workspace_size", free_early)
     elif bug == "strides":
-        def broken(array, fmt, layout_of=A.layout_of):
+        def broken(array, fmt, layout_of=L.layout_of):
             lay = layout_of(array, fmt)
-            return A.Layout(lay.view, tuple(2 * s for s in lay.strides), lay.storage, lay.kind)
-        monkeypatch.setattr(A, "layout_of", broken)
+            return L.Layout(lay.view, tuple(2 * s for s in lay.strides), lay.storage, lay.kind)
+        monkeypatch.setattr(L, "layout_of", broken)
     else:
-        init = A.DeviceBuffer.__init__
+        init = M.DeviceBuffer.__init__
 
-        def shifted(self, acl, nbytes, tail=A.GUARD_BYTES):
+        def shifted(self, acl, nbytes, tail=M.GUARD_BYTES):
             init(self, acl, nbytes, tail)
             if bug == "unaligned":
                 self.data += 16
             else:
                 self.nbytes -= 2
-        monkeypatch.setattr(A.DeviceBuffer, "__init__", shifted)
+        monkeypatch.setattr(M.DeviceBuffer, "__init__", shifted)
     result = run(world, BASE)
     texts = [f.message for f in result.findings]
     assert result.outcome == "failed" and texts
@@ -393,21 +416,21 @@ def test_the_backend_refuses_a_broken_descriptor_it_built_before_the_runtime_see
 def test_layouts_of_views_placeholders_and_nz():
     w = np.arange(2 * 3 * 5, dtype=np.float16).reshape(2, 3, 5)
     view = w.transpose(0, 2, 1)  # a transposed weight: (2, 5, 3) over (2, 3, 5) storage
-    lay = A.layout_of(view, "ND")
+    lay = L.layout_of(view, "ND")
     assert (lay.kind, lay.view, lay.strides, lay.storage) == ("permuted", (2, 5, 3), (15, 1, 5), (2, 3, 5))
     assert np.array_equal(lay.to_storage(view), w)
     assert np.array_equal(lay.from_storage(lay.to_storage(view).view(np.uint8).reshape(-1),
                                            view.dtype), view)
     ph = np.broadcast_to(np.ones(1, np.float16).reshape(1, 1), (1000, 64))
-    lay = A.layout_of(ph, "ND")
-    assert A.is_placeholder(ph) and (lay.kind, lay.strides) == ("contiguous", (64, 1))
+    lay = L.layout_of(ph, "ND")
+    assert L.is_placeholder(ph) and (lay.kind, lay.strides) == ("contiguous", (64, 1))
     x = np.random.default_rng(0).random((20, 33)).astype(np.float16)
-    lay = A.layout_of(x, "FRACTAL_NZ")
+    lay = L.layout_of(x, "FRACTAL_NZ")
     assert lay.storage == (3, 2, 16, 16)
     raw = lay.to_storage(x).view(np.uint8).reshape(-1)
     assert np.array_equal(lay.from_storage(raw, x.dtype), x)
     rev = x[::-1]
-    assert A.layout_of(rev, "ND").kind == "copied"
+    assert L.layout_of(rev, "ND").kind == "copied"
 
 
 def test_transposed_view_reaches_the_library_with_its_strides(fake, log):

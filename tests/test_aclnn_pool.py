@@ -1,4 +1,4 @@
-"""The `aclnn` backend end to end in rank processes (fixtures/pool.py), with the fake CANN
+"""The `aclnn` backend end to end in rank processes (fixtures/pool/), with the fake CANN
 libraries injected by CONFORMANCE_RANK_SETUP: the HCCL communicator made through the root-info
 exchange, its name passed as `group`, exact statuses from both stages, outputs judged."""
 

@@ -22,6 +22,9 @@ import pytest
 
 import fixtures.aclnn as A
 from fixtures import oplib
+from fixtures.acl import backend as B
+from fixtures.acl import memory as M
+from fixtures.acl import runtime as R
 from fixtures.protocol import ENTRY_V2, NotApplicable, RankContext
 from fixtures.world import ThreadComm, ThreadExchange, ThreadWorld
 from ops.alltoallv_gmm import load
@@ -160,16 +163,16 @@ def test_hardware_a_cleanup_error_never_hides_the_primary_error(fake, lib_dir, m
         backend.open_rank(ctx)
         status, _, _ = backend.get_workspace_size(ctx, **single_call_args())
         assert status != 0  # the sim rejects ep=1; a call by hand for the second stage
-        executor = A.Executor(A.PendingCall(backend.acl), None)
+        executor = B.Executor(B.PendingCall(backend.acl, A.OPERATOR.entry_points[0]), None)
         backend._pending = executor.call
 
         def launch(*_):
             raise RuntimeError("the primary error")
 
         def broken_free(self):
-            raise A.AclError("aclrtFree returned 507899")
+            raise R.AclError("aclrtFree returned 507899")
         monkeypatch.setattr(backend.acl, "aclnnAlltoAllvGroupedMatMul", launch)
-        monkeypatch.setattr(A.DeviceBuffer, "free", broken_free)
+        monkeypatch.setattr(M.DeviceBuffer, "free", broken_free)
         with pytest.raises(RuntimeError, match="the primary error") as err:
             backend.execute(ctx, np.zeros(64, np.uint8), 64, executor, None)
     assert any("aclrtFree returned 507899" in n for n in err.value.__notes__)
@@ -183,7 +186,7 @@ def test_hardware_a_cleanup_error_never_hides_the_primary_error(fake, lib_dir, m
 def test_hardware_aclcreatetensor_takes_what_opbase_takes_unless_strict(fake, lib_dir, monkeypatch):
     """opbase's aclCreateTensor refuses only null dims pointers, silently; FAKE_ACL_STRICT=1 makes
     the fake refuse every broken descriptor with a message (the sanitizer the adapter tests use)."""
-    acl = A.Acl.load(A.find_libraries(str(lib_dir)))
+    acl = A.OPERATOR.load(A.OPERATOR.find_libraries(str(lib_dir)))
     base = ctypes.c_void_p()
     assert acl.aclrtMalloc(ctypes.byref(base), 1024, 0) == 0
     i64 = ctypes.c_int64 * 2
@@ -225,7 +228,7 @@ def test_hardware_a_descriptor_outside_device_memory_faults_at_the_sync(fake, li
     descriptors only and passes, and the launch faults on the device: AICore exception 507015 at
     the stream sync, the process poisoned, as a wild pointer does on hardware."""
     monkeypatch.delenv("FAKE_ACL_STRICT", raising=False)
-    acl = A.Acl.load(A.find_libraries(str(lib_dir)))
+    acl = A.OPERATOR.load(A.OPERATOR.find_libraries(str(lib_dir)))
     if where == "host memory":
         real = acl.aclCreateTensor
         host = np.zeros(1 << 16, np.uint8)
@@ -247,7 +250,7 @@ def test_hardware_a_descriptor_outside_device_memory_faults_at_the_sync(fake, li
         # crash aborted the case) did not see the fault that poisoned that process.
         for backend in backends(world):
             if backend.poisoned is None:
-                backend.poisoned = A.DeviceFault("a peer's sync", fake.fake_poisoned(), "")
+                backend.poisoned = R.DeviceFault("a peer's sync", fake.fake_poisoned(), "")
         close(world)
     texts = [f.message for f in result.findings]
     assert result.outcome == "failed" and all(r.status1 == 0 for r in result.reports), texts
@@ -278,11 +281,11 @@ def test_hardware_buffers_follow_the_malloc_contract(fake, lib_dir):
     ctx = one_rank()
     with ranks.bound(ctx):
         acl = backend._enter(ctx)
-        buf = A.DeviceBuffer(acl, 70)
-        short = A.DeviceBuffer(acl, 1000, tail=4096 + A.SHORT_WORKSPACE_SLACK)
+        buf = M.DeviceBuffer(acl, 70)
+        short = M.DeviceBuffer(acl, 1000, tail=4096 + M.SHORT_WORKSPACE_SLACK)
         try:
             assert buf.base % 64 == 0, "the fake's aclrtMalloc is 64-byte aligned"
-            assert buf.data % A.ALIGN == 0 and A.ALIGN == 512, "torch_npu's alignment"
+            assert buf.data % M.ALIGN == 0 and M.ALIGN == 512, "torch_npu's alignment"
             assert buf.guards[1][0] == buf.data + 96 + 32 and buf.padding == (buf.data + 70, 58)
             assert short.guards[1][1] >= 4096 + 512, "L9: the guard covers a 4 KiB shortfall"
         finally:
@@ -293,12 +296,12 @@ def test_hardware_buffers_follow_the_malloc_contract(fake, lib_dir):
 
 def test_hardware_a_short_workspace_gets_a_guard_beyond_its_shortfall(fake, lib_dir, monkeypatch):
     tails = []
-    init = A.DeviceBuffer.__init__
+    init = M.DeviceBuffer.__init__
 
-    def spy(self, acl, nbytes, tail=A.GUARD_BYTES):
+    def spy(self, acl, nbytes, tail=M.GUARD_BYTES):
         tails.append((nbytes, tail))
         init(self, acl, nbytes, tail)
-    monkeypatch.setattr(A.DeviceBuffer, "__init__", spy)
+    monkeypatch.setattr(M.DeviceBuffer, "__init__", spy)
     world = thread_world(lib_dir)
     case = BASE.with_(faults=(Fault("stage2", "workspace_short", 4096),), side="invalid", clause="X")
     try:
@@ -306,12 +309,12 @@ def test_hardware_a_short_workspace_gets_a_guard_beyond_its_shortfall(fake, lib_
     finally:
         close(world)
     assert result.passed
-    workspace = [t for n, t in tails if t != A.GUARD_BYTES]
+    workspace = [t for n, t in tails if t != M.GUARD_BYTES]
     assert len(workspace) == 4 and all(t >= 4096 + 512 for t in workspace)
 
 
 def test_hardware_the_fake_malloc_reports_out_of_memory_with_el0004(fake, lib_dir):
-    acl = A.Acl.load(A.find_libraries(str(lib_dir)))
+    acl = A.OPERATOR.load(A.OPERATOR.find_libraries(str(lib_dir)))
     fake.fake_set_device_limit(1 << 20)
     try:
         ptr = ctypes.c_void_p()
@@ -337,7 +340,7 @@ def test_hardware_device_option_is_a_base_offset_per_rank(fake, lib_dir, tmp_pat
     monkeypatch.setenv("ASCEND_RT_VISIBLE_DEVICES", "0,1,2,3")
     backend = A.AclnnBackend(str(lib_dir), device=3)
     ctx = RankContext(1, 4, "910_95", None, "g")
-    with pytest.raises(A.AclError, match=r"rank 1 needs logical device 4 \(device=3 \+ LOCAL_RANK 1\) "
+    with pytest.raises(R.AclError, match=r"rank 1 needs logical device 4 \(device=3 \+ LOCAL_RANK 1\) "
                                          r"but 4 are visible"):
         backend.open_rank(ctx)
     backend.close()
@@ -351,14 +354,14 @@ def test_hardware_a_soc_of_another_product_fails_with_one_line(fake, lib_dir, mo
     monkeypatch.setenv("FAKE_NPU_SOC", soc)
     backend = A.AclnnBackend(str(lib_dir))
     ctx = one_rank()
-    with ranks.bound(ctx), pytest.raises(A.AclError) as err:
+    with ranks.bound(ctx), pytest.raises(R.AclError) as err:
         backend.open_rank(ctx)
     assert message in str(err.value) and "\n" not in str(err.value)
     backend.close()
 
 
 def test_hardware_logical_devices_truncate_like_the_runtime(fake, lib_dir, monkeypatch):
-    acl = A.Acl.load(A.find_libraries(str(lib_dir)))
+    acl = A.OPERATOR.load(A.OPERATOR.find_libraries(str(lib_dir)))
     count = ctypes.c_uint32()
     for physical, visible in [("4-7", None), ("4-7", "0,2,1,3"), ("8", "1,9,2"), ("16", "3, 5")]:
         monkeypatch.setenv("FAKE_NPU_DEVICES", physical)
@@ -369,7 +372,7 @@ def test_hardware_logical_devices_truncate_like_the_runtime(fake, lib_dir, monke
         assert acl.aclrtGetDeviceCount(ctypes.byref(count)) == 0
         assert count.value == len(npu_host.visible_devices()), (physical, visible)
     assert count.value == 2
-    assert acl.aclInit(None) in (0, A.ACL_ERROR_REPEAT_INITIALIZE)
+    assert acl.aclInit(None) in (0, R.ACL_ERROR_REPEAT_INITIALIZE)
     assert acl.aclrtSetDevice(2) == npu_host.SET_DEVICE_INVALID, "logical 2 of 2 visible"
     assert "2 device(s) visible (ASCEND_RT_VISIBLE_DEVICES=3, 5)" in acl.message()
     assert acl.aclrtSetDevice(1) == 0 and acl.aclrtResetDevice(1) == 0
@@ -413,14 +416,14 @@ def test_hardware_missing_kernels_fail_once_with_the_fix_not_as_statuses(fake, l
     monkeypatch.setenv("ASCEND_OPP_PATH", str(tmp_path / "opp"))
     backend = A.AclnnBackend(str(lib_dir))
     ctx = one_rank()
-    with ranks.bound(ctx), pytest.raises(A.AclError) as err:
+    with ranks.bound(ctx), pytest.raises(R.AclError) as err:
         backend.open_rank(ctx)
     assert "no binary_info_config.json under ASCEND_OPP_PATH" in str(err.value)
     assert "set_env.sh" in str(err.value)
     backend.close()
     # Without that check (the code the review read) every success case became a status finding;
     # it now carries the runtime's own text.
-    monkeypatch.setattr(A, "ensure_opp", lambda lib_dir: None)
+    monkeypatch.setattr(B, "ensure_opp", lambda lib_dir: None)
     world = thread_world(lib_dir)
     try:
         result = ranks.run_case(world, world.backends[0], BASE, CANN)
@@ -442,21 +445,21 @@ def test_hardware_operator_library_is_resolved_in_op_plugin_order(lib_dir, tmp_p
     for name in ("libascendcl.so", "libnnopbase.so", "libhccl.so", "libopapi.so"):
         (lib64 / name).symlink_to(lib_dir / name)
     env = {"ASCEND_HOME_PATH": str(home)}
-    assert A.find_libraries(None, env)["opapi"] == lib64 / "libopapi.so"
+    assert A.OPERATOR.find_libraries(None, env)["opapi"] == lib64 / "libopapi.so"
     (lib64 / "libopapi_math.so").write_bytes(b"not an ELF object")  # exports nothing: skipped
     (lib64 / "libopapi_transformer.so").symlink_to(lib_dir / "libopapi.so")
-    assert A.find_libraries(None, env)["opapi"] == lib64 / "libopapi_transformer.so"
+    assert A.OPERATOR.find_libraries(None, env)["opapi"] == lib64 / "libopapi_transformer.so"
     (opp / "vendors").mkdir(parents=True)
     (opp / "vendors" / "config.ini").write_text("[vendor]\nload_priority=customize,acme_transformer\n")
     vendor = opp / "vendors" / "acme_transformer" / "op_api" / "lib"
     vendor.mkdir(parents=True)
     (vendor / "libcust_opapi.so").symlink_to(lib_dir / "libopapi.so")
-    assert A.find_libraries(None, env)["opapi"] == vendor / "libcust_opapi.so"
+    assert A.OPERATOR.find_libraries(None, env)["opapi"] == vendor / "libcust_opapi.so"
     custom = tmp_path / "custom"
     (custom / "op_api" / "lib").mkdir(parents=True)
     (custom / "op_api" / "lib" / "libcust_opapi.so").symlink_to(lib_dir / "libopapi.so")
     env["ASCEND_CUSTOM_OPP_PATH"] = f"{tmp_path / 'nothing'}:{custom}"
-    paths = A.find_libraries(None, env)
+    paths = A.OPERATOR.find_libraries(None, env)
     assert paths["opapi"] == paths["opapi_v2"] == custom / "op_api" / "lib" / "libcust_opapi.so"
     assert oplib.op_library_candidates(lib64, env)[1:] == [
         vendor / "libcust_opapi.so", lib64 / "libopapi_math.so", lib64 / "libopapi_transformer.so",
@@ -468,8 +471,8 @@ def test_hardware_the_backend_reports_which_library_provides_the_op(lib_dir, mon
     backend = A.AclnnBackend(str(lib_dir))
     assert backend.op_library == lib_dir / "libopapi.so"
     assert backend.provenance()["op_library"] == str(lib_dir / "libopapi.so")
-    assert oplib.exported_symbols(lib_dir / "libopapi.so", oplib.OP_SYMBOLS["opapi_v2"]) == set(
-        oplib.OP_SYMBOLS["opapi_v2"])
+    assert oplib.exported_symbols(lib_dir / "libopapi.so", oplib.entry_symbols(
+        "aclnnAlltoAllvGroupedMatMulV2")) == set(oplib.entry_symbols("aclnnAlltoAllvGroupedMatMulV2"))
 
 
 # -- the V2 entry point ------------------------------------------------------------------------------
@@ -550,8 +553,8 @@ def test_hardware_rank_processes_keep_one_cann_runtime(tmp_path):
             "7f10-7f20 r-xp 00000000 08:01 2 /usr/local/Ascend/latest/lib64/libascendcl.so\n"
             "7f20-7f30 r--p 00000000 08:01 2 /usr/local/Ascend/latest/lib64/libascendcl.so\n"
             "7f30-7f40 rw-p 00000000 00:00 0 \n")
-    assert A.foreign_runtimes(mine, maps) == ["/usr/local/Ascend/latest/lib64/libascendcl.so"]
-    assert A.foreign_runtimes(mine, maps.splitlines()[0]) == []
+    assert R.foreign_runtimes(mine, maps) == ["/usr/local/Ascend/latest/lib64/libascendcl.so"]
+    assert R.foreign_runtimes(mine, maps.splitlines()[0]) == []
 
 
 def test_hardware_acl_config_reaches_acl_init(fake, lib_dir, tmp_path):
@@ -606,5 +609,5 @@ def test_hardware_preflight_names_set_env_when_the_driver_libraries_are_missing(
     checks = _preflight(lib64)
     driver = checks["driver libraries"]
     assert not driver.ok and "does not load" in driver.detail and "set_env.sh" in driver.fix
-    with pytest.raises(A.AclError, match=r"set_env\.sh"):
-        A.Acl(A.find_libraries(str(lib64)))
+    with pytest.raises(R.AclError, match=r"set_env\.sh"):
+        R.Acl(A.OPERATOR.find_libraries(str(lib64)), A.OPERATOR.prototypes)

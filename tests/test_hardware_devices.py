@@ -78,7 +78,7 @@ def test_hardware_a_world_larger_than_the_host_is_not_applicable(tmp_path: Path)
         assert pool.world_too_large(16) is None
         why = pool.world_too_large(32)
         assert why == ("a world of 32 ranks needs 32 devices; this host has 16: run it with "
-                       "--world-attach and torchrun (see fixtures/pool.py)")
+                       "--world-attach and torchrun (see fixtures/pool/__main__.py)")
         worlds = Worlds(BackendSpec("tests.support.npu_backend:factory", {"behavior": "doc"}))
         plan = any_world_plan(32, 1)
         result = worlds.run(plan.case, load("doc"))

@@ -17,15 +17,8 @@ import pytest
 
 from fixtures import devices
 from fixtures.backends import BackendSpec
-from fixtures.pool import (
-    DEVICE_FAULT,
-    DEVICE_UNHEALTHY,
-    HCCL_CONNECT,
-    HCCL_EXEC,
-    ProcessWorld,
-    hccl_timeouts,
-    rank_env_problem,
-)
+from fixtures.pool import DEVICE_FAULT, DEVICE_UNHEALTHY, ProcessWorld
+from fixtures.pool.rank import HCCL_CONNECT, HCCL_EXEC, hccl_timeouts, rank_env_problem
 from tests.support import leaks
 from tests.support.pool_cases import any_world_plan, result_of
 

@@ -9,7 +9,8 @@ import pytest
 
 from fixtures import devices
 from fixtures.backends import BackendSpec
-from fixtures.pool import Channel, ProcessWorld, WorldError, parse_address
+from fixtures.pool import ProcessWorld
+from fixtures.pool.wire import Channel, WorldError, parse_address
 from tests.support import leaks
 from tests.support.pool_cases import any_world_plan, result_of, valid_plan
 

@@ -1,4 +1,4 @@
-"""The `torch_npu` backend end to end in rank processes (fixtures/pool.py) joined by "hccl", with
+"""The `torch_npu` backend end to end in rank processes (fixtures/pool/) joined by "hccl", with
 the fake torch_npu injected by CONFORMANCE_RANK_SETUP: the device pinned from LOCAL_RANK, the
 communicator name from `get_hccl_comm_name` passed as `hcom`, statuses parsed, outputs judged."""
 
