@@ -1,11 +1,12 @@
-"""The compliance matrix: every clause of the contract by product and world size, from a run's
-records, as JSON, Markdown and a self-contained HTML page.
+"""The compliance matrix: every clause of each operator's contract by product and world size,
+from a run's records, as JSON, Markdown and a self-contained HTML page.
 
     python -m reports.matrix RESULTS... [--output DIR] [--formats json,md,html]
 
 RESULTS are conformance output folders (run.json, items.jsonl, cases.jsonl; several folders of
 one spec profile are merged). Writes compliance.json, compliance.md and compliance.html into
---output (default: the first RESULTS folder) and prints one summary line per product.
+--output (default: the first RESULTS folder) and prints one summary line per operator and
+product. Each operator the runs tested has its own part, judged by its own profile.
 
 How a cell (clause, product, world size) gets its state, per side of the clause (valid: calls
 that keep the clause; invalid: calls that break it) and then for the cell:
@@ -28,10 +29,13 @@ side has; the product column does the same over the product's cells. Notes flag 
 hides: `flaky` (failed, then passed when run again), `unexpected_pass` (listed as an expected
 failure but passed), `unreachable`.
 
-JSON schema (reports/compliance.schema.json, "alltoallv-gmm-compliance/1"):
+JSON schema (reports/compliance.schema.json, "conformance-compliance/2"):
     {"schema", "generated" (ISO time), "states" (the five states, in precedence order),
-     "run": {"spec_profile", "spec_profile_title", "backends", "hypothesis_profiles",
-             "judges", "sources", "items", "cases"},
+     "operators": {OPERATOR (its registry name): PART}}
+    PART = {
+     "run": {"operator", "title" (its C API), "entry_points" ({entry: C function}),
+             "spec_profile", "spec_profile_title", "spec_profile_kind", "entry", "comm_modes",
+             "backends", "hypothesis_profiles", "judges", "sources", "items", "cases"},
      "clauses": {CLAUSE_ID: {"area", "area_title", "text", "source", "has_invalid_side",
                              "enforcement" (what the profile expects of a violation)}},
      "products": {PRODUCT: {
@@ -408,17 +412,19 @@ def tested_version(run: dict) -> str:
 
 def to_markdown(matrix: dict) -> str:
     """Every operator's part, one after the other."""
-    return "\n".join(_operator_markdown(part) for part in matrix["operators"].values())
+    return "\n".join(_operator_markdown(part, matrix["generated"])
+                     for part in matrix["operators"].values())
 
 
-def _operator_markdown(matrix: dict) -> str:
+def _operator_markdown(matrix: dict, generated: str) -> str:
+    """One operator's part (`generated`: when the whole matrix was built)."""
     run = matrix["run"]
     out = [
         f"# Compliance matrix of {run['title']}: spec profile `{run['spec_profile']}`", "",
         f"{run['spec_profile_title']}. {tested_version(run)}. "
         f"Backend: {'; '.join(run['backends'])}. "
         f"Hypothesis profile: {', '.join(run['hypothesis_profiles'])}. "
-        f"{run['items']} tests, {run['cases']} cases. Generated {matrix['generated']}.", "",
+        f"{run['items']} tests, {run['cases']} cases. Generated {generated}.", "",
         "A cell counts the cases that exercised the clause there (`pass N`, `FAIL N`, "
         "`xfail N`: listed in the expectations file). `n/a`: not applicable (or unreachable "
         "alone at that world size); `untested`: nothing exercised it, which is never a pass. "
@@ -498,11 +504,13 @@ def to_html(matrix: dict) -> str:
     return "\n".join(["<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
                       f"<title>Compliance matrix: {_e(names)}</title>",
                       f"<style>{_CSS}</style></head><body>",
-                      *(_operator_html(part) for part in matrix["operators"].values()),
+                      *(_operator_html(part, matrix["generated"])
+                        for part in matrix["operators"].values()),
                       "</body></html>"]) + "\n"
 
 
-def _operator_html(matrix: dict) -> str:
+def _operator_html(matrix: dict, generated: str) -> str:
+    """One operator's part (`generated`: when the whole matrix was built)."""
     run = matrix["run"]
     parts = [
         f"<h1>Compliance matrix of {_e(run['title'])}: spec profile "
@@ -510,7 +518,7 @@ def _operator_html(matrix: dict) -> str:
         f"<p>{_e(run['spec_profile_title'])}. {_e(tested_version(run))}. "
         f"Backend: {_e('; '.join(run['backends']))}. "
         f"Hypothesis profile: {_e(', '.join(run['hypothesis_profiles']))}. {run['items']} tests, "
-        f"{run['cases']} cases. Generated {_e(matrix['generated'])}.</p>",
+        f"{run['cases']} cases. Generated {_e(generated)}.</p>",
         '<p class="legend">' + "".join(f'<span class="{s}">{_e(s.replace("_", " "))}</span>'
                                        for s in STATES) + "</p>",
         "<p>A cell counts the cases that exercised the clause there; hover a cell for its "

@@ -59,7 +59,8 @@ class Results:
 
     @property
     def spec_profile(self) -> str:
-        """The contract version the runs were asked for (--spec-profile)."""
+        """The contract version the first run was asked for (--spec-profile, as given: `auto`
+        resolves per operator, `operator_run(name)["spec_profile"]`)."""
         return self.runs[0]["spec_profile"]
 
     @property
@@ -181,10 +182,14 @@ def load_many(folders: list[Path | str]) -> Results:
     if not folders:
         raise ResultsError("no results given; expected one or more conformance output folders")
     parts = [load(f) for f in folders]
-    profiles = sorted({p.spec_profile for p in parts})
-    if len(profiles) > 1:
-        raise ResultsError(f"the results are of different spec profiles ({', '.join(profiles)}); "
-                           "build one matrix per profile")
+    # The profile each operator was judged by, not --spec-profile as given: `auto` resolves per
+    # run (the installed CANN), and runs of one operator under two profiles cannot be merged.
+    for name in dict.fromkeys(n for p in parts for n in p.operators):
+        profiles = sorted({p.operator_run(name)["spec_profile"] for p in parts
+                           if name in p.operators})
+        if len(profiles) > 1:
+            raise ResultsError(f"the results are of different spec profiles of {name} "
+                               f"({', '.join(profiles)}); build one matrix per profile")
     merged = Results([], sources=[])
     for part in parts:
         merged.runs += part.runs
