@@ -6,7 +6,9 @@ from __future__ import annotations
 import json
 import math
 
+from ops.alltoallv_gmm import OPERATOR as OP
 from reports import plugin
+from tests.support.runs import OPERATOR
 
 
 def _numeric(rank: int, err: float, index: list[int]) -> dict:
@@ -33,7 +35,7 @@ def test_worst_elements_of_a_numeric_failure_worst_first():
 
 
 def test_case_json_reads_back():
-    case = {"schema": "alltoallv-gmm-case/1", "ep": 3, "e": 2, "send": [[1, 2, 3, 4, 5, 6]] * 3,
+    case = {"schema": OP.case_type.SCHEMA, "ep": 3, "e": 2, "send": [[1, 2, 3, 4, 5, 6]] * 3,
             "dtype": "bfloat16", "faults": [{"op": "null", "param": "gmmX", "arg": None}]}
     text = plugin.case_json(case)
     assert json.loads(text) == case
@@ -90,9 +92,21 @@ def test_the_backends_provenance_is_in_run_json_the_allure_environment_and_the_s
                       "--alluredir", str(tmp_path / "allure"), "--output-dir", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert run["backend_provenance"] == {"op_library": library}  # the empty V2 entry dropped
+    assert run["schema"] == plugin.RUN_SCHEMA and run["backend"] == "tests.support.traced:factory"
+    own = run["operators"][OPERATOR]  # the provenance is the operator's backend's
+    assert own["backend_provenance"] == {"op_library": library}  # the empty V2 entry dropped
+    assert own["backend_options"] == {"op_library": library}
+    assert (own["title"], own["home"]) == (OP.title, OP.home)
+    assert (own["spec_profile"], own["spec_profile_kind"]) == ("doc", "published")
+    assert own["world_sizes"] == {"910_95": [4]}
+    items = [json.loads(line) for line in (tmp_path / "out" / "items.jsonl").read_text().splitlines()]
+    assert items and {i["schema"] for i in items} == {plugin.ITEM_SCHEMA}
+    assert {i["cell"]["operator"] for i in items} == {OPERATOR}
     props = (tmp_path / "allure" / "environment.properties").read_text().splitlines()
-    assert f"backend.op_library={library}" in props
-    assert not any(line.startswith("backend.op_library_v2") for line in props)
-    backend_line = next(line for line in proc.stdout.splitlines() if line.startswith("backend --backend"))
-    assert f"(op_library {library}); spec profile doc" in backend_line
+    assert f"{OPERATOR}.backend.op_library={library}" in props
+    assert not any(".op_library_v2" in line for line in props)
+    assert f"operators={OP.title}" in props
+    operator_line = next(line for line in proc.stdout.splitlines()
+                         if line.startswith(f"{OP.title}: spec profile "))
+    assert operator_line.startswith(f"{OP.title}: spec profile doc (published: ")
+    assert f"(op_library {library}); cases run: " in operator_line
