@@ -143,7 +143,15 @@ class Reports:
     errors: list[str] = field(default_factory=list)
 
 
-def build_reports(args: argparse.Namespace, name: str) -> Reports:
+def report_name(results: Results | None, tier: str) -> str:
+    """The HTML report's title: the operators the run tested (their C APIs) and the tier."""
+    titles = [results.operator_run(n)["title"] for n in results.operators] if results else []
+    return f"{', '.join(titles) or 'Operator'} conformance ({tier})"
+
+
+def build_reports(args: argparse.Namespace, tier: str) -> Reports:
+    """The matrix and the HTML report (titled by `report_name`) of the run in the output
+    folder."""
     out = args.output_dir
     rep = Reports()
     try:
@@ -156,7 +164,8 @@ def build_reports(args: argparse.Namespace, name: str) -> Reports:
         prune_containers(out / "allure-results")
     if not args.no_html:
         try:
-            rep.html = render(out / "allure-results", out / "html", args.history, name)
+            rep.html = render(out / "allure-results", out / "html", args.history,
+                              report_name(rep.results, tier))
         except (RenderError, OSError, subprocess.SubprocessError) as err:
             rep.errors.append(f"HTML report: {err}")
     if rep.html is not None:
@@ -171,10 +180,13 @@ def build_reports(args: argparse.Namespace, name: str) -> Reports:
 WIDTH = 96
 
 
-def _cell_label(item: dict) -> str:
+def _cell_label(item: dict, qualify: bool = False) -> str:
+    """A test's cell in words; `qualify` names its operator (a run of several, whose clause ids
+    may coincide)."""
     c = item["cell"]
     saved = f"regression {c['regression']}: " if c.get("regression") else ""
-    return f"{saved}{c['clause']} ({c['side']}) {c['product']} ep={c['ep']} {c['dtype']}"
+    of = f"{c['operator']} " if qualify else ""
+    return f"{saved}{of}{c['clause']} ({c['side']}) {c['product']} ep={c['ep']} {c['dtype']}"
 
 
 def _clip(text: str, width: int = WIDTH - 4) -> str:
@@ -237,13 +249,15 @@ def cases_line(results: Results) -> str:
             + f"; outputs computed in {computed}, first stage only in {len(records) - computed}")
 
 
-def listing(title: str, items: list[dict], limit: int = 5) -> list[str]:
+def listing(title: str, items: list[dict], limit: int = 5, qualify: bool = False) -> list[str]:
+    """A titled list of tests and their reasons (`qualify`: with their operator's name, for a
+    run of several operators)."""
     if not items:
         return []
     lines = [f"{title}:"]
     for item in items[:limit]:
         reason = item.get("reason") or item.get("first_reason") or ""
-        lines.append("  " + _clip(f"{_cell_label(item)}: {reason}"))
+        lines.append("  " + _clip(f"{_cell_label(item, qualify)}: {reason}"))
     if len(items) > limit:
         lines.append(f"  ... and {len(items) - limit} more (see the reports)")
     return lines
