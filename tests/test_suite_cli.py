@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
+TITLE = "aclnnAlltoAllvGroupedMatMul"  # the operator under test (ops/alltoallv_gmm)
 SMALL = ["--product", "910_95", "--world-sizes", "4", "--hypothesis-profile", "debug", "-p",
          "no:cacheprovider", "-q"]
 
@@ -34,15 +35,16 @@ def pytest_suites(*args: str, env: dict | None = None, output: Path | None = Non
 @pytest.mark.parametrize("args, message", [
     (["--product", "A4"], "--product 'A4': unknown product A4; accepted: A3, 910_95"),
     (["--spec-profile", "cann-1999"],
-     "unknown spec profile 'cann-1999'; available: cann-2025.12, cann-2026.07, doc, doc-2026.07"),
+     f"unknown spec profile 'cann-1999' of {TITLE}; available: cann-2025.12, cann-2026.07, doc, "
+     "doc-2026.07"),
     (["--spec-profile", "auto"], "--spec-profile auto: reads the installed CANN, so it needs a "
                                  "hardware backend"),
     (["--entry", "v3"], "--entry 'v3': accepted: v1, v2"),
     (["--comm-mode", "ccu"], "--comm-mode: only V2 takes a commMode; add --entry v2"),
-    (["--entry", "v2"], "--entry v2: spec profile doc predates aclnnAlltoAllvGroupedMatMulV2; "
-                        "profiles with V2: cann-2026.07, doc-2026.07"),
+    (["--entry", "v2"], f"--entry v2: spec profile doc of {TITLE} predates its V2; "
+                        "profiles with it: cann-2026.07, doc-2026.07"),
     (["--entry", "v2", "--spec-profile", "cann-2026.07", "--comm-mode", "hccs"],
-     "--comm-mode 'hccs': accepted: ai_cpu, ccu (profile cann-2026.07)"),
+     f"--comm-mode 'hccs': accepted: ai_cpu, ccu (profile cann-2026.07 of {TITLE})"),
     (["--judge", "cosine"], "--judge 'cosine': accepted: mixed, mere-mare, allclose"),
     (["--backend", "nosuch"], "--backend 'nosuch': expected a built-in name (sim, torch, torch_npu, "
                               "aclnn) or package.module:factory"),
@@ -134,6 +136,11 @@ def test_the_summary_counts_cases_clauses_and_time(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:]
     cases = int(re.search(r"cases run: (\d+)", proc.stdout).group(1))
     assert cases >= 4
-    assert re.search(r"clauses covered: 910_95: \d+/163 clause sides covered", proc.stdout)
+    # The operator's own line: its contract version, backend and cases (here all of them).
+    own = re.search(rf"^{TITLE}: spec profile doc \(published: .*\); --backend sim\S* .*"
+                    r"; cases run: (\d+) ", proc.stdout, re.M)
+    assert own and int(own.group(1)) == cases, proc.stdout[-2000:]
+    assert re.search(r"clauses covered: alltoallv_gmm 910_95: \d+/163 clause sides covered",
+                     proc.stdout)
     assert re.search(r"wall time: [\d.]+ s", proc.stdout)
     assert len((tmp_path / "cases.jsonl").read_text().splitlines()) == cases
