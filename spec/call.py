@@ -51,6 +51,7 @@ class CallBase:
     or None), `null_pointers` (first-stage out pointers passed as null), `stage2`, `entry`, one
     field per attribute named by its keyword, and its operator's `PARAMS` and `QUANTITIES`."""
 
+    OPERATOR: ClassVar[str]  # the registry name of its operator (ops/)
     PARAMS: ClassVar[Mapping[str, Param]]
     QUANTITIES: ClassVar[Mapping[str, Callable[[Any], object]]]
     tensors: Mapping[str, TensorDesc | None]

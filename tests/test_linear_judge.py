@@ -13,7 +13,7 @@ from fixtures.backends import BackendSpec
 from fixtures.harness import POISON_BITS
 from fixtures.runner import Worlds
 from golden import judge, linear
-from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm import load, oracle
 from ops.alltoallv_gmm.case import Case, Shared
 from ops.alltoallv_gmm.oracle import expected_outputs, expert_row_offsets
 from tests.support.simrun import sim_outputs
@@ -43,7 +43,7 @@ def verdicts(case: Case, outs: dict[str, np.ndarray], standard: str, rank: int =
 
     gold = expected_outputs(case, rank)
     full = judge(standard, "gmmY", outs["gmmY"], gold["gmmY"], case.dtype)
-    lin = linear.judge_gmm(standard, outs["gmmY"], case, rank, permute_out(case, rank))
+    lin = oracle.judge_gmm(standard, outs["gmmY"], case, rank, permute_out(case, rank))
     return full, lin
 
 
@@ -56,7 +56,7 @@ def test_correct_output_passes_both(dtype: str, standard: str) -> None:
         full, lin = verdicts(case, outs[rank], standard, rank)
         assert full.passed and lin.passed, (full.summary(), lin.summary())
         assert lin.standard == f"linear({standard})" and "Rademacher" in lin.reason
-        mm = linear.judge_mm(standard, outs[rank]["mmY"], case, rank)
+        mm = oracle.judge_mm(standard, outs[rank]["mmY"], case, rank)
         assert mm.passed, mm.summary()
 
 
@@ -114,7 +114,7 @@ def test_errors_up_to_the_allowance_never_fail(standard: str) -> None:
         y = gold + 0.9 * (a + b * np.abs(gold)) * rng.choice((-1.0, 1.0), gold.shape)
         from ops.alltoallv_gmm.oracle import permute_out
 
-        v = linear.linear_judge(standard, "gmmY", y, linear.gmm_groups(case, 0, permute_out(case, 0)),
+        v = linear.linear_judge(standard, "gmmY", y, oracle.gmm_groups(case, 0, permute_out(case, 0)),
                                 case.dtype, int(rng.integers(1 << 30)))
         assert "rows off their projection" not in v.reason, v.reason
 
@@ -127,7 +127,7 @@ def test_miss_bound_is_erdos() -> None:
 
 def test_the_harness_judges_linearly_past_the_threshold(monkeypatch) -> None:
     monkeypatch.setattr(linear, "ORACLE_MACS", 0)
-    assert linear.preferred(tile_case(), 0)
+    assert oracle.preferred(tile_case(), 0)
     case = tile_case(shared=True)
     profile = load("doc")
     good = Worlds(BackendSpec("sim", {"behavior": "doc"}))
@@ -162,7 +162,7 @@ def test_float32_rounding_bound_alone_holds_the_exact_product(monkeypatch, dtype
     case = _big_case(dtype)
     p = permute_out(case, 0)
     gold = gmm_y(case, 0, p)
-    groups = linear.gmm_groups(case, 0, p)
+    groups = oracle.gmm_groups(case, 0, p)
     monkeypatch.setattr(linear, "tolerance", lambda standard, dt: (0.0, 0.0))
     for seed in range(3):
         v = linear.linear_judge("mixed", "gmmY", gold, groups, dtype, seed)
@@ -184,8 +184,8 @@ def test_agrees_with_the_oracle_on_a_long_reduction(dtype: str) -> None:
     p = permute_out(case, 0)
     gold = gmm_y(case, 0, p)
     y = gold.astype(data.np_dtype(dtype))
-    groups = linear.gmm_groups(case, 0, p)
-    seed = linear.judge_seed(case, 0, "gmmY")
+    groups = oracle.gmm_groups(case, 0, p)
+    seed = oracle.judge_seed(case, 0, "gmmY")
     assert judge("mixed", "gmmY", y, gold, dtype).passed
     v = linear.linear_judge("mixed", "gmmY", y, groups, dtype, seed)
     assert v.passed, v.summary()
@@ -212,8 +212,8 @@ def test_a_fault_in_the_tail_blocks_is_found(dtype: str) -> None:
     one element off in each of two tail rows is found by their projections."""
     assert 1050 % linear.ROW_CHUNK and 1050 % linear.CHUNK and 4100 % linear.H_CHUNK
     case, p, _, y = _big_output(dtype)
-    groups = linear.gmm_groups(case, 0, p)
-    seed = linear.judge_seed(case, 0, "gmmY")
+    groups = oracle.gmm_groups(case, 0, p)
+    seed = oracle.judge_seed(case, 0, "gmmY")
     assert linear.linear_judge("mixed", "gmmY", y, groups, dtype, seed).passed
     bad = y.copy()
     bad[1030, 5] += 32
@@ -227,8 +227,8 @@ def test_an_infinite_element_fails_even_outside_the_sample(dtype: str) -> None:
     """An inf makes that row's and column's sums of squares infinite: the threshold must not
     become infinite with them."""
     case, p, _, y = _big_output(dtype)
-    groups = linear.gmm_groups(case, 0, p)
-    seed = linear.judge_seed(case, 0, "gmmY")
+    groups = oracle.gmm_groups(case, 0, p)
+    seed = oracle.judge_seed(case, 0, "gmmY")
     rows, cols = linear._sample(np.random.default_rng(seed), groups, linear.SAMPLE_ROWS,
                                 linear.SAMPLE_COLUMNS, y.shape[1])
     assert 700 not in rows and 11 not in cols
@@ -250,8 +250,8 @@ def test_float32_operands_agree_with_the_oracle() -> None:
     assert p.dtype == np.float32
     gold = gmm_y(case, 0, p)
     y = gold.astype(np.float32)
-    groups = linear.gmm_groups(case, 0, p)
-    seed = linear.judge_seed(case, 0, "gmmY")
+    groups = oracle.gmm_groups(case, 0, p)
+    seed = oracle.judge_seed(case, 0, "gmmY")
     assert judge("mixed", "gmmY", y, gold, "float32").passed
     assert linear.linear_judge("mixed", "gmmY", y, groups, "float32", seed).passed
     bad = y.copy()
@@ -268,7 +268,7 @@ def test_exact_product_passes_float32_operands_with_no_allowance(monkeypatch) ->
     case = replace(_big_case("float16"), dtype="float32")
     p = permute_out(case, 0)
     gold = gmm_y(case, 0, p)
-    groups = linear.gmm_groups(case, 0, p)
+    groups = oracle.gmm_groups(case, 0, p)
     monkeypatch.setattr(linear, "tolerance", lambda standard, dt: (0.0, 0.0))
     for seed in range(3):
         v = linear.linear_judge("mixed", "gmmY", gold, groups, "float32", seed)
@@ -312,7 +312,7 @@ def test_outputs_whose_squares_leave_float32_still_pass() -> None:
          * 2.0**40).astype(nd)
     gold = x.astype(np.float64) @ w[0].astype(np.float64)
     assert np.abs(gold).max() > 1e20 and np.isfinite(gold.astype(np.float32)).all()
-    groups = linear._Groups(x, lambda j: w[j], [0, 300])
+    groups = linear.Groups(x, lambda j: w[j], [0, 300])
     y = gold.astype(nd)
     v = linear.linear_judge("mixed", "gmmY", y, groups, "bfloat16", 1)
     assert v.passed, v.summary()

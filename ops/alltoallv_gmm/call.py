@@ -189,5 +189,6 @@ def _undefined(why: str) -> object:
     raise Undefined(why)
 
 
+Call.OPERATOR = "alltoallv_gmm"
 Call.PARAMS = PARAM
 Call.QUANTITIES = QUANTITIES

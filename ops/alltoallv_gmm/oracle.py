@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from golden import exact, judge
+from golden import exact, judge, linear
 from golden.judges import Verdict, as_f64
-from golden.linear import ORACLE_BYTES, ORACLE_MACS, Groups, linear_judge
+from golden.linear import Groups, linear_judge
 from ops.alltoallv_gmm import data
 from spec.memo import memoised
 
@@ -112,7 +112,7 @@ def preferred(case, rank: int) -> bool:
     gmm = (case.a(rank) * case.h1 * case.n1, case.e * case.h1 * case.n1 * 8)
     mm = (0, 0) if case.shared is None else (
         case.shared.bs[rank] * case.shared.h2 * case.shared.n2, case.shared.h2 * case.shared.n2 * 8)
-    return max(gmm[0], mm[0]) > ORACLE_MACS or max(gmm[1], mm[1]) > ORACLE_BYTES
+    return max(gmm[0], mm[0]) > linear.ORACLE_MACS or max(gmm[1], mm[1]) > linear.ORACLE_BYTES
 
 
 def judge_gmm(standard: str, y: np.ndarray, case, rank: int, permuted: np.ndarray) -> Verdict:
