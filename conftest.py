@@ -151,6 +151,7 @@ def _options(config: pytest.Config) -> Options:
     if not chosen:
         _fail(f"--operator {get('operator')!r} with --product {get('product')!r}: no operator "
               "chosen has one of these products")
+    chosen = _served(chosen, get("backend"), get("backend_option"), bool(get("operator").strip()))
     runs = {op.name: _operator_run(config, op, hardware) for op in chosen}
     first = next(iter(runs.values()))
     entry, comm_mode = _entry(get("entry"), get("comm_mode"), list(runs.values()))
@@ -162,6 +163,25 @@ def _options(config: pytest.Config) -> Options:
                    in_process=first.backend.world_kind() != "processes", entry=entry,
                    comm_mode=comm_mode, backend_name=get("backend"),
                    profile_name=get("spec_profile"))
+
+
+def _served(chosen: tuple, backend: str, options: list[str], named: bool) -> tuple:
+    """The operators of the run that the backend implements: a backend of one's own that names
+    its operator (`operator`, fixtures/protocol.py) runs that one alone; named operators it
+    does not implement stop the run."""
+    try:
+        declared = BackendSpec(backend, parse_options(options)).operator_of()
+    except BackendError as err:
+        _fail(str(err))
+    if declared is None:
+        return chosen
+    other = [op.name for op in chosen if op.name != declared]
+    if named and other:
+        _fail(f"--operator {other[0]}: --backend {backend} implements {declared} only")
+    served = tuple(op for op in chosen if op.name == declared)
+    if not served:
+        _fail(f"--backend {backend}: it implements {declared}, which this run does not test")
+    return served
 
 
 def _operator_run(config: pytest.Config, op, hardware: bool) -> OperatorRun:

@@ -140,6 +140,9 @@ class Operator:
     parts: Mapping[str, str]  # role: module (strategies, oracle, data, production, mutants, ...)
     backends: Mapping[str, str] = field(default_factory=dict)  # built-in name: module:factory
     regressions: Path | None = None  # saved cases replayed as explicit examples
+    # A contract version another operator has a profile of, which this one lacks: why (what its
+    # sources do not record), so a run asking for it says what is missing.
+    absent_profiles: Mapping[str, str] = field(default_factory=dict)
 
     def __repr__(self) -> str:
         return f"Operator({self.name})"

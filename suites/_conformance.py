@@ -208,8 +208,9 @@ class Conformance:
             f"expected ({self.opts.runs[op.name].profile.name}): {exp.describe()}",
             f"statuses per rank (first, second stage): {statuses}",
             f"replay: {self.replay_command(path, op.name)}",
-            f"keep as a regression: cp {path} {op.regressions.relative_to(ROOT)}/",
         ]
+        if op.regressions is not None:
+            lines.append(f"keep as a regression: cp {path} {op.regressions.relative_to(ROOT)}/")
         return "\n".join(lines)
 
     # -- one cell ------------------------------------------------------------------------

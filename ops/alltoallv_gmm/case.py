@@ -16,7 +16,16 @@ from typing import Any, ClassVar
 
 from ops.alltoallv_gmm.call import Call
 from spec.call import TensorDesc
-from spec.case import CaseFormatError, Fault, is_int, need, pack_compact, unpack_compact
+from spec.case import (
+    FAULT_OPS,
+    CaseFormatError,
+    Fault,
+    apply_common,
+    is_int,
+    need,
+    pack_compact,
+    unpack_compact,
+)
 
 SCHEMA = "alltoallv-gmm-case/1"
 DEFAULT_GROUP = "ep_group"  # stands for the world's communicator name in rule evaluation
@@ -28,18 +37,6 @@ ENTRIES = ("v1", "v2")
 V2_FIELDS = {"entry": "v1", "comm_mode": None}
 STAGES = ("both", "first")
 
-FAULT_OPS: dict[str, str] = {
-    "null": "pass a null pointer for the parameter",
-    "present": "pass a tensor for an optional parameter that the call leaves null",
-    "dtype": "pass the tensor with another dtype (arg: dtype name)",
-    "format": "pass the tensor with another storage format (arg: format name)",
-    "rank": "add a trailing dimension of 1 (arg 1) or merge the last two (arg -1)",
-    "resize": "change one dimension of the tensor (arg: [dim, delta])",
-    "value": "pass another value for a scalar or string attribute (arg: the value)",
-    "counts": "edit a counts array (arg: drop_last, append_zero, empty, negative or shift)",
-    "stage2": "misuse the second stage (param: workspace_short, arg: bytes)",
-}
-COUNT_EDITS = ("drop_last", "append_zero", "empty", "negative", "shift")
 
 
 @dataclass(frozen=True)
@@ -204,87 +201,19 @@ class Case:
 # -- faults -----------------------------------------------------------------------------------
 
 
-def _edit_counts(counts: tuple[int, ...], edit: str, e: int) -> tuple[int, ...]:
-    c = list(counts)
-    if edit == "drop_last":
-        return tuple(c[:-1])
-    if edit == "append_zero":
-        return (*c, 0)
-    if edit == "empty":
-        return ()
-    if edit == "negative":  # the last count becomes -1; its neighbour keeps the sum
-        c[-2] += c[-1] + 1
-        c[-1] = -1
-        return tuple(c)
-    if edit == "shift":  # a row moved to the next expert of the same peer: every local sum
-        # and every peer's share stay as they were, but the peers sent it elsewhere
-        movable = [i for i, v in enumerate(c) if v > 0 and (e == 1 or i % e < e - 1)]
-        if movable:  # (a rank that receives nothing has nothing to move)
-            c[movable[0]] -= 1
-            c[(movable[0] + 1) % len(c)] += 1
-        return tuple(c)
-    raise CaseFormatError(f"faults: counts edit {edit!r} unknown; accepted: {COUNT_EDITS}")
-
-
-def _reshape(desc: TensorDesc, op: str, arg: Any) -> TensorDesc:
-    shape = list(desc.shape)
-    if op == "rank":
-        shape = [*shape, 1] if arg == 1 else [*shape[:-2], shape[-2] * shape[-1]]
-    else:
-        dim, delta = arg
-        shape[dim] += delta
-    return replace(desc, shape=tuple(shape))
-
-
 def apply_fault(case: Case, call: Call, fault: Fault) -> Call:
-    op, p, arg = fault.op, fault.param, fault.arg
-    tensors = dict(call.tensors)
-    if op == "null":
-        if p in tensors:
-            tensors[p] = None
-            return replace(call, tensors=tensors)
-        if p in ("group", "sendCounts", "recvCounts"):
-            return replace(call, **{{"group": "group", "sendCounts": "send_counts",
-                                     "recvCounts": "recv_counts"}[p]: None})
-        if p in ("workspaceSize", "executor"):
-            return replace(call, null_pointers=call.null_pointers | {p})
-        if p == "commMode":
-            return replace(call, comm_mode=None)
-        if p in ("stage2.executor", "stage2.workspace"):
-            key = "executor_null" if p == "stage2.executor" else "workspace_null"
-            return replace(call, stage2=replace(call.stage2, **{key: True}))
-    elif op == "present":
+    """`fault` on `call`: a tensor `present` where the call leaves it null is this operator's own
+    (its natural shape); every other op is the parameter table's (spec.case.apply_common)."""
+    if fault.op == "present":
         natural = {
             "sendCountsTensor": TensorDesc((len(call.send_counts or ()),), "int64"),
             "recvCountsTensor": TensorDesc((len(call.recv_counts or ()),), "int64"),
             "permuteOut": TensorDesc((case.a(call.rank), case.h1), case.dtype),
-            "mmY": TensorDesc(tuple(arg or (1, 1)), case.dtype),
+            "mmY": TensorDesc(tuple(fault.arg or (1, 1)), case.dtype),
         }
-        tensors[p] = natural[p]
-        return replace(call, tensors=tensors)
-    elif op in ("dtype", "format", "rank", "resize") and tensors.get(p) is not None:
-        desc = tensors[p]
-        if op == "dtype":
-            tensors[p] = replace(desc, dtype=arg)
-        elif op == "format":
-            tensors[p] = replace(desc, format=arg)
-        else:
-            tensors[p] = _reshape(desc, op, arg)
-        return replace(call, tensors=tensors)
-    elif op == "value" and p == "group":
-        return replace(call, group=arg)
-    elif op == "value" and p == "commMode":
-        return replace(call, comm_mode=arg)
-    elif op == "value" and p == "epWorldSize":
-        pad = (0,) * (case.e * (arg - case.ep))
-        return replace(call, ep_world_size=arg, send_counts=call.send_counts + pad,
-                       recv_counts=call.recv_counts + pad)
-    elif op == "counts" and p in ("sendCounts", "recvCounts"):
-        key = "send_counts" if p == "sendCounts" else "recv_counts"
-        return replace(call, **{key: _edit_counts(getattr(call, key), arg, case.e)})
-    elif op == "stage2" and p == "workspace_short":
-        return replace(call, stage2=replace(call.stage2, workspace_short=int(arg)))
-    raise CaseFormatError(f"faults: cannot apply {op}({p}, {arg!r}); operations: {sorted(FAULT_OPS)}")
+        if fault.param in natural:
+            return replace(call, tensors={**call.tensors, fault.param: natural[fault.param]})
+    return apply_common(call, fault, case.e)
 
 
 # -- parsing with one clear error per malformed field -----------------------------------------
