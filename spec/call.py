@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from spec.operator import Param
 
@@ -58,6 +58,13 @@ class CallBase:
     null_pointers: frozenset[str]
     entry: str
 
+    def counts(self, which: str) -> tuple[int, ...]:
+        """sendCounts (`which` "send") or recvCounts ("recv"); Undefined when null or empty."""
+        c = self.send_counts if which == "send" else self.recv_counts
+        if not c:
+            raise Undefined(f"{which}Counts is null or empty")
+        return c
+
     def tensor(self, name: str, rank: int | None = None) -> TensorDesc:
         t = self.tensors.get(name)
         if t is None:
@@ -88,3 +95,69 @@ class CallBase:
         """The attributes every entry point takes, by the backend protocol's keywords."""
         return {p.py_name: getattr(self, p.py_name) for p in self.PARAMS.values()
                 if p.stage == 1 and p.role == "attribute" and not p.entries}
+
+
+# -- readers a Call's QUANTITIES are built from -------------------------------------------------
+
+Reader = Callable[[Any], object]
+
+
+def undefined(why: str) -> NoReturn:
+    raise Undefined(why)
+
+
+def dim(name: str, rank: int, index: int) -> Reader:
+    """Dimension `index` of tensor `name`, which must be `rank`-D."""
+    return lambda c: c.tensor(name, rank).shape[index]
+
+
+def read_dim(name: str, index: int) -> Reader:
+    """Dimension `index` as a shape reader that never checks the rank sees it: a dimension the
+    tensor lacks reads as -1, which equals no real size."""
+    def read(c: Any) -> int:
+        shape = c.tensor(name).shape
+        return shape[index] if len(shape) > index else -1
+
+    return read
+
+
+def weight_dim(name: str, rank: int, plain: int, transposed: int, flag: str) -> Reader:
+    """Dimension `plain` of a weight, or `transposed` when the call's `flag` says it is stored
+    transposed."""
+    def read(c: Any) -> int:
+        return c.tensor(name, rank).shape[transposed if getattr(c, flag) else plain]
+
+    return read
+
+
+def _comm_mode(c: Any) -> str:
+    if c.entry != "v2":
+        raise Undefined("V1 has no commMode argument")
+    if c.comm_mode is None:
+        raise Undefined("commMode is null")
+    return c.comm_mode
+
+
+def _nonneg(which: str) -> Reader:
+    return lambda c: min(c.counts(which)) >= 0
+
+
+# What the rules of both MoE operators read off the attributes they share (group, the two counts
+# arrays, epWorldSize, V2's commMode) and off the second stage.
+MOE_ATTRIBUTE_QUANTITIES: dict[str, Reader] = {
+    "commMode": _comm_mode,
+    "commMode.nonempty": lambda c: _comm_mode(c) != "",
+    "len.sendCounts": lambda c: len(c.counts("send")),
+    "len.recvCounts": lambda c: len(c.counts("recv")),
+    "len.group": lambda c: len(c.group) if c.group is not None else undefined("group is null"),
+    "nonempty.sendCounts": lambda c: c.send_counts is None or len(c.send_counts) > 0,
+    "nonempty.recvCounts": lambda c: c.recv_counts is None or len(c.recv_counts) > 0,
+    "nonneg.sendCounts": _nonneg("send"),
+    "nonneg.recvCounts": _nonneg("recv"),
+    "group.nonempty": lambda c: c.group is None or len(c.group) > 0,
+    "epWorldSize": lambda c: c.ep_world_size,
+    "world_size": lambda c: c.world_size,
+    "stage2.executor": lambda c: not c.stage2.executor_null,
+    "stage2.workspace": lambda c: not c.stage2.workspace_null,
+    "stage2.workspace_enough": lambda c: c.stage2.workspace_short <= 0,
+}

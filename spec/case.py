@@ -38,6 +38,15 @@ class Fault:
             object.__setattr__(self, "arg", tuple(self.arg))
 
 
+@dataclass(frozen=True)
+class Shared:
+    """A shared expert beside the routed ones (mmX, mmWeight, mmY): every rank's BS, H2, N2."""
+
+    bs: tuple[int, ...]  # BS of every rank
+    h2: int
+    n2: int
+
+
 def pack_compact(d: dict[str, Any], matrix: str = "send") -> str:
     """A case's JSON dict for a passing case's record: the dict without its routing matrix (the
     field `matrix`), then the matrix as packed little-endian integers of the narrowest type,
@@ -79,6 +88,54 @@ def need(cond: bool, name: str, what: str, got: Any) -> None:
 
 def is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
+
+
+# -- parsing the fields MoE case models share, one clear error per malformed field -------------
+
+
+def parse_matrix(data: dict, name: str, ep: int, e: int) -> tuple[tuple[int, ...], ...]:
+    """A routing matrix field: ep rows of ep * e non-negative counts."""
+    rows = data[name]
+    need(isinstance(rows, list) and len(rows) == ep, name, f"a list of ep={ep} rows", rows)
+    for s, row in enumerate(rows):
+        need(isinstance(row, list) and len(row) == ep * e and all(is_int(v) and v >= 0 for v in row),
+             f"{name}[{s}]", f"ep*e={ep * e} non-negative integers", row)
+    return tuple(tuple(row) for row in rows)
+
+
+def parse_shared(data: dict, ep: int) -> Shared | None:
+    shared = data.get("shared")
+    if shared is None:
+        return None
+    need(isinstance(shared, dict) and set(shared) == {"bs", "h2", "n2"}, "shared",
+         "null or an object with bs, h2, n2", shared)
+    need(isinstance(shared["bs"], list) and len(shared["bs"]) == ep
+         and all(is_int(v) and v >= 0 for v in shared["bs"]), "shared.bs",
+         f"ep={ep} non-negative integers", shared["bs"])
+    for k in ("h2", "n2"):
+        need(is_int(shared[k]) and shared[k] >= 0, f"shared.{k}", "a non-negative integer",
+             shared[k])
+    return Shared(tuple(shared["bs"]), shared["h2"], shared["n2"])
+
+
+def parse_faults(data: dict) -> tuple[Fault, ...]:
+    faults = data.get("faults", [])
+    need(isinstance(faults, list), "faults", "a list", faults)
+    parsed = []
+    for i, f in enumerate(faults):
+        need(isinstance(f, dict) and {"op", "param"} <= set(f) <= {"op", "param", "arg"},
+             f"faults[{i}]", "an object with op, param and optional arg", f)
+        need(f["op"] in FAULT_OPS, f"faults[{i}].op", f"one of {sorted(FAULT_OPS)}", f["op"])
+        parsed.append(Fault(f["op"], f["param"], f.get("arg")))
+    return tuple(parsed)
+
+
+def shared_dict(shared: Shared | None) -> dict | None:
+    return None if shared is None else {"bs": list(shared.bs), "h2": shared.h2, "n2": shared.n2}
+
+
+def faults_list(faults: tuple[Fault, ...]) -> list[dict]:
+    return [{"op": x.op, "param": x.param, "arg": x.arg} for x in faults]
 
 
 

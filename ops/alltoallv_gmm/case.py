@@ -17,13 +17,18 @@ from typing import Any, ClassVar
 from ops.alltoallv_gmm.call import Call
 from spec.call import TensorDesc
 from spec.case import (
-    FAULT_OPS,
     CaseFormatError,
     Fault,
+    Shared,
     apply_common,
+    faults_list,
     is_int,
     need,
     pack_compact,
+    parse_faults,
+    parse_matrix,
+    parse_shared,
+    shared_dict,
     unpack_compact,
 )
 
@@ -37,13 +42,6 @@ ENTRIES = ("v1", "v2")
 V2_FIELDS = {"entry": "v1", "comm_mode": None}
 STAGES = ("both", "first")
 
-
-
-@dataclass(frozen=True)
-class Shared:
-    bs: tuple[int, ...]  # BS of every rank
-    h2: int
-    n2: int
 
 
 @dataclass(frozen=True)
@@ -144,9 +142,9 @@ class Case:
             if f.name == "send":
                 v = [list(row) for row in v]
             elif f.name == "shared":
-                v = None if v is None else {"bs": list(v.bs), "h2": v.h2, "n2": v.n2}
+                v = shared_dict(v)
             elif f.name == "faults":
-                v = [{"op": x.op, "param": x.param, "arg": x.arg} for x in v]
+                v = faults_list(v)
             d[f.name] = v
         return d
 
@@ -235,11 +233,7 @@ def _parse(data: Any) -> Case:
             need(is_int(data[name]) and data[name] >= 0, name, "a non-negative integer", data[name])
     ep, e = data["ep"], data["e"]
     need(ep >= 1, "ep", "a world size of at least 1", ep)
-    send = data["send"]
-    need(isinstance(send, list) and len(send) == ep, "send", f"a list of ep={ep} rows", send)
-    for s, row in enumerate(send):
-        need(isinstance(row, list) and len(row) == ep * e and all(is_int(v) and v >= 0 for v in row),
-              f"send[{s}]", f"ep*e={ep * e} non-negative integers", row)
+    send = parse_matrix(data, "send", ep, e)
     dtype = data.get("dtype", "float16")
     need(dtype in DTYPES, "dtype", f"one of {DTYPES}", dtype)
     for name in ("trans_gmm_weight", "trans_mm_weight", "permute_out_flag"):
@@ -253,32 +247,15 @@ def _parse(data: Any) -> Case:
     need(entry in ENTRIES, "entry", f"one of {ENTRIES}", entry)
     need(comm_mode is None or (entry == "v2" and isinstance(comm_mode, str)), "comm_mode",
           "null, or a string for an entry v2 case", comm_mode)
-    shared = data.get("shared")
-    if shared is not None:
-        need(isinstance(shared, dict) and set(shared) == {"bs", "h2", "n2"}, "shared",
-              "null or an object with bs, h2, n2", shared)
-        need(isinstance(shared["bs"], list) and len(shared["bs"]) == ep
-              and all(is_int(v) and v >= 0 for v in shared["bs"]), "shared.bs",
-              f"ep={ep} non-negative integers", shared["bs"])
-        for k in ("h2", "n2"):
-            need(is_int(shared[k]) and shared[k] >= 0, f"shared.{k}", "a non-negative integer",
-                  shared[k])
-        shared = Shared(tuple(shared["bs"]), shared["h2"], shared["n2"])
-    faults = data.get("faults", [])
-    need(isinstance(faults, list), "faults", "a list", faults)
-    parsed_faults = []
-    for i, f in enumerate(faults):
-        need(isinstance(f, dict) and {"op", "param"} <= set(f) <= {"op", "param", "arg"},
-              f"faults[{i}]", "an object with op, param and optional arg", f)
-        need(f["op"] in FAULT_OPS, f"faults[{i}].op", f"one of {sorted(FAULT_OPS)}", f["op"])
-        parsed_faults.append(Fault(f["op"], f["param"], f.get("arg")))
+    shared = parse_shared(data, ep)
+    parsed_faults = parse_faults(data)
     case = Case(
         product=data["product"], ep=ep, e=e, h1=data["h1"], n1=data["n1"],
-        send=tuple(tuple(row) for row in send), dtype=dtype, shared=shared,
+        send=send, dtype=dtype, shared=shared,
         trans_gmm_weight=data.get("trans_gmm_weight", False),
         trans_mm_weight=data.get("trans_mm_weight", False),
         permute_out_flag=data.get("permute_out_flag", True), seed=data.get("seed", 0),
-        clause=data.get("clause", ""), side=side, stage=stage, faults=tuple(parsed_faults),
+        clause=data.get("clause", ""), side=side, stage=stage, faults=parsed_faults,
         entry=entry, comm_mode=comm_mode,
     )
     try:
