@@ -15,8 +15,8 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 TITLE = "aclnnAlltoAllvGroupedMatMul"  # the operator under test (ops/alltoallv_gmm)
-SMALL = ["--product", "910_95", "--world-sizes", "4", "--hypothesis-profile", "debug", "-p",
-         "no:cacheprovider", "-q"]
+SMALL = ["--operator", "alltoallv_gmm", "--product", "910_95", "--world-sizes", "4",
+         "--hypothesis-profile", "debug", "-p", "no:cacheprovider", "-q"]
 
 
 def run(args: list[str], env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

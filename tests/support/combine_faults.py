@@ -1,0 +1,36 @@
+"""Faulty simulators of aclnnGroupedMatMulAlltoAllv (ops/gmm_alltoallv/sim.py), each with one
+planted fault that the oracle must catch; load as `--backend tests.support.combine_faults:NAME`.
+
+- `expert_major_unpermute`: sends the rows back in gmmX's own order (expert-major, source-minor)
+  instead of destination-rank-major: every destination gets the right number of rows, some of
+  them another rank's;
+- `wrong_expert_weight`: expert j's rows are multiplied by expert (j + 1) mod e's weight.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ops.gmm_alltoallv.sim import SimBackend, f32
+
+
+class ExpertMajorUnpermute(SimBackend):
+    def unpermute(self, a: dict, rows: np.ndarray, out: np.ndarray) -> None:
+        out[...] = rows
+
+
+class WrongExpertWeight(SimBackend):
+    def grouped_matmul(self, a: dict, out: np.ndarray) -> None:
+        e = a["gmm_weight"].shape[0]
+        for j, (lo, hi) in enumerate(self.expert_rows(a)):
+            w = f32(a["gmm_weight"][(j + 1) % e])
+            w = w.T if a["trans_gmm_weight"] else w
+            out[lo:hi] = (f32(a["gmm_x"][lo:hi]) @ w).astype(out.dtype)
+
+
+def expert_major_unpermute(**options) -> ExpertMajorUnpermute:
+    return ExpertMajorUnpermute(**options)
+
+
+def wrong_expert_weight(**options) -> WrongExpertWeight:
+    return WrongExpertWeight(**options)
