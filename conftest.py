@@ -56,7 +56,7 @@ EXPECTATION_KEYS = {"operator", "clause", "side", "product", "ep", "backend", "p
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    g = parser.getgroup("conformance", "aclnnAlltoAllvGroupedMatMul conformance")
+    g = parser.getgroup("conformance", "conformance of the operators of ops/")
     g.addoption("--operator", default="", metavar="NAME[,NAME]",
                 help="operator(s) to test, comma-separated (default: every registered one: "
                      "ops/)")
@@ -71,7 +71,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="contract version: spec/profiles/*.toml, or auto (hardware: the shipped "
                      "profile matching the installed CANN)")
     g.addoption("--entry", default="v1", choices=None,
-                help="entry point: v1 (aclnnAlltoAllvGroupedMatMul) or v2 (...V2, with commMode)")
+                help="entry point: v1 (the operator's C API) or v2 (its ...V2, with commMode)")
     g.addoption("--comm-mode", default=None,
                 help="V2's commMode for every case (default ai_cpu); only with --entry v2")
     g.addoption("--world-sizes", default="",
