@@ -20,6 +20,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 import ops
 from fixtures.backends import BUILTINS, BackendError, BackendSpec, parse_options
 from golden.judges import JUDGES
+from spec.operator import Operator
 from spec.products import PRODUCTS
 from spec.profiles import ProfileError
 from suites._conformance import (
@@ -165,7 +166,8 @@ def _options(config: pytest.Config) -> Options:
                    profile_name=get("spec_profile"))
 
 
-def _served(chosen: tuple, backend: str, options: list[str], named: bool) -> tuple:
+def _served(chosen: tuple[Operator, ...], backend: str, options: list[str], named: bool
+            ) -> tuple[Operator, ...]:
     """The operators of the run that the backend implements: a backend of one's own that names
     its operator (`operator`, fixtures/protocol.py) runs that one alone; named operators it
     does not implement stop the run."""

@@ -83,9 +83,9 @@ def _range_pins(quantity: str, value: int, ep: int, side: str, profile: Profile
         else:
             e = value if value <= 1 else -(-value // ep)
         return Pins(e=e, wide=True, budget=budget), ()
-    if quantity == "BSK":  # N1 = 1 keeps the largest BSK's y small
-        return Pins(bsk=value, n1=1 if value > 1 << 20 else None, h1=1 if value > 1 << 20
-                    else None, shared=False, budget=budget), ()
+    if quantity == "BSK":  # H1 = N1 = 1 keep the rows of the largest BSK narrow
+        narrow = 1 if value > 1 << 20 else None
+        return Pins(bsk=value, h1=narrow, n1=narrow, shared=False, budget=budget), ()
     if quantity == "len.group":
         return Pins(budget="first"), (Fault("value", "group", "g" * value),)
     raise KeyError(quantity)
