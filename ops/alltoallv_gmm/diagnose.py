@@ -13,13 +13,15 @@ costs WORLD_ROWS x 8 bytes whatever H1; past it they are left unsearched, and th
 so. The cost is linear in the output and, when searched, in the world's rows.
 
 A pattern is named when it explains every wrong row bit for bit: the rows it moves hold exactly
-what it predicts and the rows it leaves in place are right. The candidates are source-major
-order, two experts' blocks swapped, a block reversed and rows shifted by k (within a block of one
-source, an expert's block or across the output), the last three read off the first wrong row
-that came from this rank's rows, so a handful of passes over the output decide them. When none
-fits, the wrong rows are named by kind: rows of this rank in the wrong places, stale rows (copies
-of rows that are also in their own places), rows addressed to another rank, and rows of no input
-(zeros, non-finite values, or other values: stale memory, another tensor).
+what it predicts and the rows it leaves in place are right. The candidates, read off the first
+wrong row that came from this rank's rows, are two experts' blocks swapped, a block reversed and
+rows shifted by k (each within a block of one source, an expert's block or the whole output),
+then source-major order: at most ten, each decided in one pass over the rows it moves (a wrong
+one mostly in its first chunk). Two that explain the same rows are both named; a shift, which
+leaves the rows it vacates unexplained, only where nothing else fits. Otherwise the wrong rows
+are named by kind: rows of this rank in the wrong places, stale rows (copies of rows that are
+also in their own places), rows addressed to another rank, and rows of no input (zeros,
+non-finite values, or other values: stale memory, another tensor).
 
 `gmm` does the like for gmmY where permuteOut is not requested and gmmY is judged by the float64
 oracle. It diagnoses rows that equal an expected row of the rank (the products moved after the
@@ -28,9 +30,10 @@ moved before the matmul, which then grouped them by the right offsets), each wit
 the standard's allowance per element, and the same patterns over either kind. Candidates are
 found by one +-1 projection (gmmY's expected rows, and the received rows times W_j v: A x H1 x e
 multiply-adds) and confirmed whole, for the first FIRST wrong rows; a pattern is confirmed on
-every row it moves, at most the oracle's own cost. Not diagnosed: gmmY judged by the linear judge
-(its golden is never formed), a row under the weight of an expert other than its place's, rows
-from another rank, and the rows of an arithmetic fault (they are reported as no expected row).
+every row it moves, each candidate at most the oracle's own cost. Not diagnosed: gmmY judged by
+the linear judge (its golden is never formed), a row under the weight of an expert other than
+its place's, rows from another rank, and the rows of an arithmetic fault (they are reported as
+no expected row).
 """
 
 from __future__ import annotations
@@ -126,7 +129,7 @@ def hypotheses(lay: Layout, p: int, q: int) -> Iterator[tuple[dict, np.ndarray]]
                 "text": f"experts {a} and {b} swapped (each one's rows in the other's place)"},
                lay.experts_swapped(a, b))
     regions = lay.regions(p)
-    for where, lo, hi in (regions[1], regions[0]):
+    for where, lo, hi in (regions[1], regions[0], regions[2]):
         if lo <= q < hi:
             yield ({"name": "block_reversed", "rows": [lo, hi], "text": f"{where} reversed"},
                    lay.reversed(lo, hi))
@@ -410,22 +413,24 @@ def gmm(case, rank: int, y: np.ndarray, golden: np.ndarray, permuted: np.ndarray
         return near(yf[ps], products(qs, lay.expert[ps]))
 
     v = np.random.default_rng(0).choice((-1.0, 1.0), n1)
-    u = w @ v  # (e, H1)
-    xu = np.concatenate([as_f64(permuted[i:i + step]) @ u.T for i in range(0, rows, step)])
-    projected = {"expected": golden @ v}
-    for j in range(case.e):
-        projected[j] = xu[:, j]
-    ordered: dict = {}
+    u = w @ v  # (e, H1): expert j's weight times the probe
+    xstep = max(1, CHUNK_ELEMENTS // max(case.h1, 1))
+    xu = np.concatenate([as_f64(permuted[i:i + xstep]) @ u.T for i in range(0, rows, xstep)])
+    projected: dict[str | int, np.ndarray] = {"expected": golden @ v, **dict(enumerate(xu.T))}
+    ordered: dict[str | int, tuple[np.ndarray, np.ndarray]] = {}
     yv = yf @ v
 
-    def candidates(key, p: int) -> np.ndarray:
+    def candidates(key: str | int, p: int) -> np.ndarray:
+        """The rows whose projection under `key` (the expected rows, or the received rows times
+        expert key's weight) lies nearest gmmY row p's, within what the allowance lets it move."""
         if key not in ordered:
-            ordered[key] = np.argsort(projected[key])
-        order, t = ordered[key], yv[p]
+            order = np.argsort(projected[key], kind="stable")
+            ordered[key] = order, projected[key][order]
+        (order, values), t = ordered[key], yv[p]
         if not np.isfinite(t):
             return np.zeros(0, np.int64)
         window = 2 * NEAR * (a + b * np.abs(yf[p])).sum()
-        lo, hi = np.searchsorted(projected[key][order], [t - window, t + window])
+        lo, hi = np.searchsorted(values, [t - window, t + window])
         cand = order[lo:hi]
         return cand[np.argsort(np.abs(projected[key][cand] - t), kind="stable")][:CANDIDATES]
 
