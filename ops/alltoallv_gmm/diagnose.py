@@ -14,14 +14,15 @@ so. The cost is linear in the output and, when searched, in the world's rows.
 
 A pattern is named when it explains every wrong row bit for bit: the rows it moves hold exactly
 what it predicts and the rows it leaves in place are right. The candidates, read off the first
-wrong row that came from this rank's rows, are two experts' blocks swapped, a block reversed and
-rows shifted by k (each within a block of one source, an expert's block or the whole output),
-then source-major order: at most ten, each decided in one pass over the rows it moves (a wrong
-one mostly in its first chunk). Two that explain the same rows are both named; a shift, which
-leaves the rows it vacates unexplained, only where nothing else fits. Otherwise the wrong rows
-are named by kind: rows of this rank in the wrong places, stale rows (copies of rows that are
-also in their own places), rows addressed to another rank, and rows of no input (zeros,
-non-finite values, or other values: stale memory, another tensor).
+and the last wrong rows that came from this rank's rows, are two experts' blocks swapped, a block
+reversed and rows shifted by k with or without wrapping round (each within a block of one
+source, an expert's block or the whole output), then source-major order: at most 21, each decided
+in one pass over the rows it moves (a wrong one mostly in its first chunk). Two that explain the
+same rows are both named, but a shift, the least specific, only where nothing else fits.
+Otherwise the wrong rows are named by kind: rows of
+this rank in the wrong places, stale rows (copies of rows that are also in their own places),
+rows addressed to another rank, and rows of no input (zeros, non-finite values, or other values:
+stale memory, another tensor).
 
 `gmm` does the like for gmmY where permuteOut is not requested and gmmY is judged by the float64
 oracle. It diagnoses rows that equal an expected row of the rank (the products moved after the
@@ -101,11 +102,13 @@ class Layout:
         perm[lo:hi] = perm[lo:hi][::-1].copy()
         return perm
 
-    def shifted(self, lo: int, hi: int, k: int) -> np.ndarray:
-        """Rows of [lo, hi) moved by k; the rows vacated (-1) may hold anything."""
+    def shifted(self, lo: int, hi: int, k: int, wrap: bool) -> np.ndarray:
+        """Rows of [lo, hi) moved k places later: those pushed past an end come back at the other
+        (`wrap`), or the rows vacated (-1) may hold anything."""
         perm = self.identity()
         seg = np.arange(lo, hi) - k
-        seg[(seg < lo) | (seg >= hi)] = -1
+        outside = (seg < lo) | (seg >= hi)
+        seg[outside] = (seg[outside] - lo) % (hi - lo) + lo if wrap else -1
         perm[lo:hi] = seg
         return perm
 
@@ -119,27 +122,45 @@ class Layout:
                 ("the whole output", 0, self.rows)]
 
 
-def hypotheses(lay: Layout, p: int, q: int) -> Iterator[tuple[dict, np.ndarray]]:
-    """(pattern, the golden row each position holds under it), for an output whose row p holds
-    golden row q: the local patterns first, the smallest region first."""
-    jp, jq = int(lay.expert[p]), int(lay.expert[q])
-    if jp != jq:
-        a, b = sorted((jp, jq))
-        yield ({"name": "experts_swapped", "experts": [a, b],
-                "text": f"experts {a} and {b} swapped (each one's rows in the other's place)"},
-               lay.experts_swapped(a, b))
-    regions = lay.regions(p)
-    for where, lo, hi in (regions[1], regions[0], regions[2]):
-        if lo <= q < hi:
-            yield ({"name": "block_reversed", "rows": [lo, hi], "text": f"{where} reversed"},
-                   lay.reversed(lo, hi))
-    k = p - q
-    for where, lo, hi in regions:
-        if lo <= q < hi and hi - lo - abs(k) >= 2:  # a shift of one row is a stale row
+def hypotheses(lay: Layout, anchors: list[tuple[int, int]]) -> Iterator[tuple[dict, np.ndarray]]:
+    """(pattern, the golden row each position holds under it) for an output whose row p holds
+    golden row q, for each (p, q) of `anchors` (a shift's vacated rows sit at one end of its
+    region, so the first and the last wrong rows anchor it from both): the local patterns first,
+    the smallest region first, each once."""
+    seen: set[tuple] = set()
+
+    def once(*key) -> bool:
+        new = key not in seen
+        seen.add(key)
+        return new
+
+    for p, q in anchors:
+        a, b = sorted((int(lay.expert[p]), int(lay.expert[q])))
+        if a != b and once("swap", a, b):
+            yield ({"name": "experts_swapped", "experts": [a, b],
+                    "text": f"experts {a} and {b} swapped (each one's rows in the other's place)"},
+                   lay.experts_swapped(a, b))
+    for p, q in anchors:
+        regions = lay.regions(p)
+        for where, lo, hi in (regions[1], regions[0], regions[2]):
+            if lo <= q < hi and once("reversed", lo, hi):
+                yield ({"name": "block_reversed", "rows": [lo, hi], "text": f"{where} reversed"},
+                       lay.reversed(lo, hi))
+    for p, q in anchors:
+        for where, lo, hi in lay.regions(p):
+            if not lo <= q < hi:
+                continue
             span = "across the output" if where == "the whole output" else f"within {where}"
-            yield ({"name": "shifted", "k": k, "rows": [lo, hi],
-                    "text": f"rows shifted by {k:+d} {span} (row p holds expected row p{-k:+d})"},
-                   lay.shifted(lo, hi, k))
+            size, k = hi - lo, p - q
+            turn = (k + size // 2) % size - size // 2  # the same rotation, the fewest places
+            if once("rotated", lo, hi, turn):
+                yield ({"name": "shifted", "k": turn, "rows": [lo, hi], "wrap": True,
+                        "text": f"rows shifted by {turn:+d} {span}, wrapping round (row p holds "
+                        f"expected row p{-turn:+d})"}, lay.shifted(lo, hi, turn, True))
+            if size - abs(k) >= max(2, abs(k)) and once("shifted", lo, hi, k):
+                yield ({"name": "shifted", "k": k, "rows": [lo, hi], "wrap": False,
+                        "text": f"rows shifted by {k:+d} {span} (row p holds expected row "
+                        f"p{-k:+d})"}, lay.shifted(lo, hi, k, False))
     yield ({"name": "source_major", "text": "source-major order (laid out for source, for "
             "expert; expected for expert, for source)"}, lay.source_major())
 
@@ -157,18 +178,22 @@ def explains(perm: np.ndarray, wrong: np.ndarray, same: Same, step: int) -> bool
     return len(ps) > 0
 
 
-def pattern_of(lay: Layout, p: int, q: int, wrong: np.ndarray, same: Same, step: int
-               ) -> dict | None:
+def pattern_of(lay: Layout, anchors: list[tuple[int, int]], wrong: np.ndarray, same: Same,
+               step: int) -> dict | None:
     """The first pattern that explains the output, or None; any other that explains it as well
     (the same rows can be two patterns at once, e.g. source-major order on a rank whose expert 0
-    rows all come from a later source than its expert 1 rows) is named beside it. A shift leaves
-    the rows it vacates unexplained, so it is named only where no pattern explains them all."""
-    fits: dict[str, tuple[dict, bool]] = {}
-    for pattern, perm in hypotheses(lay, p, q):
-        if pattern["name"] not in fits and explains(perm, wrong, same, step):
-            fits[pattern["name"]] = pattern, bool((perm < 0).any())
-    whole = [f for f, partial in fits.values() if not partial]
-    named = whole or [f for f, _ in fits.values()]
+    rows all come from a later source than its expert 1 rows) is named beside it. A shift is the
+    least specific (two adjacent experts swapped are their rows rotated), so it is named only
+    where nothing else fits; and one that does not wrap round, which leaves the rows it vacates
+    unexplained, only where no rotation fits (it needs more rows placed than vacated, and two at
+    least: a single row copied is a stale row)."""
+    fits: dict[tuple[str, bool], dict] = {}
+    for pattern, perm in hypotheses(lay, anchors):
+        partial = bool((perm < 0).any())
+        if (pattern["name"], partial) not in fits and explains(perm, wrong, same, step):
+            fits[pattern["name"], partial] = pattern
+    named = ([f for (name, _), f in fits.items() if name != "shifted"]
+             or [fits[k] for k in (("shifted", False), ("shifted", True)) if k in fits][:1])
     if not named:
         return None
     first, *others = named
@@ -332,11 +357,10 @@ def permute(case, rank: int, out: np.ndarray, golden: np.ndarray) -> dict | None
             got["content"] = _content(out[p])
         described.append({"row": p, "expected": lay.origin(p), "found": got})
     local = np.flatnonzero(found >= 0)
-    pattern = None
-    if len(local):
-        m = int(local[0])
-        pattern = pattern_of(lay, int(bad[m]), int(found[m]), wrong,
-                                lambda ps, qs: _rows_equal(ob[ps], gb[qs]), step)
+    anchors = [(int(bad[m]), int(found[m])) for m in dict.fromkeys(local[[0, -1]].tolist())
+               ] if len(local) else []
+    pattern = pattern_of(lay, anchors, wrong, lambda ps, qs: _rows_equal(ob[ps], gb[qs]),
+                         step) if anchors else None
     counts = {k: int((kinds == k).sum()) for k in KIND_TEXT if (kinds == k).any()}
     if pattern is None:
         pattern = _by_kind(counts, described)
@@ -434,7 +458,8 @@ def gmm(case, rank: int, y: np.ndarray, golden: np.ndarray, permuted: np.ndarray
         cand = order[lo:hi]
         return cand[np.argsort(np.abs(projected[key][cand] - t), kind="stable")][:CANDIDATES]
 
-    described, origin = [], None
+    described: list[dict] = []
+    origins: list[tuple[int, int]] = []
     for p in np.flatnonzero(wrong)[:FIRST].tolist():
         j = int(lay.expert[p])
         got: dict = {"kind": "none", "expert": j}
@@ -447,15 +472,16 @@ def gmm(case, rank: int, y: np.ndarray, golden: np.ndarray, permuted: np.ndarray
             hit = cand[near(yf[p], products(cand, np.full(len(cand), j)))] if len(cand) else cand
             if len(hit):
                 got = {"kind": "weighted", "weight": j, **lay.origin(int(hit[0]))}
-        if origin is None and got["kind"] != "none":
-            origin = (p, int(hit[0]))
+        if got["kind"] != "none":
+            origins.append((p, int(hit[0])))
         described.append({"row": p, "expected": lay.origin(p), "found": got})
     pattern = None
     stages = ((same_row, "after_matmul", "after the matmul (the expected rows moved)"),
               (same_weighted, "before_matmul", "before the matmul (its rows under the weights "
                "of the places they took)"))
-    for same, stage, text in stages if origin is not None else ():
-        pattern = pattern_of(lay, *origin, wrong, same, step)
+    anchors = list(dict.fromkeys(origins[:1] + origins[-1:]))
+    for same, stage, text in stages if anchors else ():
+        pattern = pattern_of(lay, anchors, wrong, same, step)
         if pattern is not None:
             pattern.update(stage=stage, text=f"{pattern['text']}, {text}")
             break
