@@ -307,6 +307,7 @@ def test_gmm_rows_moved_after_the_matmul_are_found_among_the_expected_rows():
     assert (d["pattern"]["name"], d["pattern"]["stage"]) == ("experts_swapped", "after_matmul")
     assert d["first"][0]["found"] == {"kind": "expected_row", "row": 13, **own(0, 2, 0)}
     assert "experts 0 and 2 swapped" in v.reason and "row 0 holds expected row 13" in v.reason
+    json.dumps(d)
 
 
 def test_gmm_rows_moved_before_the_matmul_are_found_under_their_places_weights():
