@@ -8,7 +8,8 @@ as the engine knows it: one record (spec.operator.Operator) over the modules of 
 - `worlds.py`, `builders.py`, `volume.py`, `tiles.py`, `tile_worlds.py`: the strategies (valid
   worlds, both sides of every clause, the kernel's tile boundaries); `production.py`: named
   production worlds.
-- `oracle.py`: expected outputs in float64 and the judging of a rank's outputs.
+- `oracle.py`: expected outputs in float64 and the judging of a rank's outputs; `diagnose.py`:
+  where a wrong permuteOut's (or gmmY's) rows came from, and the fault's pattern.
 - `sim.py`: the independent simulator; `torch_backend.py`: the operator from torch ops.
 - `regressions/`: saved cases replayed as explicit examples.
 """
