@@ -23,6 +23,7 @@ from reports.plugin import DEFAULT_CLAUSE_LINK
 from reports.render import RenderError, render
 from reports.results import Results, ResultsError, load
 from reports.trim import pack, prune_containers
+from spec.outcome import NOT_APPLICABLE, UNREACHABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "reports" / "out"
@@ -226,7 +227,7 @@ def plural(n: int, one: str, many: str) -> str:
 def tests_line(results: Results) -> str:
     n = outcome_counts(results)
     skipped_na = sum(1 for i in results.items.values() if i["outcome"] == "skipped"
-                     and i.get("reason", "").startswith(M.NA_PREFIXES))
+                     and i.get("skip_kind") in (NOT_APPLICABLE, UNREACHABLE))
     parts = [f"{n['passed']} passed"]
     if n["skipped"]:
         parts.append(f"{n['skipped']} skipped ({skipped_na} not applicable)")

@@ -57,7 +57,7 @@ def verdict_lines(result: CaseResult) -> list[str]:
         lines.append(f"rank {r.rank}: first stage {r.status1}, workspace {r.workspace_size}, "
                      f"second stage {r.status2}")
     for f in result.findings:
-        lines.append(f"[{f.clause}] {f.kind} on rank {f.rank}: {f.message.splitlines()[0]}")
+        lines.append(f.line())
     for r in result.reports:
         for v in r.verdicts:
             lines.append(f"rank {r.rank} {v['clause']}: {v['standard']} "

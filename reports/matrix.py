@@ -68,6 +68,7 @@ from pathlib import Path
 import ops
 from reports.results import Results, ResultsError, load_many
 from spec.operator import AREAS, Operator
+from spec.outcome import NOT_APPLICABLE, UNREACHABLE
 from spec.products import TITLES
 from spec.profiles import Profile
 
@@ -75,7 +76,6 @@ SCHEMA = "conformance-compliance/2"
 SCHEMA_FILE = Path(__file__).with_name("compliance.schema.json")
 STATES = ("failed", "expected_failure", "passed", "not_applicable", "untested")
 FORMATS = ("json", "md", "html")
-NA_PREFIXES = ("not applicable", "unreachable at ep=")
 LABEL = {"passed": "pass", "failed": "FAIL", "expected_failure": "xfail",
          "not_applicable": "n/a", "untested": "untested"}
 MAX_REASONS = 3
@@ -148,10 +148,6 @@ def _side(record: dict, clause_id: str) -> str:
     return "valid"
 
 
-def _na_reason(reason: str) -> str | None:
-    return reason if reason.startswith(NA_PREFIXES) else None
-
-
 def tally(results: Results, profile: Profile) -> dict[tuple[str, str, int, str], Tally]:
     """(clause, product, ep, side) -> Tally, from every item and case record of the run of the
     profile's operator."""
@@ -173,9 +169,10 @@ def tally(results: Results, profile: Profile) -> dict[tuple[str, str, int, str],
             t.notes.add("unexpected_pass")
             t.counts["unexpected_pass"] += 1
         if outcome == "skipped":
-            if _na_reason(reason):
+            kind = item.get("skip_kind")
+            if kind in (NOT_APPLICABLE, UNREACHABLE):
                 t.add("not_applicable", reason)
-                if reason.startswith("unreachable"):
+                if kind == UNREACHABLE:
                     t.notes.add("unreachable")
             else:
                 t.explain(f"skipped: {reason}")

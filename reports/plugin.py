@@ -32,9 +32,10 @@ import pytest
 import ops
 from reports.results import CASES_FILE, record_case
 from spec.operator import AREAS
+from spec.outcome import ERROR, FAILURE, SKIP, Cell, ConformanceFailure
 
 if TYPE_CHECKING:
-    from suites._conformance import Cell, Options
+    from suites._conformance import Options
 
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS_FILE = "items.jsonl"
@@ -45,6 +46,7 @@ ITEM_SCHEMA = "conformance-item/2"
 # fits the layout ci/pr.py and ci/nightly.py write: OUT/html/index.html next to OUT/compliance.html,
 # so the link works offline, wherever the folder is copied.
 DEFAULT_CLAUSE_LINK = "../compliance.html#{}"
+
 # The finding kinds a failure message names ("[CLAUSE] kind on rank N: ..."), each a category.
 KINDS = ("status", "numeric", "movement", "integrity", "shape", "crash", "timeout", "device_fault",
          "device_unhealthy")
@@ -191,8 +193,6 @@ def _regression_of(item: pytest.Item) -> tuple[Path, Cell] | None:
     saved = getattr(getattr(item, "callspec", None), "params", {}).get("regression")
     if not isinstance(saved, tuple):  # none saved for this run: pytest's NOTSET
         return None
-    from suites._conformance import Cell
-
     operator, path = saved
     try:
         case = json.loads(Path(path).read_text(encoding="utf-8"))
@@ -274,13 +274,6 @@ def _csv(rows: list[dict]) -> str:
         return f'"{text}"' if "," in text else text
 
     return "\n".join([",".join(cols)] + [",".join(cell(r[c]) for c in cols) for r in rows]) + "\n"
-
-
-def _replay_from_message(message: str) -> str | None:
-    for line in message.splitlines():
-        if line.startswith("replay: "):
-            return line[len("replay: "):]
-    return None
 
 
 class ConformanceReports:
@@ -368,7 +361,8 @@ class ConformanceReports:
         if failing:  # only a failure carries its case: a passing one is in cases.jsonl
             allure.attach(case_json(record["case"]), "case JSON (failing case)",
                           allure.attachment_type.JSON)
-        replay = _replay_from_message(str(error)) if error is not None else None
+        failure = dict(item.user_properties).get(FAILURE)
+        replay = failure["replay"] if failure else None
         if replay is None:
             conformance = getattr(item, "funcargs", {}).get("conformance")
             if conformance is not None and saved is not None:
@@ -400,6 +394,12 @@ class ConformanceReports:
         if report.when == "call" and report.failed and str(report.longrepr).startswith(
                 "[XPASS(strict)]"):
             self._allure_message(str(report.longrepr))
+        error = call.excinfo
+        if report.failed and error is not None and not isinstance(error.value, ConformanceFailure):
+            # An error of the suite or the backend, not a verdict: its type and first line.
+            text = str(error.value).strip()
+            report.user_properties.append((ERROR, {
+                "type": error.typename, "message": text.splitlines()[0] if text else ""}))
 
     def _allure_message(self, message: str) -> None:
         """Give a strict XPASS a status message (allure-pytest records none) for its category."""
@@ -439,6 +439,11 @@ class ConformanceReports:
         outcome, reason = classify(report)
         if outcome is not None and _RANK[outcome] >= _RANK[rec["outcome"]]:
             rec["outcome"], rec["reason"] = outcome, reason
+            found = dict(report.user_properties)
+            if FAILURE in found:
+                rec["finding"] = found[FAILURE]["finding"]
+            if isinstance(found.get(SKIP), dict):
+                rec["skip_kind"] = found[SKIP]["kind"]
 
     # -- end of the run ----------------------------------------------------------------
     @pytest.hookimpl(trylast=True)
@@ -505,8 +510,10 @@ def compact_properties(report: pytest.TestReport) -> None:
         elif key == "conformance_cell" and isinstance(value, dict):
             value = "{operator}-{clause}-{side}-{product}-ep{ep}-{dtype}".format(**value) + (
                 f" (regression {value['regression']})" if "regression" in value else "")
-        elif key == "conformance_skip" and isinstance(value, dict):
+        elif key == SKIP and isinstance(value, dict):
             value = value.get("why", "")
+        elif key == FAILURE and isinstance(value, dict):
+            value = value["finding"]["line"]
         out.append((key, value))
     report.user_properties = out
 
@@ -517,7 +524,9 @@ _RANK = {"passed": 0, "skipped": 1, "xpassed": 2, "xfailed": 2, "failed": 3, "er
 
 def classify(report: pytest.TestReport) -> tuple[str | None, str]:
     """An item report's outcome for the matrix: passed, failed, error, skipped, xfailed or
-    xpassed (a strict XPASS is reported failed by pytest), and a one-line reason."""
+    xpassed (a strict XPASS is reported failed by pytest), and a one-line reason, read off the
+    properties the suite recorded (its verdict, its skip, an error's type and first line)."""
+    found = dict(report.user_properties)
     if report.passed:
         if report.when != "call":
             return None, ""
@@ -527,17 +536,20 @@ def classify(report: pytest.TestReport) -> tuple[str | None, str]:
     if report.skipped:
         if hasattr(report, "wasxfail"):
             return "xfailed", report.wasxfail
-        longrepr = report.longrepr
-        text = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
-        return "skipped", text.removeprefix("Skipped: ")
-    text = str(report.longrepr)
-    if text.startswith("[XPASS(strict)]"):
-        return "xpassed", text.removeprefix("[XPASS(strict)]").strip()
-    crash = getattr(report.longrepr, "reprcrash", None)
-    message = crash.message if crash is not None else _first_line(text)
-    # "suites._conformance.ConformanceFailure: [CLAUSE] ..." -> "[CLAUSE] ..."
-    message = re.sub(r"^[A-Za-z_][\w.]*(?:Error|Failure|Exception|Exit|Failed): ", "",
-                     _first_line(message))
+        if isinstance(found.get(SKIP), dict):
+            return "skipped", found[SKIP]["why"]
+        longrepr = report.longrepr  # a skip of pytest's own: (file, line, reason)
+        return "skipped", (longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+                           ).removeprefix("Skipped: ")
+    if str(report.longrepr).startswith("[XPASS(strict)]"):
+        return "xpassed", getattr(report, "wasxfail", "") or str(report.longrepr).removeprefix(
+            "[XPASS(strict)]").strip()
+    if FAILURE in found:
+        message = found[FAILURE]["finding"]["line"]
+    elif ERROR in found:
+        message = f"{found[ERROR]['type']}: {found[ERROR]['message']}"
+    else:
+        message = _first_line(str(report.longrepr))
     if report.when != "call":
         return "error", f"{report.when}: {message}"
     return "failed", message

@@ -24,39 +24,20 @@ import ops
 from fixtures.backends import BackendSpec
 from fixtures.runner import CaseResult, Worlds
 from spec.operator import AREAS, Operator
+from spec.outcome import (
+    FAILURE,
+    NOT_APPLICABLE,
+    UNREACHABLE,
+    Cell,
+    ConformanceFailure,
+    Skip,
+)
 from spec.profiles import Profile
 from strategies import clause_cases, probe, world_bytes
 from strategies import tier as tiers
 
 INVALID_WORLD_SIZES = (2, 4, 12, 128)  # candidates for an unsupported epWorldSize
 DERANDOMIZED = "derandomized"  # the run seed of a profile with derandomize (pr, debug)
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One test item: an operator's clause's side, on a product, in a world of ep ranks, in one
-    dtype."""
-
-    operator: str
-    clause: str
-    side: str
-    product: str
-    ep: int
-    dtype: str
-
-    @property
-    def id(self) -> str:
-        """The cell within its operator (its draws' seed derives from it)."""
-        return f"{self.clause}-{self.side}-{self.product}-ep{self.ep}-{self.dtype}"
-
-    @property
-    def key(self) -> str:
-        """The cell within the run: its test id and its hypothesis database entry."""
-        return f"{self.operator}-{self.id}"
-
-    @property
-    def area(self) -> str:
-        return ops.get(self.operator).clause[self.clause].area
 
 
 @dataclass
@@ -197,7 +178,7 @@ class Conformance:
         case, exp = result.case, result.expectation
         lines = []
         for f in result.findings[:8]:
-            lines.append(f"[{f.clause}] {f.kind} on rank {f.rank}: {f.message.splitlines()[0]}")
+            lines.append(f.line())
         if len(result.findings) > 8:
             lines.append(f"... and {len(result.findings) - 8} more findings")
         statuses = [(r.status1, r.status2) for r in result.reports]
@@ -213,26 +194,26 @@ class Conformance:
         return "\n".join(lines)
 
     # -- one cell ------------------------------------------------------------------------
-    def skip_reason(self, cell: Cell) -> str | None:
+    def skip_reason(self, cell: Cell) -> Skip | None:
         run = self.opts.runs[cell.operator]
         clause, profile, worlds = run.operator.clause[cell.clause], run.profile, \
             self.worlds[cell.operator]
         unfit = worlds.unfit(cell.ep)
         if unfit:
-            return f"not applicable: {unfit}"
+            return Skip(NOT_APPLICABLE, unfit)
         enforcement = profile.enforces(cell.clause, cell.product)
         if cell.side == "invalid" and enforcement.kind == "undefined":
-            return (f"not applicable: {cell.clause} is a caller precondition in profile "
-                    f"{profile.name}; breaking it is undefined behaviour")
+            return Skip(NOT_APPLICABLE, f"{cell.clause} is a caller precondition in profile "
+                                        f"{profile.name}; breaking it is undefined behaviour")
         missing = set(clause.needs) - worlds.capabilities if cell.side == "invalid" else set()
         if missing:
-            return (f"not applicable: backend {run.backend.name} cannot express this call "
-                    f"(needs {', '.join(sorted(missing))})")
+            return Skip(NOT_APPLICABLE, f"backend {run.backend.name} cannot express this call "
+                                        f"(needs {', '.join(sorted(missing))})")
         if cell not in self._probes:
             self._probes[cell] = probe(cell.clause, cell.side, cell.product, cell.ep, profile,
                                        cell.dtype, self.opts.entry, self.opts.comm_mode)
         why = self._probes[cell][1]
-        return None if why is None else f"unreachable at ep={cell.ep}: {why}"
+        return None if why is None else Skip(UNREACHABLE, why, cell.ep)
 
     def examples(self, cell: Cell) -> int:
         """The profile's number of examples, fewer for cells whose worlds are large to compute."""
@@ -247,8 +228,7 @@ class Conformance:
     def check(self, cell: Cell, item: pytest.Item) -> None:
         why = self.skip_reason(cell)
         if why:
-            item.user_properties.append(("conformance_skip", {"cell": cell.__dict__, "why": why}))
-            pytest.skip(why)
+            why.skip(item)
         records: list[dict] = []
         item.user_properties.append(("conformance_cases", records))
         not_applicable: list[str] = []
@@ -271,7 +251,7 @@ class Conformance:
             if not result.passed:
                 path = self.save_case(result.case, replay_name)
                 note(f"case JSON: {path}")
-                raise ConformanceFailure(self.failure_message(result, path), result)
+                self.fail(item, result, path)
 
         # Each cell its own database entry and its own stream of draws, both named by the cell
         # rather than by hypothesis's digest of this closure's source (hooks of the pinned
@@ -287,10 +267,22 @@ class Conformance:
             conformance_case()
         except Unsatisfiable:
             if not_applicable:
-                pytest.skip(f"not applicable: {not_applicable[0]}")
+                Skip(NOT_APPLICABLE, not_applicable[0]).skip(item)
             raise
         finally:
             self._after_failure = None
+
+    def fail(self, item: pytest.Item, result: CaseResult, path: Path) -> None:
+        """Fail the item with the case's verdict: as text for people, and as data on the item
+        (its first finding and replay command) for the reports, which never read the text."""
+        op = ops.of(result.case)
+        failure = {"finding": result.findings[0].brief(), "case_id": result.case.id,
+                   "replay": self.replay_command(path, op.name)}
+        item.user_properties[:] = [p for p in item.user_properties if p[0] != FAILURE]
+        item.user_properties.append((FAILURE, failure))
+        raise ConformanceFailure(self.failure_message(result, path), result)
+
+
 
 
 class AfterFailure:
@@ -342,16 +334,10 @@ def replay_regression(conformance: Conformance, operator: str, path: Path, item:
     start = time.perf_counter()
     result = conformance.run_case(case)
     if result.outcome == "not_applicable":
-        pytest.skip(f"not applicable: {result.reason}")
+        Skip(NOT_APPLICABLE, result.reason).skip(item)
     records.append(case_record(cell, result, time.perf_counter() - start))
     if not result.passed:
-        raise ConformanceFailure(conformance.failure_message(result, path), result)
-
-
-class ConformanceFailure(AssertionError):
-    def __init__(self, message: str, result: CaseResult) -> None:
-        super().__init__(message)
-        self.result = result
+        conformance.fail(item, result, path)
 
 
 def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:

@@ -11,12 +11,15 @@ from argparse import Namespace
 from pathlib import Path
 
 import pytest
+from _pytest.reports import TestReport
 
 from ci import _cli
 from ci import mutants as M
 from ci.mutation import modes, plan, report, tier
 from ci.mutation.__main__ import parser
 from ci.mutation.plugin import area_of, first_finding
+from fixtures.harness import Finding
+from spec.outcome import FAILURE
 from suites._conformance import cell_seed
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -79,9 +82,14 @@ def test_hypothesis_seed_reseeds_the_pr_profile(tmp_path):
 def test_the_plugin_reads_areas_and_findings():
     assert area_of("suites/test_numerics.py::test_numerics[CALC.gmm-valid-A3-ep8-float16]") == "numerics"
     assert area_of("suites/test_regressions.py::test_regression[x]") == "regressions"
-    text = "E   ConformanceFailure: [RANGE.H1] status on rank 3: first stage returned 0\nmore"
-    assert first_finding(text) == "[RANGE.H1] status on rank 3: first stage returned 0"
-    assert first_finding("E   AssertionError: something else") is None
+    verdict = Finding("RANGE.H1", "status", "first stage returned 0\nmore", 3)
+    failing = TestReport("x", ("x", 1, "x"), {}, "failed", None, "call",
+                         user_properties=[(FAILURE, {"finding": verdict.brief()})])
+    assert first_finding(failing) == "[RANGE.H1] status on rank 3: first stage returned 0"
+    # The text of a failure that is not a verdict is never read for one.
+    other = TestReport("x", ("x", 1, "x"), {}, "failed",
+                       "E   ConformanceFailure: [RANGE.H1] status on rank 3: looks like one", "call")
+    assert first_finding(other) is None
 
 
 def _run(name: str, seed: int, ran: dict[str, int], failures: list[tuple[str, str]]

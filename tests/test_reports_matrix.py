@@ -64,8 +64,9 @@ def test_states_failed_expected_not_applicable_and_unreachable(tmp_path):
     card = cell("RANGE.K", "invalid")
     items = [item(h1_bad, "failed", "[RANGE.H1] status on rank 0: first stage returned 161001"),
              item(h1_ok), item(n1, "xfailed", "known: tracked in issue 7"),
-             item(consist, "skipped", "not applicable: CONSIST.counts is a caller precondition"),
-             item(card, "skipped", "unreachable at ep=4: not valid")]
+             item(consist, "skipped", "not applicable: CONSIST.counts is a caller precondition",
+                  "not_applicable"),
+             item(card, "skipped", "unreachable at ep=4: not valid", "unreachable")]
     cases = [case(h1_ok), case(h1_bad, "failed", failed=("RANGE.H1",), deciding="RANGE.H1"),
              case(h1_bad, deciding="RANGE.H1"), case(n1, "failed", failed=("RANGE.N1",))]
     whole = _build(tmp_path, items, cases)
@@ -299,3 +300,15 @@ def test_an_ambiguous_clause_shows_as_such_with_the_reading_it_got(tmp_path):
                for r in state["sides"]["invalid"]["reasons"])
     assert m["clauses"]["OPTPAIR.mm"]["enforcement"].startswith("ambiguous in the text")
     assert "Tested: doc (the published text)" in M.to_markdown(whole)
+
+
+def test_a_skip_counts_as_not_applicable_by_its_kind_never_by_its_text(tmp_path):
+    """The matrix reads the kind the suite recorded; a reason that merely reads like one (a skip
+    of pytest's own, say) is an explained skip, not a not-applicable cell."""
+    kinded, worded = cell("RANGE.e", "invalid"), cell("RANGE.e_ep", "invalid")
+    m = _matrix(tmp_path, [item(kinded, "skipped", "backend cannot express it", "not_applicable"),
+                           item(worded, "skipped", "not applicable: only the words")], [])
+    assert _cell(m, "RANGE.e")["state"] == "not_applicable"
+    assert _cell(m, "RANGE.e_ep")["state"] == "untested"
+    assert "skipped: not applicable: only the words" in _cell(m, "RANGE.e_ep")["sides"][
+        "invalid"]["reasons"]

@@ -25,9 +25,10 @@ from ops.alltoallv_gmm import load
 from ops.alltoallv_gmm.case import Case, CaseFormatError
 from ops.alltoallv_gmm.sim import SimBackend
 from reports.results import record_case
+from spec.outcome import Cell
 from strategies import probe
 from strategies import tier as tiers
-from suites._conformance import AfterFailure, Cell, case_record
+from suites._conformance import AfterFailure, case_record
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -122,4 +122,4 @@ def judge_case(world: SharedPoolWorld, case: object, profile, judge: str) -> str
     if result.outcome == "not_applicable":
         return f"[{case.clause}] not applicable: {result.reason}"
     f = result.findings[0]
-    return f"[{f.clause}] {f.kind} on rank {f.rank}: {f.message.splitlines()[0]}"[:300]
+    return f.line()[:300]

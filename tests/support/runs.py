@@ -107,12 +107,18 @@ def nodeid(c: dict) -> str:
            f"ep{c['ep']}-{c['dtype']}]"
 
 
-def item(c: dict, outcome: str = "passed", reason: str = "") -> dict:
+def item(c: dict, outcome: str = "passed", reason: str = "", skip_kind: str | None = None
+         ) -> dict:
+    """An item record as reports/plugin.py writes it; a skipped cell's kind (not_applicable,
+    unreachable) is data beside its reason."""
     from ops.alltoallv_gmm.clauses import CLAUSE
 
-    return {"schema": "conformance-item/2", "nodeid": nodeid(c), "cell": c,
-            "area": CLAUSE[c["clause"]].area, "outcome": outcome, "reason": reason,
-            "seconds": 0.01}
+    rec = {"schema": "conformance-item/2", "nodeid": nodeid(c), "cell": c,
+           "area": CLAUSE[c["clause"]].area, "outcome": outcome, "reason": reason,
+           "seconds": 0.01}
+    if skip_kind is not None:
+        rec["skip_kind"] = skip_kind
+    return rec
 
 
 def case(c: dict, outcome: str = "passed", exercised: tuple[str, ...] = (),
