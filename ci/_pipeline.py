@@ -41,8 +41,8 @@ FORWARDED = {
 }
 # Everything a run writes in its output folder, removed before a new run (nothing else is).
 RUN_OUTPUTS = ("allure-results", "allure-results.zip", "html", "cases", "rerun", "screenshots",
-               "cases.jsonl", "items.jsonl", "run.json", "junit.xml", "compliance.json", "compliance.md",
-               "compliance.html", "gate.json")
+               "cases.jsonl.gz", "cases.jsonl", "items.jsonl", "run.json", "junit.xml",
+               "compliance.json", "compliance.md", "compliance.html", "gate.json")
 
 
 class UsageFailure(Exception):

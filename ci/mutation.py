@@ -50,7 +50,7 @@ from pathlib import Path
 from ci import mutants as catalog
 from ci._replay import replay_names
 from ci.mutants import Entry
-from reports.results import record_case
+from reports.results import cases_path, read_cases, record_case
 from spec.clauses import AREAS, CLAUSE
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -282,7 +282,8 @@ def reference_cases(seed: int, args: argparse.Namespace, extra: list[str], work:
                            f"{', '.join(failed[:5]) or 'see pytest'}")
     saved = regression_ids()
     cases = []
-    for rec in read_jsonl(scratch / "out" / "cases.jsonl"):
+    records = cases_path(scratch / "out")
+    for rec in read_cases(records) if records.exists() else []:
         area = REGRESSIONS if rec["case_id"] in saved else CLAUSE[rec["cell"]["clause"]].area
         cases.append({"area": area, "case": record_case(rec), "seconds": rec["seconds"]})
     if not cases:

@@ -184,7 +184,7 @@ class Case:
         return _parse(data)
 
     def to_compact(self) -> str:
-        """The case for a passing case's record in cases.jsonl: its JSON without the send
+        """The case for a passing case's record in cases.jsonl.gz: its JSON without the send
         matrix, then the matrix as packed little-endian integers of the narrowest type, deflated
         and in base64 (an ep 64 case: 33 KB of JSON, about 3 KB this way)."""
         d = self.to_dict()

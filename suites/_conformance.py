@@ -322,7 +322,7 @@ class ConformanceFailure(AssertionError):
 
 
 def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:
-    """A case's line of cases.jsonl. A failing case keeps everything; a passing one what the
+    """A case's line of cases.jsonl.gz. A failing case keeps everything; a passing one what the
     matrix and a replay need: its verdict, what it exercised, its case compact, its timings."""
     plan = result.plan
     record = {

@@ -22,7 +22,7 @@ from fixtures.protocol import ALL_CAPABILITIES
 from fixtures.runner import plan_case, summarise
 from fixtures.sim import SimBackend
 from fixtures.world import ThreadWorld
-from reports.results import record_case
+from reports.results import cases_path, read_cases, record_case, write_cases
 from spec.case import Case, CaseFormatError
 from spec.profiles import load
 from strategies import probe
@@ -187,7 +187,7 @@ def test_the_pr_tier_reports_a_failing_cell_at_its_first_failing_case(tmp_path: 
          "CALC.permute and valid and not bfloat16", "--backend", "tests.support.broken:factory",
          "--output-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
-    records = [json.loads(line) for line in (tmp_path / "cases.jsonl").read_text().splitlines()]
+    records = list(read_cases(cases_path(tmp_path)))
     permute = [r for r in records if r["cell"]["clause"] == "CALC.permute"]
     assert [r["outcome"] for r in permute][-1] == "failed"
     # hypothesis asks for the failing case once more to report it: answered from memory
@@ -235,3 +235,14 @@ def test_a_passing_record_is_small_and_replays_from_cases_jsonl(tmp_path: Path) 
     bad = subprocess.run([sys.executable, "-m", "ci.replay", str(path)], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "name one with --case-id" in bad.stderr
+    packed = write_cases(tmp_path / "cases.jsonl.gz", [record])  # as a run writes it now
+    proc = subprocess.run([sys.executable, "-m", "ci.replay", str(packed), "--case-id",
+                           record["case_id"]], cwd=ROOT, capture_output=True, text=True,
+                          timeout=300)
+    assert proc.returncode == 0 and "verdict: PASSED" in proc.stdout, proc.stdout + proc.stderr
+    packed.write_bytes(packed.read_bytes()[:40])
+    cut = subprocess.run([sys.executable, "-m", "ci.replay", str(packed), "--case-id",
+                          record["case_id"]], cwd=ROOT, capture_output=True, text=True,
+                         timeout=300)
+    assert cut.returncode == 2 and len(cut.stderr.strip().splitlines()) == 1, cut.stderr
+    assert "not a readable cases file" in cut.stderr
