@@ -147,6 +147,18 @@ def test_every_case_of_the_run_replays_from_its_compressed_records(pr):
         assert verdict["failed_clauses"] == rec["failed_clauses"]
 
 
+def test_a_failing_test_keeps_the_clause_on_its_page_and_a_passing_one_its_replay(pr):
+    _, _, out = pr
+    results = _allure(out)
+    failed = next(r for r in results if r["status"] == "failed" and "RANGE.H1" in r["name"])
+    assert "<th>contract text</th>" in failed["descriptionHtml"]
+    assert "<th>backend</th>" in failed["descriptionHtml"]
+    passed = next(r for r in results if r["status"] == "passed")
+    assert "contract text" not in passed["descriptionHtml"]
+    hidden = {p["name"] for p in passed["parameters"] if p.get("mode") == "hidden"}
+    assert hidden == {"cell", "backend", "spec profile"}  # the run's: in its environment
+
+
 def _category(message: str, status: str) -> str | None:
     """The first category that takes a result, as Allure 3 matches (a search with the s flag);
     each regex must also match the whole message, as Allure 2 (Java) does."""
