@@ -16,7 +16,7 @@ from pathlib import Path
 
 from filelock import FileLock
 
-from reports import results
+from reports import render, results
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULTY = "tests.support.faulty:factory"
@@ -59,12 +59,7 @@ def shared_run(tmp_path_factory, name: str, module: str, args: list[str],
 
 def embedded_files(page: Path) -> dict[str, bytes]:
     """The data files a single-file Allure page embeds (name -> content)."""
-    import base64
-    import re
-
-    text = page.read_text(encoding="utf-8")
-    return {m.group(1): base64.b64decode(m.group(2))
-            for m in re.finditer(r'd\("([^"]+)","([A-Za-z0-9+/=]*)"\)', text)}
+    return render.embedded_files(page)
 
 
 def read_cases(out: Path) -> list[dict]:
