@@ -132,10 +132,12 @@ def test_allure_attachments_and_status_messages(pr):
 
 def test_every_case_of_the_run_replays_from_its_compressed_records(pr):
     """Passed or failed, a case replays by its id from cases.jsonl.gz with the verdict it had;
-    a failing case's record keeps it whole."""
+    a failing cell keeps one record of its failing case, whole."""
     _, _, out = pr
     records = read_cases(out)
-    assert all("case" in r and r["findings"] for r in records if r["outcome"] == "failed")
+    failed = [r for r in records if r["outcome"] == "failed"]
+    assert len({(r["nodeid"], r["case_id"]) for r in failed}) == len(failed)
+    assert all("case" in r and r["findings"] for r in failed)
     options = ["--backend", "tests.support.faulty:factory", "--backend-option", "behavior=doc",
                "--spec-profile", "doc"]
     for rec in records:
