@@ -269,6 +269,10 @@ class Conformance:
             if not_applicable:
                 pytest.skip(f"not applicable: {not_applicable[0]}")
             raise
+        except ConformanceFailure as failure:
+            # A verdict's message (and hypothesis's notes on it) say everything; the frames it
+            # was raised through (hypothesis's and this module's) are dropped, not formatted.
+            raise failure.with_traceback(None) from None
         finally:
             self._after_failure = None
 
@@ -328,6 +332,17 @@ class ConformanceFailure(AssertionError):
     def __init__(self, message: str, result: CaseResult) -> None:
         super().__init__(message)
         self.result = result
+
+
+def _hide_for_verdicts(excinfo: pytest.ExceptionInfo | None) -> bool:
+    """Whether pytest leaves this module's frames out of a failure's traceback: for a verdict
+    (ConformanceFailure), whose message names the clause, the case and its replay command,
+    they are noise, and formatting them (pytest parses a frame's whole source file again for
+    each) was most of what a failing cell cost beyond its cases. Any other error keeps them."""
+    return excinfo is not None and excinfo.errisinstance(ConformanceFailure)
+
+
+__tracebackhide__ = _hide_for_verdicts
 
 
 def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:

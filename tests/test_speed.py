@@ -193,6 +193,10 @@ def test_the_pr_tier_reports_a_failing_cell_at_its_first_failing_case(tmp_path: 
     # hypothesis asks for the failing case once more to report it: answered from memory, and
     # recorded once
     assert len(permute) <= 3 and len([r for r in permute if r["outcome"] == "failed"]) == 1
+    # the verdict is shown under the test's own line, not under the frames it was raised through
+    failure = proc.stdout[proc.stdout.index("= FAILURES ="):]
+    assert "conformance.check(cell, request.node)\nE   " in failure, failure[:2000]
+    assert " in conformance_case" not in failure and " in check" not in failure
     # hypothesis prints the failing case as its id and label, not one send count a line
     shown = re.search(r"Failing test case: conformance_case\(\n\S*\s+case=Case\(id ([0-9a-f]{12}): "
                       r"valid side of CALC\.permute, stage both; 910_95 ep=4 [^\n]*\n\S*\s+\)",
