@@ -325,7 +325,7 @@ class ConformanceReports:
         if error is not None or item.get_closest_marker("xfail"):
             allure.dynamic.description_html(_description(cell, self.opts))
         try:
-            self.attach(item, cell, error, saved)
+            self.attach(item, error, saved)
         except Exception as err:  # a report must never turn a verdict into an error
             allure.attach(f"could not build the attachments: {err!r}", "report error",
                           allure.attachment_type.TEXT)
@@ -355,8 +355,10 @@ class ConformanceReports:
         allure.dynamic.parameter("backend", opts.backend.describe(), mode=hidden)
         allure.dynamic.parameter("spec profile", opts.profile.name, mode=hidden)
 
-    def attach(self, item: pytest.Item, cell: Cell, error: BaseException | None,
+    def attach(self, item: pytest.Item, error: BaseException | None,
                saved: Path | None = None) -> None:
+        """The case, replay command, judge statistics and findings of a test's last (failing)
+        case; a passing test's replay command goes in its page header instead."""
         records = _records(item)
         if not records:
             return
