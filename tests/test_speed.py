@@ -27,7 +27,8 @@ from spec.case import Case, CaseFormatError
 from spec.profiles import load
 from strategies import probe
 from strategies import tier as tiers
-from suites._conformance import AfterFailure, Cell, case_record
+from suites import _conformance
+from suites._conformance import AfterFailure, Cell, ConformanceFailure, case_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -208,6 +209,17 @@ def test_the_pr_tier_reports_a_failing_cell_at_its_first_failing_case(tmp_path: 
     again = subprocess.run([sys.executable, *shlex.split(replay[1])[1:]], cwd=ROOT,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 1 and "CALC.permute" in again.stdout, again.stdout + again.stderr
+
+
+def test_only_a_verdict_hides_the_suites_own_frames() -> None:
+    """A verdict is shown under the test's line; an error of the suite itself keeps the frames
+    of suites/_conformance.py, where it is to be found."""
+    hide = _conformance.__tracebackhide__
+    with pytest.raises(ConformanceFailure) as verdict:
+        raise ConformanceFailure("[RANGE.H1] status on rank 0: x", None)
+    with pytest.raises(KeyError) as bug:
+        raise KeyError("gmmX")
+    assert hide(verdict) is True and hide(bug) is False and hide(None) is False
 
 
 @pytest.mark.parametrize("clause,side,ep", [("CALC.gmm", "valid", 64),
