@@ -184,7 +184,7 @@ class Case:
         return _parse(data)
 
     def to_compact(self) -> str:
-        """The case for a passing case's record in cases.jsonl: its JSON without the send
+        """The case for a passing case's record in cases.jsonl.gz: its JSON without the send
         matrix, then the matrix as packed little-endian integers of the narrowest type, deflated
         and in base64 (an ep 64 case: 33 KB of JSON, about 3 KB this way)."""
         d = self.to_dict()
@@ -222,6 +222,13 @@ class Case:
 
     def with_(self, **changes: Any) -> Case:
         return replace(self, **changes)
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """How hypothesis prints a failing case: its id, clause and label. Its printer writes a
+        dataclass field by field, an ep 64 send matrix one count a line: thousands of lines a
+        failure, most of a failing cell's time. The saved case JSON has every field."""
+        printer.text(f"Case(id {self.id}: {self.side} side of {self.clause or '-'}, stage "
+                     f"{self.stage}; {self.label()})")
 
     def label(self) -> str:
         bits = [f"{self.product} ep={self.ep} e={self.e} {self.dtype} H1={self.h1} N1={self.n1}"]
