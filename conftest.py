@@ -20,6 +20,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 import ops
 from fixtures.backends import BUILTINS, BackendError, BackendSpec, parse_options
 from golden.judges import JUDGES
+from reports.results import CASES_FILE, PLAIN_CASES_FILE, write_cases
 from spec.products import PRODUCTS
 from spec.profiles import ProfileError
 from suites._conformance import (
@@ -373,9 +374,8 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
         return
     opts: Options = config._conformance_options
     opts.output.mkdir(parents=True, exist_ok=True)
-    with (opts.output / "cases.jsonl").open("w", encoding="utf-8") as f:
-        for rec in config._conformance_records:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
+    (opts.output / PLAIN_CASES_FILE).unlink(missing_ok=True)  # an older run's, now stale
+    write_cases(opts.output / CASES_FILE, config._conformance_records)
 
 
 def coverage(records: list[dict], op, products: tuple[str, ...], entry: str = "v1"
@@ -436,7 +436,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         for line in coverage(records, op, opts.products, opts.entry):
             tr.write_line(f"clauses covered: {op.name} {line}")
     tr.write_line(f"wall time: {time.time() - config._conformance_start:.1f} s; "
-                  f"records: {opts.output / 'cases.jsonl'}")
+                  f"records: {opts.output / CASES_FILE}")
     if os.environ.get("CONFORMANCE_SUMMARY_JSON"):
         outcomes = {o: sum(r["outcome"] == o for r in records) for o in ("passed", "failed")}
         Path(os.environ["CONFORMANCE_SUMMARY_JSON"]).write_text(json.dumps({

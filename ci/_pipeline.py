@@ -38,8 +38,8 @@ FORWARDED = {
 }
 # Everything a run writes in its output folder, removed before a new run (nothing else is).
 RUN_OUTPUTS = ("allure-results", "allure-results.zip", "html", "cases", "rerun", "screenshots",
-               "cases.jsonl", "items.jsonl", "run.json", "junit.xml", "compliance.json", "compliance.md",
-               "compliance.html", "gate.json")
+               "cases.jsonl.gz", "cases.jsonl", "items.jsonl", "run.json", "junit.xml",
+               "compliance.json", "compliance.md", "compliance.html", "gate.json")
 # How the one line of a bad option of ci.pr or ci.nightly ends (ci._cli.Parser's hint).
 HINT = "; see --help (pytest arguments go after --)"
 

@@ -2,10 +2,11 @@
 
     python -m ci.replay CASE.json [--backend sim] [--backend-option KEY=VALUE ...]
                         [--spec-profile doc] [--judge mixed] [--case-timeout SECONDS]
-    python -m ci.replay reports/out/cases.jsonl --case-id ID [...]
+    python -m ci.replay reports/out/cases.jsonl.gz --case-id ID [...]
 
 Every failing case the suite finds is saved as JSON and its failure message prints this command;
-any case of a run, passed or failed, replays from the run's cases.jsonl by its id.
+any case of a run, passed or failed, replays from the run's cases.jsonl.gz (or an older run's
+cases.jsonl) by its id.
 Exit status: 0 the case passed, 1 it failed, 2 bad input (a malformed case file, an unknown
 backend, profile or judge), 3 the backend cannot express the case (not applicable).
 """
@@ -21,7 +22,7 @@ from ci import _cli
 from fixtures.backends import BackendError, BackendSpec, parse_options
 from fixtures.runner import CaseResult, Worlds
 from golden.judges import JUDGES
-from reports.results import record_case
+from reports.results import open_text, record_case
 from spec.case import CaseFormatError
 from spec.profiles import ProfileError
 
@@ -32,8 +33,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = _cli.Parser(prog="python -m ci.replay", command="replay",
                     description=__doc__.splitlines()[0])
     p.add_argument("case", type=Path, help="a case JSON saved by the suite, or a run's "
-                   "cases.jsonl with --case-id")
-    p.add_argument("--case-id", default=None, help="the case of this id in a cases.jsonl")
+                   "cases.jsonl.gz with --case-id")
+    p.add_argument("--case-id", default=None, help="the case of this id in a cases file")
     p.add_argument("--backend", default="sim")
     p.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--spec-profile", default="doc")
@@ -68,23 +69,28 @@ def verdict_lines(result: CaseResult) -> list[str]:
 
 def read_case(path: Path, case_id: str | None) -> object:
     """The case (of whichever operator its schema names) of a case JSON file, or of the record
-    `case_id` of a cases.jsonl."""
+    `case_id` of a cases.jsonl(.gz)."""
     if case_id is None:
-        if path.suffix == ".jsonl":
-            raise CaseFormatError("a cases.jsonl holds many cases: name one with --case-id")
+        if path.name.endswith((".jsonl", ".jsonl.gz")):
+            raise CaseFormatError("a cases file holds many cases: name one with --case-id")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise CaseFormatError(f"not JSON: {err}") from err
         return ops.case_from_dict(data)
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if f'"case_id": "{case_id}"' not in line:
-                continue
-            try:
-                return ops.case_from_dict(record_case(json.loads(line)))
-            except (json.JSONDecodeError, KeyError) as err:
-                raise CaseFormatError(f"line {n} is not a case record: {err!r}") from err
+    try:
+        with open_text(path) as f:
+            for n, line in enumerate(f, 1):
+                if f'"case_id": "{case_id}"' not in line:
+                    continue
+                try:
+                    return ops.case_from_dict(record_case(json.loads(line)))
+                except (json.JSONDecodeError, KeyError) as err:
+                    raise CaseFormatError(f"line {n} is not a case record: {err!r}") from err
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise CaseFormatError(f"not a readable cases file ({err})") from None
     raise CaseFormatError(f"no case {case_id!r} in this file (ids are the case_id of its lines)")
 
 

@@ -209,9 +209,9 @@ def _records(item: pytest.Item) -> list[dict]:
     return []
 
 
-def _description(cell: Cell, opts: Options, replay: str | None = None) -> str:
-    """The test's page header; a passing test's replay command is a row here rather than an
-    attachment, since a file per passing test is most of a run's report size."""
+def _description(cell: Cell, opts: Options) -> str:
+    """The page header of a test that failed, errored, was skipped or is listed as an expected
+    failure: the clause's text and enforcement beside the world it ran in."""
     run = opts.runs[cell.operator]
     clause = run.operator.clause[cell.clause]
     enforcement = run.profile.enforces(cell.clause, cell.product).describe()
@@ -225,8 +225,18 @@ def _description(cell: Cell, opts: Options, replay: str | None = None) -> str:
         ("world", f"{html.escape(cell.product)}, ep={cell.ep}, {html.escape(cell.dtype)}"),
         ("backend", html.escape(run.backend.describe())),
     ]
-    if replay:
-        rows.append(("replay", f"<code>{html.escape(replay)}</code>"))
+    return _table(rows)
+
+
+def _passed_description(replay: str) -> str:
+    """The page header of a passing test: its replay command alone. The clause's text and
+    enforcement are one click away (the clause link, in the compliance matrix) and the world is
+    in the title and parameters; repeated on every passing test they were a third of each
+    test's data in the report."""
+    return _table([("replay", f"<code>{html.escape(replay)}</code>")])
+
+
+def _table(rows: list[tuple[str, str]]) -> str:
     return "<table>" + "".join(f"<tr><th>{k}</th><td>{v}</td></tr>" for k, v in rows) + "</table>"
 
 
@@ -315,6 +325,8 @@ class ConformanceReports:
         for rec in _records(item):  # which test each case record belongs to
             rec["nodeid"] = item.nodeid
         error = outcome.excinfo[1] if outcome.excinfo else None
+        if error is not None or item.get_closest_marker("xfail"):
+            allure.dynamic.description_html(_description(cell, self.opts))
         try:
             self.attach(item, cell, error, saved)
         except Exception as err:  # a report must never turn a verdict into an error
@@ -335,20 +347,25 @@ class ConformanceReports:
                              f"({cell.side} side) on {cell.product}, ep={cell.ep}, {cell.dtype}")
         allure.dynamic.link(f"{cell.operator}.{cell.clause}", link_type="clause",
                             name=f"clause {cell.clause}")
-        allure.dynamic.description_html(_description(cell, opts))
-        # These enter the history id (with the pytest parameter `cell` itself), so a product,
-        # world size, dtype, side, backend or contract version has its own history.
+        # These enter the history id (with the pytest parameter `cell` itself), so an operator,
+        # product, world size, dtype, side, backend or contract version has its own history.
+        # The cell's id repeats the title, the backend and profile are the run's (its
+        # environment and epic): hidden from the page, not repeated in every test's data there.
+        hidden = allure.parameter_mode.HIDDEN
         allure.dynamic.parameter("operator", cell.operator)
-        allure.dynamic.parameter("cell", cell.id)
+        allure.dynamic.parameter("cell", cell.id, mode=hidden)
+        self._hide_parameter("cell")  # allure-pytest made it from the pytest parameter
         allure.dynamic.parameter("product", cell.product)
         allure.dynamic.parameter("ep", cell.ep)
         allure.dynamic.parameter("dtype", cell.dtype)
         allure.dynamic.parameter("side", cell.side)
-        allure.dynamic.parameter("backend", run.backend.describe())
-        allure.dynamic.parameter("spec profile", run.profile.name)
+        allure.dynamic.parameter("backend", run.backend.describe(), mode=hidden)
+        allure.dynamic.parameter("spec profile", run.profile.name, mode=hidden)
 
     def attach(self, item: pytest.Item, cell: Cell, error: BaseException | None,
                saved: Path | None = None) -> None:
+        """The case, replay command, judge statistics and findings of a test's last (failing)
+        case; a passing test's replay command goes in its page header instead."""
         records = _records(item)
         if not records:
             return
@@ -358,7 +375,7 @@ class ConformanceReports:
         # attached below but excluded from the history id (a test keeps one history).
         allure.dynamic.parameter("e", record_case(record)["e"], excluded=True)
         allure.dynamic.parameter("cases run", len(records), excluded=True)
-        if failing:  # only a failure carries its case: a passing one is in cases.jsonl
+        if failing:  # only a failure carries its case: a passing one is in cases.jsonl.gz
             allure.attach(case_json(record["case"]), "case JSON (failing case)",
                           allure.attachment_type.JSON)
         failure = dict(item.user_properties).get(FAILURE)
@@ -374,7 +391,7 @@ class ConformanceReports:
         if replay and (failing or error is not None or item.get_closest_marker("xfail")):
             allure.attach(replay + "\n", "replay command", allure.attachment_type.TEXT)
         elif replay:
-            allure.dynamic.description_html(_description(cell, self.opts, replay))
+            allure.dynamic.description_html(_passed_description(replay))
         if record.get("verdicts"):
             allure.attach(json.dumps(record["verdicts"], indent=1), "judge statistics",
                           allure.attachment_type.JSON)
@@ -400,6 +417,15 @@ class ConformanceReports:
             text = str(error.value).strip()
             report.user_properties.append((ERROR, {
                 "type": error.typename, "message": text.splitlines()[0] if text else ""}))
+
+    def _hide_parameter(self, name: str) -> None:
+        """Hide a parameter allure-pytest has already made (from a pytest parameter): a later
+        allure.dynamic.parameter of the same name sets its value only, not its mode."""
+        listener = self.config.pluginmanager.get_plugin("allure_listener")
+        result = listener.allure_logger.get_test(None) if listener is not None else None
+        for param in getattr(result, "parameters", None) or []:
+            if param.name == name:
+                param.mode = allure.parameter_mode.HIDDEN.value
 
     def _allure_message(self, message: str) -> None:
         """Give a strict XPASS a status message (allure-pytest records none) for its category."""
@@ -501,7 +527,7 @@ class ConformanceReports:
 
 def compact_properties(report: pytest.TestReport) -> None:
     """Shorten the teardown report's properties, which JUnit XML writes out as they are: the
-    case records (in cases.jsonl already) become a count, the cell its id."""
+    case records (in cases.jsonl.gz already) become a count, the cell its id."""
     out = []
     for key, value in report.user_properties:
         if key == "conformance_cases" and isinstance(value, list):

@@ -242,12 +242,21 @@ class Conformance:
                                  self.opts.entry, self.opts.comm_mode))
         def conformance_case(case) -> None:
             start = time.perf_counter()
+            watch = self._after_failure
+            # hypothesis asking again for a failure it has seen, to report it: answered from
+            # memory by run_case and recorded already (its record moves last, as the case the
+            # test reports), saved again as the case reported
+            seen = watch is not None and case.id in watch.failures
             result = self.run_case(case)
             event(f"stage: {result.plan.case.stage if result.plan else 'not run'}")
             if result.outcome == "not_applicable":
                 not_applicable.append(result.reason)
                 reject()
-            records.append(case_record(cell, result, time.perf_counter() - start))
+            known = next((r for r in records if seen and r["case_id"] == result.case.id
+                          and r["outcome"] == result.outcome), None)
+            if known is not None:
+                records.remove(known)
+            records.append(known or case_record(cell, result, time.perf_counter() - start))
             if not result.passed:
                 path = self.save_case(result.case, replay_name)
                 note(f"case JSON: {path}")
@@ -269,6 +278,10 @@ class Conformance:
             if not_applicable:
                 Skip(NOT_APPLICABLE, not_applicable[0]).skip(item)
             raise
+        except ConformanceFailure as failure:
+            # A verdict's message (and hypothesis's notes on it) say everything; the frames it
+            # was raised through (hypothesis's and this module's) are dropped, not formatted.
+            raise failure.with_traceback(None) from None
         finally:
             self._after_failure = None
 
@@ -340,8 +353,19 @@ def replay_regression(conformance: Conformance, operator: str, path: Path, item:
         conformance.fail(item, result, path)
 
 
+def _hide_for_verdicts(excinfo: pytest.ExceptionInfo | None) -> bool:
+    """Whether pytest leaves this module's frames out of a failure's traceback: for a verdict
+    (ConformanceFailure), whose message names the clause, the case and its replay command,
+    they are noise, and formatting them (pytest parses a frame's whole source file again for
+    each) was most of what a failing cell cost beyond its cases. Any other error keeps them."""
+    return excinfo is not None and excinfo.errisinstance(ConformanceFailure)
+
+
+__tracebackhide__ = _hide_for_verdicts
+
+
 def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:
-    """A case's line of cases.jsonl. A failing case keeps everything; a passing one what the
+    """A case's line of cases.jsonl.gz. A failing case keeps everything; a passing one what the
     matrix and a replay need: its verdict, what it exercised, its case compact, its timings."""
     plan = result.plan
     record = {

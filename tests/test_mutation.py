@@ -21,6 +21,7 @@ from ci.mutation.plugin import area_of, first_finding
 from fixtures.harness import Finding
 from spec.outcome import FAILURE
 from suites._conformance import cell_seed
+from tests.support.runs import read_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -65,7 +66,7 @@ def _case_ids(tmp: Path, *seed: str) -> list[str]:
                 "--product", "910_95", "--world-sizes", "4", "-k", "CALC.gmm and float16",
                 "--output-dir", str(tmp), *seed], timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:]
-    return [json.loads(line)["case_id"] for line in (tmp / "cases.jsonl").read_text().splitlines()]
+    return [r["case_id"] for r in read_cases(tmp)]
 
 
 def test_hypothesis_seed_reseeds_the_pr_profile(tmp_path):

@@ -11,7 +11,7 @@ import pytest
 
 from ops.alltoallv_gmm import OPERATOR as OP
 from reports import matrix as M
-from reports.results import ResultsError, load, load_many
+from reports.results import ResultsError, cases_path, load, load_many, read_cases, write_cases
 from tests.support.runs import OPERATOR, case, cell, item, run_module, write_results
 
 
@@ -261,6 +261,7 @@ def test_runs_merged_keep_each_operators_world_sizes(tmp_path):
     (None, ["{tmp}/missing"], "not a folder"),
     ("bad_json", ["{tmp}/run"], r"items.jsonl:2: not valid JSON"),
     ("no_run", ["{tmp}/run"], r"run.json: missing"),
+    ("cut_cases", ["{tmp}/run"], r"cases.jsonl.gz: cannot be read"),
     ("ok", ["{tmp}/run", "--formats", "json,pdf"], r"unknown format 'pdf'; accepted: json, md"),
     ("ok", ["{tmp}/run", "--colour"], r"unrecognized arguments: --colour"),
 ])
@@ -273,10 +274,34 @@ def test_bad_input_is_one_line_and_exit_status_2(tmp_path, setup, args, message)
             f.write("{not json\n")
     if setup == "no_run":
         (folder / "run.json").unlink()
+    if setup == "cut_cases":
+        packed = folder / "cases.jsonl.gz"
+        write_cases(packed, [case(cell("RANGE.H1"))] * 50)
+        packed.write_bytes(packed.read_bytes()[:-20])
     proc = run_module("reports.matrix", *[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert re.search(message, proc.stderr), proc.stderr
+
+
+def test_an_older_runs_plain_cases_jsonl_reads_as_the_compressed_one(tmp_path):
+    """Runs before the records were compressed wrote cases.jsonl: their matrix is the same."""
+    h1 = cell("RANGE.H1", "invalid")
+    records = [case(h1, "failed", failed=("RANGE.H1",), deciding="RANGE.H1"), case(h1)]
+    packed = write_results(tmp_path / "new", [item(h1, "failed")], records)
+    plain = write_results(tmp_path / "old", [item(h1, "failed")], [])
+    (plain / "cases.jsonl.gz").unlink()
+    (plain / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records),
+                                       encoding="utf-8")
+    assert cases_path(plain).name == "cases.jsonl"
+    assert list(read_cases(cases_path(plain))) == list(read_cases(cases_path(packed))) == records
+
+    def content(folder) -> dict:
+        m = M.build(load(folder))
+        del m["generated"], m["run"]["sources"]
+        return m
+
+    assert content(plain) == content(packed)
 
 
 def test_command_line_writes_three_formats_and_prints_the_summary(tmp_path):

@@ -13,6 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.runs import read_cases
+
 ROOT = Path(__file__).resolve().parents[1]
 TITLE = "aclnnAlltoAllvGroupedMatMul"  # the operator under test (ops/alltoallv_gmm)
 SMALL = ["--product", "910_95", "--world-sizes", "4", "--hypothesis-profile", "debug", "-p",
@@ -143,4 +145,4 @@ def test_the_summary_counts_cases_clauses_and_time(tmp_path):
     assert re.search(r"clauses covered: alltoallv_gmm 910_95: \d+/163 clause sides covered",
                      proc.stdout)
     assert re.search(r"wall time: [\d.]+ s", proc.stdout)
-    assert len((tmp_path / "cases.jsonl").read_text().splitlines()) == cases
+    assert len(read_cases(tmp_path)) == cases

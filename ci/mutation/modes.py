@@ -28,7 +28,7 @@ from ci.mutants import OPERATOR, Entry
 from ci.mutation import REGRESSIONS, tier
 from ci.mutation.replay_worker import replay_names
 from ci.mutation.report import COLUMNS, Outcome, Run
-from reports.results import record_case
+from reports.results import cases_path, read_cases, record_case
 
 Progress = Callable[[Run], None]  # told of every Run as it is done
 
@@ -102,7 +102,8 @@ def reference_cases(seed: int, args: argparse.Namespace, extra: list[str], work:
                            f"{', '.join(failed[:5]) or 'see pytest'}")
     saved = regression_ids()
     cases = []
-    for rec in tier.read_jsonl(scratch / "out" / "cases.jsonl"):
+    records = cases_path(scratch / "out")
+    for rec in read_cases(records) if records.exists() else []:
         area = (REGRESSIONS if rec["case_id"] in saved
                 else ops.get(OPERATOR).clause[rec["cell"]["clause"]].area)
         cases.append({"area": area, "case": record_case(rec), "seconds": rec["seconds"]})
