@@ -183,7 +183,12 @@ def write_properties(path: Path, values: dict[str, str]) -> None:
 
 # --- per-test Allure data ------------------------------------------------------------------
 def _cell_of(item: pytest.Item) -> Cell | None:
-    return getattr(getattr(item, "callspec", None), "params", {}).get("cell")
+    """The item's cell; None also for an area with no clause of the run's operators, whose
+    test pytest parametrizes with NOTSET."""
+    from suites._conformance import Cell
+
+    cell = getattr(getattr(item, "callspec", None), "params", {}).get("cell")
+    return cell if isinstance(cell, Cell) else None
 
 
 def _regression_of(item: pytest.Item) -> tuple[Path, Cell] | None:
