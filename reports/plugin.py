@@ -367,8 +367,11 @@ class ConformanceReports:
         failing = [r for r in records if r["outcome"] == "failed"]
         record = failing[-1] if failing else records[-1]
         # `e` differs between the hypothesis examples of one test, so it is shown for the case
-        # attached below but excluded from the history id (a test keeps one history).
-        allure.dynamic.parameter("e", record_case(record)["e"], excluded=True)
+        # attached below but excluded from the history id (a test keeps one history); an
+        # operator whose case model has no `e` has nothing to show there.
+        shown = record_case(record)
+        if "e" in shown:
+            allure.dynamic.parameter("e", shown["e"], excluded=True)
         allure.dynamic.parameter("cases run", len(records), excluded=True)
         if failing:  # only a failure carries its case: a passing one is in cases.jsonl
             allure.attach(case_json(record["case"]), "case JSON (failing case)",
