@@ -208,8 +208,11 @@ class Conformance:
             f"expected ({self.opts.runs[op.name].profile.name}): {exp.describe()}",
             f"statuses per rank (first, second stage): {statuses}",
             f"replay: {self.replay_command(path, op.name)}",
-            f"keep as a regression: cp {path} {op.regressions.relative_to(ROOT)}/",
         ]
+        folder = op.regressions  # an operator may keep none, or keep them outside the checkout
+        if folder is not None:
+            shown = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder
+            lines.append(f"keep as a regression: cp {path} {shown}/")
         return "\n".join(lines)
 
     # -- one cell ------------------------------------------------------------------------
