@@ -152,7 +152,10 @@ class Conformance:
     # -- replay --------------------------------------------------------------------------
     def replay_command(self, path: Path, operator: str) -> str:
         o, run = self.opts, self.opts.runs[operator]
-        parts = ["python", "-m", "ci.replay", str(path), "--backend", run.backend.name]
+        parts = ["python", "-m", "ci.replay", str(path)]
+        if run.operator.home not in ops.BUILT_IN:  # registered elsewhere: replay must import it
+            parts += ["--operator-home", run.operator.home]
+        parts += ["--backend", run.backend.name]
         for k, v in run.backend.options.items():
             parts += ["--backend-option", f"{k}={v}"]
         parts += ["--spec-profile", run.profile.name, "--judge", o.judge]
