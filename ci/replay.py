@@ -3,10 +3,12 @@
     python -m ci.replay CASE.json [--backend sim] [--backend-option KEY=VALUE ...]
                         [--spec-profile doc] [--judge mixed] [--case-timeout SECONDS]
     python -m ci.replay reports/out/cases.jsonl.gz --case-id ID [...]
+    python -m ci.replay CASE.json --operator-home package.module [...]
 
 Every failing case the suite finds is saved as JSON and its failure message prints this command;
 any case of a run, passed or failed, replays from the run's cases.jsonl.gz (or an older run's
-cases.jsonl) by its id.
+cases.jsonl) by its id. A case of an operator registered outside ops/ needs the module that
+registers it (its record's `home`), which the suite's replay command names with --operator-home.
 Exit status: 0 the case passed, 1 it failed, 2 bad input (a malformed case file, an unknown
 backend, profile or judge), 3 the backend cannot express the case (not applicable).
 """
@@ -14,6 +16,7 @@ backend, profile or judge), 3 the backend cannot express the case (not applicabl
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 from pathlib import Path
 
@@ -41,6 +44,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--judge", default="mixed", choices=sorted(JUDGES))
     p.add_argument("--case-timeout", type=float, default=300.0)
     p.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    p.add_argument("--operator-home", action="append", default=[], metavar="MODULE",
+                   help="a module registering an operator defined outside ops/, imported before "
+                        "the case is read (repeatable)")
     return p.parse_args(argv)
 
 
@@ -97,12 +103,16 @@ def read_case(path: Path, case_id: str | None) -> object:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        for home in args.operator_home:
+            importlib.import_module(home)
         case = read_case(args.case, args.case_id)
         profile = ops.of(case).profile(args.spec_profile)
         spec = BackendSpec.for_profile(args.backend, parse_options(args.backend_option), profile)
         worlds = Worlds(spec, args.case_timeout)
     except FileNotFoundError:
         return _cli.usage("replay", f"{args.case}: no such file")
+    except ImportError as err:
+        return _cli.usage("replay", f"--operator-home: cannot import {err.name!r} ({err})")
     except (CaseFormatError, ProfileError, BackendError) as err:
         return _cli.usage("replay", f"{args.case}: {err}")
     try:

@@ -185,7 +185,12 @@ def write_properties(path: Path, values: dict[str, str]) -> None:
 
 # --- per-test Allure data ------------------------------------------------------------------
 def _cell_of(item: pytest.Item) -> Cell | None:
-    return getattr(getattr(item, "callspec", None), "params", {}).get("cell")
+    """The item's cell; None also for an area with no clause of the run's operators, whose
+    test pytest parametrizes with NOTSET."""
+    from suites._conformance import Cell
+
+    cell = getattr(getattr(item, "callspec", None), "params", {}).get("cell")
+    return cell if isinstance(cell, Cell) else None
 
 
 def _regression_of(item: pytest.Item) -> tuple[Path, Cell] | None:
@@ -372,8 +377,11 @@ class ConformanceReports:
         failing = [r for r in records if r["outcome"] == "failed"]
         record = failing[-1] if failing else records[-1]
         # `e` differs between the hypothesis examples of one test, so it is shown for the case
-        # attached below but excluded from the history id (a test keeps one history).
-        allure.dynamic.parameter("e", record_case(record)["e"], excluded=True)
+        # attached below but excluded from the history id (a test keeps one history); an
+        # operator whose case model has no `e` has nothing to show there.
+        shown = record_case(record)
+        if "e" in shown:
+            allure.dynamic.parameter("e", shown["e"], excluded=True)
         allure.dynamic.parameter("cases run", len(records), excluded=True)
         if failing:  # only a failure carries its case: a passing one is in cases.jsonl.gz
             allure.attach(case_json(record["case"]), "case JSON (failing case)",

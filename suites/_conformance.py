@@ -133,7 +133,10 @@ class Conformance:
     # -- replay --------------------------------------------------------------------------
     def replay_command(self, path: Path, operator: str) -> str:
         o, run = self.opts, self.opts.runs[operator]
-        parts = ["python", "-m", "ci.replay", str(path), "--backend", run.backend.name]
+        parts = ["python", "-m", "ci.replay", str(path)]
+        if run.operator.home not in ops.BUILT_IN:  # registered elsewhere: replay must import it
+            parts += ["--operator-home", run.operator.home]
+        parts += ["--backend", run.backend.name]
         for k, v in run.backend.options.items():
             parts += ["--backend-option", f"{k}={v}"]
         parts += ["--spec-profile", run.profile.name, "--judge", o.judge]
@@ -189,8 +192,11 @@ class Conformance:
             f"expected ({self.opts.runs[op.name].profile.name}): {exp.describe()}",
             f"statuses per rank (first, second stage): {statuses}",
             f"replay: {self.replay_command(path, op.name)}",
-            f"keep as a regression: cp {path} {op.regressions.relative_to(ROOT)}/",
         ]
+        folder = op.regressions  # an operator may keep none, or keep them outside the checkout
+        if folder is not None:
+            shown = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder
+            lines.append(f"keep as a regression: cp {path} {shown}/")
         return "\n".join(lines)
 
     # -- one cell ------------------------------------------------------------------------
