@@ -70,8 +70,7 @@ def _case_ids(tmp: Path, *seed: str) -> list[str]:
 
 
 def test_hypothesis_seed_reseeds_the_pr_profile(tmp_path):
-    """Under `pr` (derandomised) the seed used to be ignored; now each seed draws other cases,
-    and the same seed the same ones."""
+    """Under `pr` (derandomised) each seed draws other cases, and the same seed the same ones."""
     plain = _case_ids(tmp_path / "plain")
     one = _case_ids(tmp_path / "one", "--hypothesis-seed", "1")
     again = _case_ids(tmp_path / "again", "--hypothesis-seed", "1")

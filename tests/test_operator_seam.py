@@ -1,4 +1,4 @@
-"""The operator seam (issue 15): an operator the engine has never heard of runs through all of it.
+"""The operator seam: an operator the engine has never heard of runs through all of it.
 
 `toy_alltoallv` (aclnnToyAlltoAllv: a plain AlltoAllv with a handful of clauses, its simulator,
 oracle and a torch backend) is defined entirely in tests/support/toy_operator.py and registered

@@ -1,4 +1,4 @@
-"""The tile boundaries as data, and the PR tier's computed worlds on them (issue 12).
+"""The tile boundaries as data, and the PR tier's computed worlds on them.
 
 The PR tier's draws are derandomised per cell, so drawing its tile cells here, as the suite
 does, counts what a PR-tier run computes without running it.
