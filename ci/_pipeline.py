@@ -19,7 +19,8 @@ from pathlib import Path
 
 from ci import _cli
 from reports import matrix as M
-from reports.plugin import DEFAULT_CLAUSE_LINK
+from reports import matrix_view
+from reports.allure import DEFAULT_CLAUSE_LINK
 from reports.render import RenderError, render
 from reports.results import Results, ResultsError, load
 from reports.trim import pack, prune_containers
@@ -158,7 +159,7 @@ def build_reports(args: argparse.Namespace, tier: str) -> Reports:
     try:
         rep.results = load(out)
         rep.matrix = M.build(rep.results)
-        M.write(rep.matrix, out)
+        matrix_view.write(rep.matrix, out)
     except ResultsError as err:
         rep.errors.append(f"compliance matrix: {err}")
     if (out / "allure-results").is_dir():

@@ -1,10 +1,10 @@
 """Reading a run's records back: run.json, items.jsonl and cases.jsonl.gz of an output folder.
 
 A conformance run writes, in its --output-dir:
-- `run.json`: what ran (backend, spec profile, products, world sizes, tiers; reports/plugin.py);
-- `items.jsonl`: one line per test item (node id, cell, outcome, reason; reports/plugin.py);
+- `run.json`: what ran (backend, spec profile, products, world sizes, tiers; reports/records.py);
+- `items.jsonl`: one line per test item (node id, cell, outcome, reason; reports/records.py);
 - `cases.jsonl.gz`: one line per hypothesis example that ran (suites/_conformance.case_record,
-  with the node id of its test added by reports/plugin.py), gzip-compressed as a whole: the
+  with the node id of its test added by reports/records.py), gzip-compressed as a whole: the
   packed send matrices of thousands of passing cases are most of a run's bytes (`zcat` reads
   it). Every reader here also takes an older run's plain `cases.jsonl`.
 
@@ -180,7 +180,7 @@ def _read_jsonl(path: Path, required: tuple[str, ...]) -> Iterator[dict]:
 def _check_run(path: Path, run: dict) -> dict:
     for key in ("spec_profile", "products", "operators", "backend"):
         if key not in run:
-            raise ResultsError(f"{path}: no {key!r}; expected the run.json of reports/plugin.py")
+            raise ResultsError(f"{path}: no {key!r}; expected the run.json of reports/records.py")
     return run
 
 

@@ -4,7 +4,7 @@ A cell is one test item (an operator's clause, a side, a product, a world size, 
 fails with a `ConformanceFailure` (its verdict for people) and records its verdict on the item as
 data (`FAILURE`: its first finding's fields and line, the case, the replay command); it is
 skipped with a `Skip` (`SKIP`: the kind, not applicable or unreachable, and the reason). The
-reports (reports/plugin.py) and the mutation job read those fields, never the text.
+reports (reports/records.py, reports/allure.py) and the mutation job read those fields, never the text.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class Cell:
 
 NOT_APPLICABLE, UNREACHABLE = "not_applicable", "unreachable"  # the kinds of a skipped cell
 # Item properties: a failing cell's verdict, a skipped cell's kind and reason, and (added by
-# reports/plugin.py) an error's type and first line.
+# reports/records.py) an error's type and first line.
 FAILURE, SKIP, ERROR = "conformance_failure", "conformance_skip", "conformance_error"
 
 

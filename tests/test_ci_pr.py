@@ -16,7 +16,7 @@ import pytest
 
 from ops.alltoallv_gmm import OPERATOR as OP
 from ops.alltoallv_gmm.clauses import CLAUSE
-from reports.plugin import CATEGORIES, KINDS
+from reports.allure import CATEGORIES, KINDS
 from reports.trim import prune_containers
 from spec.operator import AREAS
 from tests.support.runs import OPERATOR, cell, item, pr_with_faults, read_cases, run_module

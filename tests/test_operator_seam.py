@@ -25,8 +25,8 @@ from fixtures.backends import BackendSpec
 from fixtures.pool import ProcessWorld
 from fixtures.runner import Worlds, plan_case
 from fixtures.world import ThreadWorld, TurnWorld
-from reports import matrix
-from reports.results import load, record_case
+from reports import matrix, matrix_view
+from reports.results import cases_path, load, read_cases, record_case
 from spec.expect import expect_case
 from spec.profiles import inconsistent_mappings, missing_mappings
 from strategies import clause_cases, intended, probe
@@ -240,7 +240,7 @@ def test_the_suite_runs_every_clause_of_the_toy(suite_run):
     assert {i["cell"]["operator"] for i in items} == {toy.NAME}
     assert {i["outcome"] for i in items} == {"passed"}
     assert {(i["cell"]["clause"], i["cell"]["side"]) for i in items} == set(SIDES)
-    cases = [json.loads(line) for line in (out / "cases.jsonl").read_text().splitlines()]
+    cases = list(read_cases(cases_path(out)))
     assert cases and all(r["outcome"] == "passed" for r in cases)
     assert all(isinstance(TOY.case_from_dict(record_case(r)), toy.ToyCase) for r in cases)
 
@@ -274,7 +274,7 @@ def test_the_matrix_shows_both_sides_of_every_toy_clause_passed(suite_run, tmp_p
     assert matrix.summary_lines(built) == [
         f"{toy.NAME} {PRODUCT}: 13 clauses: 13 passed; 40 cells (clause x world size): "
         "14 passed, 26 untested"]
-    markdown, page = matrix.to_markdown(built), matrix.to_html(built)
+    markdown, page = matrix_view.to_markdown(built), matrix_view.to_html(built)
     assert "# Compliance matrix of aclnnToyAlltoAllv: spec profile `doc`" in markdown
     assert f"[CALC.alltoallv](#{toy.NAME}.CALC.alltoallv)" in markdown
     assert "<title>Compliance matrix: aclnnToyAlltoAllv</title>" in page
@@ -307,7 +307,8 @@ def test_a_failing_toy_case_names_its_clause_and_replays(tmp_path):
 
 def test_no_file_outside_tests_names_the_toy():
     try:
-        found = subprocess.run(["git", "-C", str(ROOT), "grep", "-n", "-e", "toy", "-e", "Toy",
+        found = subprocess.run(["git", "-C", str(ROOT), "grep", "-n", "-w", "-e", "toy_alltoallv",
+                                "-e", "aclnnToyAlltoAllv", "-e", "ToyCase", "-e", "ToySim",
                                 "--", ":!tests"], capture_output=True, text=True, timeout=60)
     except FileNotFoundError:
         pytest.skip("git is not installed")

@@ -11,6 +11,7 @@ import pytest
 
 from ops.alltoallv_gmm import OPERATOR as OP
 from reports import matrix as M
+from reports import matrix_view as V
 from reports.results import ResultsError, cases_path, load, load_many, read_cases, write_cases
 from tests.support.runs import OPERATOR, case, cell, item, run_module, write_results
 
@@ -144,7 +145,7 @@ def test_unexpected_pass_and_flaky_rerun_are_flagged(tmp_path):
     assert h1_cell["state"] == "passed" and "flaky" in h1_cell["notes"]
     assert h1_cell["counts"]["failed"] == 0  # the first run's cases were replaced
     assert _cell(m, "CALC.gmm")["notes"] == ["unexpected_pass"]
-    assert "(flaky)" in M.to_markdown(whole)
+    assert "(flaky)" in V.to_markdown(whole)
 
 
 def test_world_sizes_outside_the_product_only_where_the_data_is(tmp_path):
@@ -181,7 +182,7 @@ def test_json_matches_its_schema_and_every_format_renders(tmp_path):
     assert (run["operator"], run["title"]) == (OPERATOR, OP.title)
     assert run["entry_points"] == dict(OP.symbols) and run["entry"] == "v1"
     assert run["backends"] == ["sim"] and (run["items"], run["cases"]) == (2, 2)
-    paths = M.write(whole, tmp_path / "out")
+    paths = V.write(whole, tmp_path / "out")
     assert [p.name for p in paths] == ["compliance.json", "compliance.md", "compliance.html"]
     assert json.loads(paths[0].read_text(encoding="utf-8")) == whole
     md = paths[1].read_text(encoding="utf-8")
@@ -196,7 +197,7 @@ def test_json_matches_its_schema_and_every_format_renders(tmp_path):
     page = paths[2].read_text(encoding="utf-8")
     assert f"<title>Compliance matrix: {OP.title}</title>" in page
     assert f"<h1>Compliance matrix of {OP.title}: spec profile <code>doc</code></h1>" in page
-    # the anchor the reports' clause links point at (reports/plugin.py: operator.clause)
+    # the anchor the reports' clause links point at (reports/allure.py: operator.clause)
     assert page.count(f'<dt id="{OPERATOR}.RANGE.H1">') == 1
     assert f'<a href="#{OPERATOR}.RANGE.H1">RANGE.H1</a>' in page
     assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page)
@@ -324,7 +325,7 @@ def test_an_ambiguous_clause_shows_as_such_with_the_reading_it_got(tmp_path):
     assert any("this backend gave OPTPAIR.mm: status 161002" in r
                for r in state["sides"]["invalid"]["reasons"])
     assert m["clauses"]["OPTPAIR.mm"]["enforcement"].startswith("ambiguous in the text")
-    assert "Tested: doc (the published text)" in M.to_markdown(whole)
+    assert "Tested: doc (the published text)" in V.to_markdown(whole)
 
 
 def test_a_skip_counts_as_not_applicable_by_its_kind_never_by_its_text(tmp_path):

@@ -7,7 +7,8 @@ import json
 import math
 
 from ops.alltoallv_gmm import OPERATOR as OP
-from reports import plugin
+from reports import allure as plugin
+from reports import records
 from tests.support.runs import OPERATOR
 
 
@@ -51,12 +52,12 @@ def test_environment_properties_escaping_and_cann_version(tmp_path, monkeypatch)
     (toolkit / "ascend_toolkit_install.info").write_text("package_name=Ascend-cann-toolkit\n"
                                                          "version=8.2.RC1\n")
     monkeypatch.setenv("ASCEND_TOOLKIT_HOME", str(toolkit))
-    assert plugin.cann_version() == "8.2.RC1"
+    assert records.cann_version() == "8.2.RC1"
     monkeypatch.setenv("ASCEND_TOOLKIT_HOME", str(tmp_path / "none"))
     monkeypatch.delenv("ASCEND_HOME_PATH", raising=False)
     if not (plugin.Path("/usr/local/Ascend/ascend-toolkit/latest")).exists():
-        assert plugin.cann_version() is None
-    assert plugin.suite_version().startswith("0.1.0")
+        assert records.cann_version() is None
+    assert records.suite_version().startswith("0.1.0")
 
 
 def test_render_bad_input_is_one_line_and_exit_status_2(tmp_path):

@@ -111,7 +111,7 @@ def nodeid(c: dict) -> str:
 
 def item(c: dict, outcome: str = "passed", reason: str = "", skip_kind: str | None = None
          ) -> dict:
-    """An item record as reports/plugin.py writes it; a skipped cell's kind (not_applicable,
+    """An item record as reports/records.py writes it; a skipped cell's kind (not_applicable,
     unreachable) is data beside its reason."""
     from ops.alltoallv_gmm.clauses import CLAUSE
 
