@@ -8,7 +8,7 @@ import numpy as np
 
 from ci.mutants._base import logical_weight, variant
 from fixtures.protocol import RankContext
-from ops.alltoallv_gmm.sim import INVALID, NULLPTR, SUCCESS, SimBackend, SimExecutor
+from ops.alltoallv_gmm.sim import SUCCESS, SimBackend, SimExecutor
 
 BLOCK = 64
 
@@ -54,12 +54,9 @@ class ReversedBlockOrder(SimBackend):
          "multiplied as they arrive, with a slice of the shared expert computed in between")
 class ChunkedPipeline(SimBackend):
     def execute(self, ctx: RankContext, workspace, workspace_size: int, executor, stream) -> int:
-        if executor is None:
-            return NULLPTR
-        if workspace_size > 0 and workspace is None:
-            return NULLPTR
-        if workspace_size < executor.workspace_size:
-            return INVALID
+        status = self.check_stage2(workspace, workspace_size, executor)
+        if status != SUCCESS:
+            return status
         ex: SimExecutor = executor
         a = ex.args
         received = self.buffer(a, workspace, 0)
