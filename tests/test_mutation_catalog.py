@@ -1,6 +1,6 @@
-"""The catalog of ci/mutants: every entry loads as a backend and honours the sim's options, a
-validation fault is one entry of the sim's row changed (never a check restated), and the helpers
-the faults use stay inside their memory."""
+"""The operator's mutant catalog (ops/alltoallv_gmm/mutants): every entry loads as a backend and
+honours the sim's options, a validation fault is one entry of the sim's row changed (never a
+check restated), and the helpers the faults use stay inside their memory."""
 
 from __future__ import annotations
 
@@ -9,14 +9,14 @@ import re
 import numpy as np
 import pytest
 
-from ci import mutants as M
-from ci.mutants._base import spill
 from fixtures.backends import BackendError, BackendSpec
 from fixtures.harness import GUARD_BYTE, materialise
 from fixtures.protocol import RankContext
 from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm import mutants as M
 from ops.alltoallv_gmm.builders import INVALID, VALID
 from ops.alltoallv_gmm.clauses import CLAUSE
+from ops.alltoallv_gmm.mutants._base import spill
 from ops.alltoallv_gmm.sim import BEHAVIORS, SimBackend
 from ops.alltoallv_gmm.worlds import Unreachable
 from strategies.choices import Seeded
@@ -64,7 +64,7 @@ def test_every_entry_loads_as_a_backend_with_a_one_line_description(entry):
         backend = BackendSpec(entry.target, options).make()
         assert type(backend) is entry.cls
         assert backend.behavior == options.get("behavior", "doc")
-    by_name = BackendSpec("ci.mutants:factory", {"entry": entry.name}).make()
+    by_name = BackendSpec("ops.alltoallv_gmm.mutants:factory", {"entry": entry.name}).make()
     assert type(by_name) is entry.cls
     with pytest.raises(BackendError, match=re.escape("accepted: doc, cann-2025.12")):
         BackendSpec(entry.target, {"behavior": "cann-2030"}).make()
@@ -72,7 +72,7 @@ def test_every_entry_loads_as_a_backend_with_a_one_line_description(entry):
 
 def test_an_unknown_catalog_name_is_one_clear_error():
     with pytest.raises(BackendError, match=re.escape("unknown catalog entry 'routing.nosuch'")):
-        BackendSpec("ci.mutants:factory", {"entry": "routing.nosuch"}).make()
+        BackendSpec("ops.alltoallv_gmm.mutants:factory", {"entry": "routing.nosuch"}).make()
 
 
 def _probe_cases(seeds: int = 3):

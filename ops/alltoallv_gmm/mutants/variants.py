@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ci.mutants._base import logical_weight, variant
 from fixtures.protocol import RankContext
+from ops.alltoallv_gmm.mutants._base import logical_weight, variant
 from ops.alltoallv_gmm.sim import SUCCESS, SimBackend, SimExecutor
 
 BLOCK = 64

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import replace
 from types import MappingProxyType
 
-from ci.mutants._base import mutant
 from fixtures.protocol import RankContext
+from ops.alltoallv_gmm.mutants._base import mutant
 from ops.alltoallv_gmm.sim import (
     API_CHECKS,
     MIB,
