@@ -17,6 +17,7 @@ from tests.support.runs import read_cases
 
 ROOT = Path(__file__).resolve().parents[1]
 TITLE = "aclnnAlltoAllvGroupedMatMul"  # the operator under test (ops/alltoallv_gmm)
+BROKEN = "ops.alltoallv_gmm.mutants.routing:source_major_permute"  # permutes source-rank-major
 SMALL = ["--product", "910_95", "--world-sizes", "4", "--hypothesis-profile", "debug", "-p",
          "no:cacheprovider", "-q"]
 
@@ -89,13 +90,13 @@ def test_collection_is_the_same_on_every_worker():
 
 def test_a_broken_backend_is_caught_named_and_replayed(tmp_path):
     proc = pytest_suites("suites/test_numerics.py", "-k", "CALC.permute-valid",
-                         "--backend", "tests.support.broken:factory", output=tmp_path)
+                         "--backend", BROKEN, output=tmp_path)
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert "[CALC.permute] movement on rank" in proc.stdout
     replay = re.search(r"replay: (python -m ci\.replay .+)", proc.stdout)
     assert replay, proc.stdout[-3000:]
     argv = shlex.split(replay.group(1))
-    assert argv[:3] == ["python", "-m", "ci.replay"] and "tests.support.broken:factory" in argv
+    assert argv[:3] == ["python", "-m", "ci.replay"] and BROKEN in argv
     again = run(argv[1:])
     assert again.returncode == 1, again.stdout + again.stderr
     assert "verdict: FAILED" in again.stdout and "[CALC.permute] movement" in again.stdout
@@ -109,7 +110,7 @@ def test_known_failures_pass_the_run_and_unexpected_passes_fail_it(tmp_path):
     known.write_text('[[expected_failure]]\nclause = "CALC.permute"\nside = "valid"\n'
                      'reason = "planted: source-rank-major permute"\n')
     broken = pytest_suites("suites/test_numerics.py", "-k", "CALC.permute-valid",
-                           "--backend", "tests.support.broken:factory", "--expectations",
+                           "--backend", BROKEN, "--expectations",
                            str(known), output=tmp_path)
     assert broken.returncode == 0, broken.stdout[-2000:]
     assert "xfailed" in broken.stdout

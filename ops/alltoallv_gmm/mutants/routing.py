@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ci.mutants._base import mutant
 from fixtures.protocol import RankContext
+from ops.alltoallv_gmm.mutants._base import mutant
 from ops.alltoallv_gmm.sim import SimBackend
 
 
