@@ -311,7 +311,7 @@ def test_gmm_rows_moved_after_the_matmul_are_found_among_the_expected_rows():
 
 
 def test_gmm_rows_moved_before_the_matmul_are_found_under_their_places_weights():
-    worlds = Worlds(BackendSpec("ci.mutants.routing:two_experts_swapped", {"behavior": "doc"}))
+    worlds = Worlds(BackendSpec("ops.alltoallv_gmm.mutants.routing:two_experts_swapped", {"behavior": "doc"}))
     try:
         result = worlds.run(GMM_CASE, load("doc"))
     finally:
@@ -385,7 +385,7 @@ def permute_case() -> Case:
 
 def test_two_experts_swapped_is_a_routing_mutant_of_the_catalog():
     entry = M.CATALOG["routing.two_experts_swapped"]
-    assert entry.kind == "mutant" and entry.target == "ci.mutants.routing:two_experts_swapped"
+    assert entry.kind == "mutant" and entry.target == "ops.alltoallv_gmm.mutants.routing:two_experts_swapped"
 
 
 @pytest.mark.parametrize("mutant", MUTANTS)
@@ -393,7 +393,7 @@ def test_a_routing_mutants_finding_names_the_pattern_and_the_source_of_the_first
         permute_case: Case, mutant: str):
     pattern, layout = MUTANTS[mutant]
     profile = load("doc")
-    worlds = Worlds(BackendSpec(f"ci.mutants.routing:{mutant}", {"behavior": "doc"}))
+    worlds = Worlds(BackendSpec(f"ops.alltoallv_gmm.mutants.routing:{mutant}", {"behavior": "doc"}))
     try:
         result = worlds.run(permute_case, profile)
     finally:
