@@ -23,6 +23,7 @@ import pytest
 
 from reports.records import CASES, _cell_of, _dist_version, _regression_of, cann_version, suite_version
 from reports.results import CASES_FILE, record_case
+from fixtures.harness import FINDING_KINDS
 from spec.operator import AREAS
 from spec.outcome import FAILURE, Cell
 
@@ -42,29 +43,18 @@ def _kind_regex(kind: str) -> str:
     return r"^[^\n]*\[[^\]\n]+\] " + kind + r" on rank[\s\S]*"
 
 
+# A timeout is also an exception of its own (pytest-timeout's, hypothesis's deadline).
+TIMEOUT_REGEX = r"^(?:[^\n]*\[[^\]\n]+\] timeout on rank|[^\n]*Timeout)[\s\S]*"
+KINDS = tuple(FINDING_KINDS)
+
 CATEGORIES: list[dict] = [
     {"name": "Expected failure (listed in the expectations file)", "matchedStatuses": ["skipped"],
      "messageRegex": r"^XFAIL[\s\S]*"},
     {"name": "Unexpected pass (listed as an expected failure)", "matchedStatuses": ["failed"],
      "messageRegex": r"^\[XPASS\(strict\)\][\s\S]*"},
-    {"name": "Wrong status code", "matchedStatuses": ["failed", "broken"],
-     "messageRegex": _kind_regex("status")},
-    {"name": "Numeric mismatch", "matchedStatuses": ["failed", "broken"],
-     "messageRegex": _kind_regex("numeric")},
-    {"name": "Data-movement mismatch", "matchedStatuses": ["failed", "broken"],
-     "messageRegex": _kind_regex("movement")},
-    {"name": "Integrity (unwritten output, guard region, changed input, repeatability)",
-     "matchedStatuses": ["failed", "broken"], "messageRegex": _kind_regex("integrity")},
-    {"name": "Output shape or dtype", "matchedStatuses": ["failed", "broken"],
-     "messageRegex": _kind_regex("shape")},
-    {"name": "Timeout", "matchedStatuses": ["failed", "broken"],
-     "messageRegex": r"^(?:[^\n]*\[[^\]\n]+\] timeout on rank|[^\n]*Timeout)[\s\S]*"},
-    {"name": "Crash", "matchedStatuses": ["failed", "broken"],
-     "messageRegex": _kind_regex("crash")},
-    {"name": "Device fault (the world died in this case, its devices unhealthy after it)",
-     "matchedStatuses": ["failed", "broken"], "messageRegex": _kind_regex("device_fault")},
-    {"name": "Device unhealthy (not recovered from an earlier case's fault)",
-     "matchedStatuses": ["failed", "broken"], "messageRegex": _kind_regex("device_unhealthy")},
+    *({"name": title, "matchedStatuses": ["failed", "broken"],
+       "messageRegex": TIMEOUT_REGEX if kind == "timeout" else _kind_regex(kind)}
+      for kind, title in FINDING_KINDS.items()),
     {"name": "Unreliable (a case failed, then passed when hypothesis replayed it)",
      "matchedStatuses": ["failed", "broken"],
      "messageRegex": r"^[^\n]*(?:FlakyFailure|errors\.Flaky)[\s\S]*"},

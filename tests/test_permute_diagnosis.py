@@ -12,7 +12,7 @@ import json
 import numpy as np
 import pytest
 
-from ci import mutants as M
+from ops.alltoallv_gmm import mutants as M
 from fixtures.backends import BackendSpec
 from fixtures.harness import POISON_BITS
 from fixtures.runner import Worlds

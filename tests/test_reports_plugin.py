@@ -93,7 +93,7 @@ def test_the_backends_provenance_is_in_run_json_the_allure_environment_and_the_s
                       "--alluredir", str(tmp_path / "allure"), "--output-dir", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert run["schema"] == plugin.RUN_SCHEMA and run["backend"] == "tests.support.traced:factory"
+    assert run["schema"] == records.RUN_SCHEMA and run["backend"] == "tests.support.traced:factory"
     own = run["operators"][OPERATOR]  # the provenance is the operator's backend's
     assert own["backend_provenance"] == {"op_library": library}  # the empty V2 entry dropped
     assert own["backend_options"] == {"op_library": library}
@@ -101,7 +101,7 @@ def test_the_backends_provenance_is_in_run_json_the_allure_environment_and_the_s
     assert (own["spec_profile"], own["spec_profile_kind"]) == ("doc", "published")
     assert own["world_sizes"] == {"910_95": [4]}
     items = [json.loads(line) for line in (tmp_path / "out" / "items.jsonl").read_text().splitlines()]
-    assert items and {i["schema"] for i in items} == {plugin.ITEM_SCHEMA}
+    assert items and {i["schema"] for i in items} == {records.ITEM_SCHEMA}
     assert {i["cell"]["operator"] for i in items} == {OPERATOR}
     props = (tmp_path / "allure" / "environment.properties").read_text().splitlines()
     assert f"{OPERATOR}.backend.op_library={library}" in props
