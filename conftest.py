@@ -17,18 +17,28 @@ import pytest
 from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
+import ops
 from fixtures.backends import BUILTINS, BackendError, BackendSpec, parse_options
 from golden.judges import JUDGES
-from reports.results import CASES_FILE, PLAIN_CASES_FILE, write_cases
-from spec.clauses import CLAUSE, PRODUCTS, clauses_for
-from spec.profiles import ProfileError, load
-from suites._conformance import Cell, Conformance, Options, cells, regressions, tier_for
+from reports.results import CASES_FILE
+from spec.products import PRODUCTS
+from spec.profiles import ProfileError
+from suites._conformance import (
+    Cell,
+    Conformance,
+    OperatorRun,
+    Options,
+    cells,
+    regressions,
+    tier_for,
+)
 
 ROOT = Path(__file__).parent
 
-# Allure labels and attachments, the item records of the compliance matrix (reports/plugin.py);
+# The run's records and the one coverage rule (reports/records.py), Allure labels and attachments
+# (reports/allure.py);
 # device leasing, worlds attached to torchrun, and `-n auto` on hardware (fixtures/plugin.py).
-pytest_plugins = ["reports.plugin", "fixtures.plugin"]
+pytest_plugins = ["reports.records", "reports.allure", "fixtures.plugin"]
 
 # Profiles are loaded explicitly (below), never picked by hypothesis from a CI variable.
 settings.register_profile(
@@ -44,11 +54,14 @@ settings.register_profile(
 settings.register_profile("debug", parent=settings.get_profile("pr"), max_examples=1,
                           verbosity=Verbosity.verbose)
 HYPOTHESIS_PROFILES = ("pr", "nightly", "debug")
-EXPECTATION_KEYS = {"clause", "side", "product", "ep", "backend", "profile", "reason"}
+EXPECTATION_KEYS = {"operator", "clause", "side", "product", "ep", "backend", "profile", "reason"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     g = parser.getgroup("conformance", "aclnnAlltoAllvGroupedMatMul conformance")
+    g.addoption("--operator", default="", metavar="NAME[,NAME]",
+                help="operator(s) to test, comma-separated (default: every registered one: "
+                     "ops/)")
     g.addoption("--backend", default="sim",
                 help=f"a built-in backend ({', '.join(BUILTINS)}) or package.module:factory")
     g.addoption("--backend-option", action="append", default=[], metavar="KEY=VALUE",
@@ -114,26 +127,15 @@ def _options(config: pytest.Config) -> Options:
     # Imported here: a module-level import would load the plugin before pytest_plugins can
     # rewrite its assertions.
     from fixtures.plugin import is_hardware
-    from fixtures.protocol import provenance as backend_provenance
 
     get = config.getoption
-    profile, why = _profile(get("spec_profile"), is_hardware(config))
+    hardware = is_hardware(config)
     if get("judge") not in JUDGES:
         _fail(f"--judge {get('judge')!r}: accepted: {', '.join(JUDGES)}")
     hyp = get("hypothesis_profile") or "pr"
     if hyp not in HYPOTHESIS_PROFILES:
         _fail(f"--hypothesis-profile {hyp!r}: accepted: {', '.join(HYPOTHESIS_PROFILES)}")
     tier = tier_for(hyp)
-    try:
-        backend = BackendSpec.for_profile(get("backend"), parse_options(get("backend_option")),
-                                          profile.name)
-        instance = backend.make()  # a bad name or option fails here, once, with one line
-    except BackendError as err:
-        _fail(str(err))
-    try:
-        provenance = backend_provenance(instance)
-    except (TypeError, ValueError, OSError) as err:
-        _fail(f"--backend {backend.name!r}: its provenance() failed: {err}")
     budget = tier.memory_budget
     if get("memory_budget") is not None:
         try:
@@ -142,63 +144,105 @@ def _options(config: pytest.Config) -> Options:
             _fail(f"--memory-budget {get('memory_budget')!r}: expected a number of GiB")
     if get("case_timeout") <= 0:
         _fail("--case-timeout: expected a positive number of seconds")
-    entry, comm_mode = _entry(get("entry"), get("comm_mode"), profile)
+    try:
+        chosen = ops.select(get("operator"))
+    except ValueError as err:
+        _fail(str(err))
+    products = _products(get("product"), hardware)
+    chosen = tuple(op for op in chosen if set(op.products) & set(products))
+    if not chosen:
+        _fail(f"--operator {get('operator')!r} with --product {get('product')!r}: no operator "
+              "chosen has one of these products")
+    runs = {op.name: _operator_run(config, op, hardware) for op in chosen}
+    first = next(iter(runs.values()))
+    entry, comm_mode = _entry(get("entry"), get("comm_mode"), list(runs.values()))
     if get("production"):
-        from spec.production import names
+        _production_names(chosen, get("production"))
+    return Options(runs=runs, products=products, world_sizes=_world_sizes(get("world_sizes")),
+                   judge=get("judge"), output=Path(get("output_dir")), hypothesis_profile=hyp,
+                   case_timeout=get("case_timeout"), memory_budget=budget, seed=_seed(config),
+                   in_process=first.backend.world_kind() != "processes", entry=entry,
+                   comm_mode=comm_mode, backend_name=get("backend"),
+                   profile_name=get("spec_profile"))
 
+
+def _operator_run(config: pytest.Config, op, hardware: bool) -> OperatorRun:
+    """The operator's profile of the chosen version and its backend, each checked once."""
+    from fixtures.protocol import provenance as backend_provenance
+
+    get = config.getoption
+    profile, why = _profile(op, get("spec_profile"), hardware)
+    try:
+        backend = BackendSpec.for_profile(get("backend"), parse_options(get("backend_option")),
+                                          profile)
+        instance = backend.make()  # a bad name or option fails here, once, with one line
+        backend.world_kind()
+    except BackendError as err:
+        _fail(str(err))
+    try:
+        provenance = backend_provenance(instance)
+    except (TypeError, ValueError, OSError) as err:
+        _fail(f"--backend {backend.name!r}: its provenance() failed: {err}")
+    return OperatorRun(op, profile, backend, why, provenance)
+
+
+def _production_names(chosen, raw: str) -> None:
+    """--production names worlds of the chosen operators' production parts."""
+    known = [op.part("production") for op in chosen if "production" in op.parts]
+    errors = []
+    for part in known:
         try:
-            names(get("production"))
+            part.names(raw)
+            return
         except ValueError as err:
-            _fail(str(err))
-    return Options(backend=backend, products=_products(get("product"), is_hardware(config)), profile=profile,
-                   world_sizes=_world_sizes(get("world_sizes")), judge=get("judge"),
-                   output=Path(get("output_dir")), hypothesis_profile=hyp,
-                   case_timeout=get("case_timeout"), memory_budget=budget,
-                   seed=_seed(config), in_process=backend.world_kind() != "processes",
-                   entry=entry, comm_mode=comm_mode, profile_reason=why, provenance=provenance)
+            errors.append(str(err))
+    _fail(errors[0] if errors else f"--production {raw!r}: no operator chosen has named "
+          "production worlds")
 
 
-def _profile(name: str, hardware: bool):
-    """The spec profile named, or with `auto` the shipped one matching the installed CANN."""
+def _profile(op, name: str, hardware: bool):
+    """The operator's spec profile named, or with `auto` the shipped one matching the installed
+    CANN."""
     if name != "auto":
         try:
-            return load(name), ""
+            return op.profile(name), ""
         except ProfileError as err:
             _fail(f"--spec-profile: {err}")
     if not hardware:
         _fail("--spec-profile auto: reads the installed CANN, so it needs a hardware backend "
               "(aclnn, torch_npu); a simulated backend follows the profile you name")
-    from reports.plugin import cann_version
+    from reports.records import cann_version
     from spec.installed import find_install, pick
 
     try:
-        profile, why = pick(find_install(cann_version=cann_version()))
+        profile, why = pick(op, find_install(op, cann_version=cann_version()))
     except ProfileError as err:
         _fail(str(err))
     return profile, f"auto: {why}"
 
 
-def _entry(entry: str, comm_mode: str | None, profile) -> tuple[str, str | None]:
-    """The entry point and V2's commMode; V2 only under a profile of a version that has it."""
-    from spec.clauses import ENTRIES
-    from strategies.clauses import engines_of
-
-    if entry not in ENTRIES:
-        _fail(f"--entry {entry!r}: accepted: {', '.join(ENTRIES)}")
+def _entry(entry: str, comm_mode: str | None, runs: list[OperatorRun]
+           ) -> tuple[str, str | None]:
+    """The entry point and V2's commMode; V2 only under profiles of a version that has it."""
+    entries = sorted({e for run in runs for e in run.operator.entries})
+    if entry not in entries:
+        _fail(f"--entry {entry!r}: accepted: {', '.join(entries)}")
     if entry == "v1":
         if comm_mode is not None:
             _fail("--comm-mode: only V2 takes a commMode; add --entry v2")
         return entry, None
-    if entry not in profile.entries:
-        from spec.profiles import available
-
-        with_v2 = [n for n in available() if "v2" in load(n).entries]
-        _fail(f"--entry v2: spec profile {profile.name} predates aclnnAlltoAllvGroupedMatMulV2; "
-              f"profiles with V2: {', '.join(with_v2)}")
-    known = engines_of(profile)
-    mode = comm_mode if comm_mode is not None else known[0]
-    if mode not in known:
-        _fail(f"--comm-mode {mode!r}: accepted: {', '.join(known)} (profile {profile.name})")
+    mode = comm_mode
+    for run in runs:
+        profile, op = run.profile, run.operator
+        if entry not in profile.entries:
+            with_v2 = [n for n in op.profiles() if entry in op.profile(n).entries]
+            _fail(f"--entry {entry}: spec profile {profile.name} of {op.title} predates its "
+                  f"{entry.upper()}; profiles with it: {', '.join(with_v2)}")
+        known = op.part("strategies").engines_of(profile)
+        mode = mode if mode is not None else known[0]
+        if mode not in known:
+            _fail(f"--comm-mode {mode!r}: accepted: {', '.join(known)} (profile "
+                  f"{profile.name} of {op.title})")
     return entry, mode
 
 
@@ -229,9 +273,13 @@ def _expectations(path: str | None) -> list[dict]:
                   f"{', '.join(sorted(EXPECTATION_KEYS))}")
         if not str(e.get("reason", "")).strip():
             _fail(f"{where}: every known failure needs a reason")
-        if "clause" not in e or e["clause"] not in CLAUSE:
-            _fail(f"{where}: 'clause' must name a clause of spec/clauses.py, got "
-                  f"{e.get('clause')!r}")
+        if "operator" in e and e["operator"] not in ops.names():
+            _fail(f"{where}: 'operator' must name an operator ({', '.join(ops.names())}), got "
+                  f"{e['operator']!r}")
+        owners = [ops.get(e["operator"])] if "operator" in e else [ops.get(n) for n in ops.names()]
+        if "clause" not in e or not any(e["clause"] in op.clause for op in owners):
+            _fail(f"{where}: 'clause' must name a clause of "
+                  f"{' or '.join(op.title for op in owners)}, got {e.get('clause')!r}")
     return entries
 
 
@@ -245,7 +293,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config._conformance_options = opts
     config._conformance_expectations = _expectations(config.getoption("expectations"))
     config._conformance_start = time.time()
-    config._conformance_records = []
 
 
 def _wants_conformance(config: pytest.Config) -> bool:
@@ -263,10 +310,10 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
         metafunc.config._conformance_options = opts
     if "cell" in metafunc.fixturenames:
         area_cells = cells(metafunc.module.AREA, opts)
-        metafunc.parametrize("cell", area_cells, ids=[c.id for c in area_cells])
+        metafunc.parametrize("cell", area_cells, ids=[c.key for c in area_cells])
     else:
         saved = regressions(opts)
-        metafunc.parametrize("regression", saved, ids=[p.stem for p in saved])
+        metafunc.parametrize("regression", saved, ids=[f"{op}-{p.stem}" for op, p in saved])
 
 
 @pytest.fixture(scope="session")
@@ -277,12 +324,14 @@ def conformance(request: pytest.FixtureRequest):
 
 
 def _matches(entry: dict, cell: Cell, opts: Options) -> bool:
-    return (entry["clause"] == cell.clause
+    run = opts.runs[cell.operator]
+    return (entry.get("operator", cell.operator) == cell.operator
+            and entry["clause"] == cell.clause
             and entry.get("side", cell.side) == cell.side
             and entry.get("product", cell.product) == cell.product
             and int(entry.get("ep", cell.ep)) == cell.ep
-            and entry.get("backend", opts.backend.name) == opts.backend.name
-            and entry.get("profile", opts.profile.name) == opts.profile.name)
+            and entry.get("backend", run.backend.name) == run.backend.name
+            and entry.get("profile", run.profile.name) == run.profile.name)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -290,7 +339,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     opts = getattr(config, "_conformance_options", None)
     for item in items:
         cell = getattr(getattr(item, "callspec", None), "params", {}).get("cell")
-        if cell is None:
+        if not isinstance(cell, Cell):  # an area with no clause of the run's operators: NOTSET
             continue
         item.add_marker(pytest.mark.clause(cell.clause))
         for entry in expectations:
@@ -299,86 +348,45 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
                 break
 
 
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when != "call":
-        return
-    config = _CONFIG.get("config")
-    if config is None or not hasattr(config, "_conformance_records"):
-        return
-    for key, value in report.user_properties:
-        if key == "conformance_cases":
-            config._conformance_records.extend(value)
-
-
-_CONFIG: dict = {}
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    _CONFIG["config"] = session.config
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    config = session.config
-    if hasattr(config, "workerinput") or not hasattr(config, "_conformance_records"):
-        return
-    if config.option.collectonly:  # a collection must not replace the last run's records
-        return
-    opts: Options = config._conformance_options
-    opts.output.mkdir(parents=True, exist_ok=True)
-    (opts.output / PLAIN_CASES_FILE).unlink(missing_ok=True)  # an older run's, now stale
-    write_cases(opts.output / CASES_FILE, config._conformance_records)
-
-
-def coverage(records: list[dict], products: tuple[str, ...], entry: str = "v1") -> list[str]:
-    lines = []
-    for product in products:
-        valid_total = invalid_total = valid = invalid = 0
-        seen_valid = {c for r in records if r["cell"]["product"] == product
-                      and r["outcome"] != "not_applicable" and r["cell"]["side"] == "valid"
-                      for c in r["exercised"]}
-        seen_invalid = {r["cell"]["clause"] for r in records if r["cell"]["product"] == product
-                        and r["cell"]["side"] == "invalid"}
-        for clause in clauses_for(product, entry=entry):
-            valid_total += 1
-            valid += clause.id in seen_valid
-            if clause.has_invalid_side:
-                invalid_total += 1
-                invalid += clause.id in seen_invalid
-        lines.append(f"{product}: {valid + invalid}/{valid_total + invalid_total} clause sides "
-                     f"covered (valid side {valid}/{valid_total}, invalid side "
-                     f"{invalid}/{invalid_total})")
-    return lines
+def _counts(records: list[dict]) -> str:
+    outcomes = {o: sum(r["outcome"] == o for r in records) for o in ("passed", "failed")}
+    first_only = sum(1 for r in records if not r["computed"])
+    return (f"{len(records)} (passed {outcomes['passed']}, failed {outcomes['failed']}); "
+            f"outputs computed in {len(records) - first_only}, first stage only in {first_only}")
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    if hasattr(config, "workerinput") or not hasattr(config, "_conformance_records"):
+    from reports.records import coverage  # loaded as a plugin first: its asserts are rewritten
+
+    run = config.pluginmanager.get_plugin("conformance-records")
+    if hasattr(config, "workerinput") or run is None:
         return
     opts: Options = config._conformance_options
-    records = config._conformance_records
+    records = run.cases
     if not records and not terminalreporter.stats.get("passed"):
         return
-    outcomes = {o: sum(r["outcome"] == o for r in records) for o in ("passed", "failed")}
-    first_only = sum(1 for r in records if not r["computed"])
     tr = terminalreporter
     tr.section("conformance summary")
-    made = ", ".join(f"{k} {v}" for k, v in opts.provenance.items())
-    tr.write_line(f"backend {opts.backend.describe()}" + (f" ({made})" if made else "")
-                  + f"; spec profile {opts.profile.name} "
-                  f"({opts.profile.kind}: {opts.profile.title}"
-                  + (f"; {opts.profile_reason}" if opts.profile_reason else "")
-                  + f"); entry {opts.entry}"
+    tr.write_line(f"backend {opts.backend_name}; entry {opts.entry}"
                   + (f" commMode {opts.comm_mode}" if opts.entry == "v2" else "") + "; "
                   f"products {', '.join(opts.products)}; judge {opts.judge}; "
                   f"hypothesis profile {opts.hypothesis_profile}"
                   + (f" seeded {opts.seed}" if opts.seed is not None else ""))
-    tr.write_line(f"cases run: {len(records)} (passed {outcomes['passed']}, failed "
-                  f"{outcomes['failed']}); outputs computed in {len(records) - first_only}, "
-                  f"first stage only in {first_only}")
-    for line in coverage(records, opts.products, opts.entry):
-        tr.write_line(f"clauses covered: {line}")
+    tr.write_line(f"cases run: {_counts(records)}")
+    for run in opts.runs.values():
+        op, profile = run.operator, run.profile
+        made = ", ".join(f"{k} {v}" for k, v in run.provenance.items())
+        tr.write_line(f"{op.title}: spec profile {profile.name} ({profile.kind}: "
+                      f"{profile.title}" + (f"; {run.profile_reason}" if run.profile_reason else "")
+                      + f"); {run.backend.describe()}" + (f" ({made})" if made else "")
+                      + f"; cases run: {_counts([r for r in records if r['cell']['operator'] == op.name])}")
+        for line in coverage(records, op, opts.products, opts.entry):
+            tr.write_line(f"clauses covered: {op.name} {line}")
     tr.write_line(f"wall time: {time.time() - config._conformance_start:.1f} s; "
                   f"records: {opts.output / CASES_FILE}")
     if os.environ.get("CONFORMANCE_SUMMARY_JSON"):
+        outcomes = {o: sum(r["outcome"] == o for r in records) for o in ("passed", "failed")}
         Path(os.environ["CONFORMANCE_SUMMARY_JSON"]).write_text(json.dumps({
-            "cases": len(records), **outcomes, "first_stage_only": first_only,
+            "cases": len(records), **outcomes,
+            "first_stage_only": sum(1 for r in records if not r["computed"]),
             "wall_seconds": time.time() - config._conformance_start}), encoding="utf-8")

@@ -19,10 +19,12 @@ from pathlib import Path
 
 from ci import _cli
 from reports import matrix as M
-from reports.plugin import DEFAULT_CLAUSE_LINK
+from reports import matrix_view
+from reports.allure import DEFAULT_CLAUSE_LINK
 from reports.render import RenderError, render
 from reports.results import Results, ResultsError, load
 from reports.trim import pack, prune_containers
+from spec.outcome import NOT_APPLICABLE, UNREACHABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "reports" / "out"
@@ -30,7 +32,8 @@ DEFAULT_EXPECTATIONS = ROOT / "ci" / "expectations.toml"
 
 # Conformance options forwarded to pytest as they are (conftest.py validates them).
 FORWARDED = {
-    "--backend": "backend", "--product": "product", "--spec-profile": "spec_profile",
+    "--operator": "operator", "--backend": "backend", "--product": "product",
+    "--spec-profile": "spec_profile",
     "--world-sizes": "world_sizes", "--judge": "judge", "--case-timeout": "case_timeout",
     "--memory-budget": "memory_budget", "-k": "keyword",
 }
@@ -142,20 +145,29 @@ class Reports:
     errors: list[str] = field(default_factory=list)
 
 
-def build_reports(args: argparse.Namespace, name: str) -> Reports:
+def report_name(results: Results | None, tier: str) -> str:
+    """The HTML report's title: the operators the run tested (their C APIs) and the tier."""
+    titles = [results.operator_run(n)["title"] for n in results.operators] if results else []
+    return f"{', '.join(titles) or 'Operator'} conformance ({tier})"
+
+
+def build_reports(args: argparse.Namespace, tier: str) -> Reports:
+    """The matrix and the HTML report (titled by `report_name`) of the run in the output
+    folder."""
     out = args.output_dir
     rep = Reports()
     try:
         rep.results = load(out)
         rep.matrix = M.build(rep.results)
-        M.write(rep.matrix, out)
+        matrix_view.write(rep.matrix, out)
     except ResultsError as err:
         rep.errors.append(f"compliance matrix: {err}")
     if (out / "allure-results").is_dir():
         prune_containers(out / "allure-results")
     if not args.no_html:
         try:
-            rep.html = render(out / "allure-results", out / "html", args.history, name)
+            rep.html = render(out / "allure-results", out / "html", args.history,
+                              report_name(rep.results, tier))
         except (RenderError, OSError, subprocess.SubprocessError) as err:
             rep.errors.append(f"HTML report: {err}")
     if rep.html is not None:
@@ -170,10 +182,13 @@ def build_reports(args: argparse.Namespace, name: str) -> Reports:
 WIDTH = 96
 
 
-def _cell_label(item: dict) -> str:
+def _cell_label(item: dict, qualify: bool = False) -> str:
+    """A test's cell in words; `qualify` names its operator (a run of several, whose clause ids
+    may coincide)."""
     c = item["cell"]
     saved = f"regression {c['regression']}: " if c.get("regression") else ""
-    return f"{saved}{c['clause']} ({c['side']}) {c['product']} ep={c['ep']} {c['dtype']}"
+    of = f"{c['operator']} " if qualify else ""
+    return f"{saved}{of}{c['clause']} ({c['side']}) {c['product']} ep={c['ep']} {c['dtype']}"
 
 
 def _clip(text: str, width: int = WIDTH - 4) -> str:
@@ -187,9 +202,23 @@ def outcome_counts(results: Results) -> Counter:
 
 def run_line(results: Results, seconds: float) -> str:
     run = results.runs[0]
-    return (f"run      {run.get('backend_description', run['backend'])} · spec profile "
-            f"{run['spec_profile']} · products {', '.join(run['products'])} · hypothesis "
+    return (f"run      --backend {run['backend']} · spec profile {run['spec_profile']} · "
+            f"products {', '.join(run['products'])} · hypothesis "
             f"{run.get('hypothesis_profile')} · {seconds:.0f} s")
+
+
+def operator_lines(results: Results) -> list[str]:
+    """One line per operator: its contract version, its backend, its cases."""
+    lines = []
+    for name in results.operators:
+        own = results.operator_run(name)
+        records = [r for recs in results.cases.values() for r in recs
+                   if r["cell"]["operator"] == name]
+        n = Counter(r["outcome"] for r in records)
+        lines.append(f"operator {own['title']}: spec profile {own['spec_profile']} "
+                     f"({own['spec_profile_kind']}) · {own['backend_description']} · "
+                     f"{len(records)} cases: {n['passed']} passed, {n['failed']} failed")
+    return lines
 
 
 def plural(n: int, one: str, many: str) -> str:
@@ -199,7 +228,7 @@ def plural(n: int, one: str, many: str) -> str:
 def tests_line(results: Results) -> str:
     n = outcome_counts(results)
     skipped_na = sum(1 for i in results.items.values() if i["outcome"] == "skipped"
-                     and i.get("reason", "").startswith(M.NA_PREFIXES))
+                     and i.get("skip_kind") in (NOT_APPLICABLE, UNREACHABLE))
     parts = [f"{n['passed']} passed"]
     if n["skipped"]:
         parts.append(f"{n['skipped']} skipped ({skipped_na} not applicable)")
@@ -222,13 +251,15 @@ def cases_line(results: Results) -> str:
             + f"; outputs computed in {computed}, first stage only in {len(records) - computed}")
 
 
-def listing(title: str, items: list[dict], limit: int = 5) -> list[str]:
+def listing(title: str, items: list[dict], limit: int = 5, qualify: bool = False) -> list[str]:
+    """A titled list of tests and their reasons (`qualify`: with their operator's name, for a
+    run of several operators)."""
     if not items:
         return []
     lines = [f"{title}:"]
     for item in items[:limit]:
         reason = item.get("reason") or item.get("first_reason") or ""
-        lines.append("  " + _clip(f"{_cell_label(item)}: {reason}"))
+        lines.append("  " + _clip(f"{_cell_label(item, qualify)}: {reason}"))
     if len(items) > limit:
         lines.append(f"  ... and {len(items) - limit} more (see the reports)")
     return lines

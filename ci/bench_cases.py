@@ -30,19 +30,16 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+import ops
 from ci import _cli
 from fixtures.backends import BackendSpec
 from fixtures.runner import Worlds, plan_case, summarise
-from spec.case import Case
-from spec.clauses import clauses_for
 from spec.expect import expect_case, forget_expectations
-from spec.products import world_sizes
-from spec.profiles import Profile, load
+from spec.outcome import Cell
+from spec.profiles import Profile
 from strategies import intended
-from strategies.choices import Seeded
-from strategies.clauses import INVALID, VALID
-from strategies.worlds import Unreachable
-from suites._conformance import Cell, case_record
+from strategies.choices import Seeded, Unreachable
+from suites._conformance import case_record
 
 PHASES = ("draw", "expectation", "plan", "inputs", "backend", "judge", "world", "records")
 RANK_PHASES = ("inputs", "backend", "judge")
@@ -76,7 +73,7 @@ class Tally:
 
 
 def _drawn(builders: dict, clause_ids: list[str], product: str, ep: int, profile: Profile,
-           wanted, count: int) -> Iterator[tuple[Case, float, float]]:
+           wanted, count: int) -> Iterator[tuple[object, float, float]]:
     """Up to `count` cases the strategies would accept and `wanted(case)` selects, each with
     the seconds of its draw (the builder and the strategy's check) and of its expectation (the
     strategy's check computes it, the runner's plan finds it remembered); round robin over the
@@ -109,21 +106,25 @@ def measure(worlds: Worlds, profile: Profile, kind: str, product: str, ep: int, 
     """Run `count` cases of `kind` ("first stage" or "computed") at `ep` ranks and tally them."""
     caps, two = worlds.capabilities, worlds.two_stage
 
-    def plan_of(case: Case):
+    op = profile.operator
+    part = op.part("strategies")
+
+    def plan_of(case):
         return plan_case(case, profile, caps, judge, True, two)[1]
 
     if kind == "first stage":
         ids = [c.id for area in ("null", "params", "boundaries", "optional")
-               for c in clauses_for(product, area) if c.has_invalid_side and c.id in INVALID]
-        builders = INVALID
+               for c in op.clauses_for(product, area) if c.has_invalid_side and c.id in part.INVALID]
+        builders = part.INVALID
 
-        def wanted(case: Case) -> bool:
+        def wanted(case) -> bool:
             plan = plan_of(case)
             return plan is not None and not plan.run_stage2
     else:
-        ids, builders = ["CALC.gmm", "CALC.mm", "CALC.permute"], VALID
+        ids = [c.id for c in op.clauses_for(product, "numerics") if c.id in part.VALID]
+        builders = part.VALID
 
-        def wanted(case: Case) -> bool:
+        def wanted(case) -> bool:
             plan = plan_of(case)
             return plan is not None and plan.data_mode
 
@@ -140,7 +141,7 @@ def measure(worlds: Worlds, profile: Profile, kind: str, product: str, ep: int, 
         reports = world.run(plan)
         t3 = time.perf_counter()
         result = summarise(case, exp, reports, plan, t3 - t1)
-        cell = Cell(case.clause, case.side, product, ep, case.dtype)
+        cell = Cell(op.name, case.clause, case.side, product, ep, case.dtype)
         json.dumps(case_record(cell, result, t3 - t0))
         t4 = time.perf_counter()
         cpu = time.process_time() - cpu0
@@ -164,6 +165,8 @@ def measure(worlds: Worlds, profile: Profile, kind: str, product: str, ep: int, 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = _cli.Parser(prog="python -m ci.bench_cases", command="bench_cases",
                     description=__doc__.splitlines()[0])
+    p.add_argument("--operator", default=None,
+                   help="the operator whose cases to time (default: the first registered)")
     p.add_argument("--product", default="910_95", choices=("A3", "910_95"))
     p.add_argument("--ep", default="4,8,64", help="world sizes, comma-separated")
     p.add_argument("--cases", type=int, default=60, help="first-stage cases per world size")
@@ -173,13 +176,18 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
                    help="exit 1 when a first-stage case at ep 8 costs more than this")
     args = p.parse_args(argv)
     try:
+        args.op = ops.select(args.operator)[0]
+    except ValueError as err:
+        p.error(str(err))
+    try:
         args.eps = [int(x) for x in args.ep.split(",") if x]
     except ValueError:
         p.error(f"--ep: expected comma-separated integers, got {args.ep!r}")
-    bad = [ep for ep in args.eps if ep not in world_sizes(args.product)]
+    sizes = args.op.world_sizes(args.product)
+    bad = [ep for ep in args.eps if ep not in sizes]
     if bad or not args.eps:
         p.error(f"--ep: {args.ep!r} is not a world size of {args.product}; accepted: "
-                f"{', '.join(map(str, world_sizes(args.product)))}")
+                f"{', '.join(map(str, sizes))}")
     if args.cases < 1 or args.computed_cases < 0:
         p.error("--cases must be at least 1 and --computed-cases at least 0")
     return args
@@ -187,8 +195,8 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    profile = load(args.spec_profile)
-    worlds = Worlds(BackendSpec.for_profile("sim", {}, profile.name))
+    profile = args.op.profile(args.spec_profile)
+    worlds = Worlds(BackendSpec.for_profile("sim", {}, profile))
     slow = []
     try:
         for ep in args.eps:

@@ -34,10 +34,10 @@ import torch  # noqa: E402
 from fixtures.harness import POISON_BITS  # noqa: E402
 from golden import judge  # noqa: E402
 from golden.linear import gmm_groups, judge_seed, linear_judge  # noqa: E402
-from golden.oracle import expert_row_offsets, gmm_y, permute_out  # noqa: E402
-from spec import data  # noqa: E402
-from spec.case import Case  # noqa: E402
-from spec.production import WORLDS  # noqa: E402
+from ops.alltoallv_gmm import data  # noqa: E402
+from ops.alltoallv_gmm.case import Case  # noqa: E402
+from ops.alltoallv_gmm.oracle import expert_row_offsets, gmm_y, permute_out  # noqa: E402
+from ops.alltoallv_gmm.production import WORLDS  # noqa: E402
 
 RANK = 0
 A_ROWS = 8192

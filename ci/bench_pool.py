@@ -13,51 +13,36 @@ queue. Prints both totals, the per-case times and their ratio; exits 1 when the 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import multiprocessing as mp
-import random
 import socket
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TypeVar
 
+import ops
 from fixtures.backends import BackendSpec
 from fixtures.harness import RankPlan, RankReport, run_rank
 from fixtures.pool import ProcessWorld
 from fixtures.pool.comm import TorchComm
 from fixtures.protocol import RankContext, capabilities
 from fixtures.runner import plan_case, summarise
-from spec.case import Case
-from spec.profiles import load
+from spec.profiles import Profile
 from strategies import intended
-from strategies.worlds import Pins, Unreachable, build_world
+from strategies.choices import Seeded, Unreachable
 
 T = TypeVar("T")
 
 
-class SeededChoices:
-    """Choices for `build_world` from a seeded PRNG: the same cases on every run."""
-
-    def __init__(self, seed: int) -> None:
-        self.rnd = random.Random(seed)
-
-    def int(self, lo: int, hi: int, label: str) -> int:
-        return self.rnd.randint(lo, hi)
-
-    def choice(self, options: Sequence[T], label: str) -> T:
-        return self.rnd.choice(list(options))
-
-    def bool(self, label: str) -> bool:
-        return self.rnd.random() < 0.5
-
-
-def valid_cases(count: int, product: str, ep: int, profile: str = "doc", seed: int = 0
-                ) -> list[Case]:
-    """`count` distinct valid cases of `ep` ranks, the same for the same arguments."""
-    prof = load(profile)
-    cases: list[Case] = []
+def valid_cases(count: int, product: str, ep: int, profile: Profile, seed: int = 0
+                ) -> list[object]:
+    """`count` distinct valid cases of `ep` ranks of the profile's operator (its first computed
+    clause's valid worlds, strategies.choices.Seeded), the same for the same arguments."""
+    op = profile.operator
+    build = op.part("strategies").VALID[op.clauses_for(product, "numerics")[0].id]
+    cases: list[object] = []
     attempt = 0
     while len(cases) < count:
         attempt += 1
@@ -65,11 +50,10 @@ def valid_cases(count: int, product: str, ep: int, profile: str = "doc", seed: i
             raise ValueError(f"no valid {product} world of ep={ep} could be drawn "
                              f"(check --product and --ep)")
         try:
-            case = build_world(SeededChoices(seed * 1_000_003 + attempt), product, ep, prof, Pins(),
-                               "CALC.gmm", "valid")
+            case = build(Seeded(seed * 1_000_003 + attempt), product, ep, profile)
         except Unreachable:
             continue
-        if intended(case, prof) is None:
+        if intended(case, profile) is None:
             cases.append(case)
     return cases
 
@@ -86,11 +70,11 @@ class Timing:
         return self.seconds / max(1, self.cases)
 
 
-def _plans(cases: list[Case], spec: BackendSpec, profile: str) -> list[RankPlan]:
-    prof, caps = load(profile), capabilities(spec.make())
+def _plans(cases: list[object], spec: BackendSpec, profile: Profile) -> list[RankPlan]:
+    caps = capabilities(spec.make())
     plans = []
     for case in cases:
-        _, plan, why = plan_case(case, prof, caps, "mixed", True)
+        _, plan, why = plan_case(case, profile, caps, "mixed", True)
         if plan is None:
             raise ValueError(f"case {case.id} is not runnable: {why}")
         plans.append(plan)
@@ -113,7 +97,7 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _fresh_rank(rank: int, size: int, port: int, spec_name: str, options: dict, plan_json: str,
+def _fresh_rank(rank: int, size: int, port: int, spec: dict, plan_json: str,
                 results: mp.Queue) -> None:
     """One rank the vendor's way: init the process group, run, destroy, exit."""
     import torch.distributed as dist
@@ -121,7 +105,7 @@ def _fresh_rank(rank: int, size: int, port: int, spec_name: str, options: dict, 
     dist.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=rank,
                             world_size=size, timeout=timedelta(seconds=120))
     plan = RankPlan.from_json(plan_json)
-    backend = BackendSpec(spec_name, options).make()
+    backend = BackendSpec(**spec).make()
     ctx = RankContext(rank, size, plan.case.product, TorchComm(rank, size), group_name="fresh")
     report = run_rank(plan, rank, backend, ctx)
     dist.destroy_process_group()
@@ -135,7 +119,7 @@ def run_fresh(plans: list[RankPlan], spec: BackendSpec, ep: int) -> Timing:
     for plan in plans:
         results = ctx.Queue()
         port = _free_port()
-        procs = [ctx.Process(target=_fresh_rank, args=(r, ep, port, spec.name, spec.options,
+        procs = [ctx.Process(target=_fresh_rank, args=(r, ep, port, dataclasses.asdict(spec),
                                                        plan.to_json(), results))
                  for r in range(ep)]
         for p in procs:
@@ -161,6 +145,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m ci.bench_pool", description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=200)
     parser.add_argument("--ep", type=int, default=4)
+    parser.add_argument("--operator", default=None,
+                        help="the operator whose cases to run (default: the first registered)")
     parser.add_argument("--product", default="910_95")
     parser.add_argument("--profile", default="doc")
     parser.add_argument("--backend", default="torch")
@@ -170,12 +156,12 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.cases < 1 or args.ep < 1:
         parser.error("--cases and --ep must be positive")
-    spec = BackendSpec(args.backend, {"behavior": args.profile} if args.backend in ("sim", "torch")
-                       else {})
     try:
-        plans = _plans(valid_cases(args.cases, args.product, args.ep, args.profile, args.seed),
-                       spec, args.profile)
-    except ValueError as err:
+        profile = ops.select(args.operator)[0].profile(args.profile)
+        spec = BackendSpec.for_profile(args.backend, {}, profile)
+        plans = _plans(valid_cases(args.cases, args.product, args.ep, profile, args.seed),
+                       spec, profile)
+    except (ValueError, KeyError) as err:
         parser.error(str(err))
     print(f"{len(plans)} valid cases, product {args.product}, ep {args.ep}, backend {args.backend}",
           flush=True)

@@ -37,7 +37,7 @@ from ci import _pipeline as P
 from reports.results import ITEMS_FILE, RERUN_DIR, Results
 
 DEFAULT_HISTORY = P.ROOT / "reports" / "history" / "history.jsonl"
-REPORT_NAME = "aclnnAlltoAllvGroupedMatMul conformance (nightly)"
+REPORT_TIER = "nightly"  # the HTML report's title: "<operators> conformance (nightly)"
 RERUN_OUTCOMES = ("failed", "error")
 
 
@@ -114,7 +114,7 @@ def main(argv: list[str] | None = None) -> int:
         if again not in (0, 1):
             print(f"ci.nightly: the re-run stopped with exit status {again}", file=sys.stderr)
             return _cli.BROKEN
-    reports = P.build_reports(args, REPORT_NAME)
+    reports = P.build_reports(args, REPORT_TIER)
     lines = [P.banner("conformance: nightly gate")]
     status = _cli.BROKEN
     if reports.results is not None:
@@ -122,18 +122,22 @@ def main(argv: list[str] | None = None) -> int:
         verdict = gate(res)
         lists = verdict.pop("_items")
         (out / "gate.json").write_text(json.dumps(verdict, indent=1) + "\n", encoding="utf-8")
-        lines += [P.run_line(res, timer.seconds), P.tests_line(res), P.cases_line(res)]
+        lines += [P.run_line(res, timer.seconds), *P.operator_lines(res), P.tests_line(res),
+                  P.cases_line(res)]
         if verdict["rerun"]:
             flakes = len(lists["flaky"])
             lines.append(f"rerun    {verdict['rerun']} failed test(s) run again: "
                          f"{verdict['rerun'] - flakes} failed again, {flakes} passed (flaky)")
         elif failed and args.no_rerun:
             lines.append("rerun    none (--no-rerun): every failure counts as a regression")
-        lines += P.listing("regressions (fail the gate)", lists["regressions"])
+        several = len(res.operators) > 1
+        lines += P.listing("regressions (fail the gate)", lists["regressions"], qualify=several)
         lines += P.listing("unexpected passes (fail the gate: remove them from the "
-                           "expectations file)", lists["unexpected"])
-        lines += P.listing("flaky (passed when run again; not a gate failure)", lists["flaky"])
-        lines += P.listing("expected failures (listed; pass the gate)", lists["expected"], 3)
+                           "expectations file)", lists["unexpected"], qualify=several)
+        lines += P.listing("flaky (passed when run again; not a gate failure)", lists["flaky"],
+                           qualify=several)
+        lines += P.listing("expected failures (listed; pass the gate)", lists["expected"], 3,
+                           qualify=several)
         status = _cli.OK if verdict["passed"] else _cli.FAILED
         gate_line = (f"GATE: {'PASSED' if verdict['passed'] else 'FAILED'} ("
                      + ", ".join([P.plural(len(lists["regressions"]), "regression", "regressions"),

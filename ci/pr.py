@@ -25,7 +25,7 @@ import sys
 from ci import _cli
 from ci import _pipeline as P
 
-REPORT_NAME = "aclnnAlltoAllvGroupedMatMul conformance (PR)"
+REPORT_TIER = "PR"  # the HTML report's title: "<operators> conformance (PR)"
 
 
 def parser() -> _cli.Parser:
@@ -52,17 +52,20 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ci.pr: pytest stopped with exit status {code} (interrupted or internal error)",
               file=sys.stderr)
         return _cli.BROKEN
-    reports = P.build_reports(args, REPORT_NAME)
+    reports = P.build_reports(args, REPORT_TIER)
     lines = [P.banner("conformance: PR tier")]
     status = _cli.OK if code == 0 else _cli.FAILED
     if reports.results is not None:
         res = reports.results
         n = P.outcome_counts(res)
-        lines += [P.run_line(res, timer.seconds), P.tests_line(res), P.cases_line(res)]
+        lines += [P.run_line(res, timer.seconds), *P.operator_lines(res), P.tests_line(res),
+                  P.cases_line(res)]
         failures = [i for i in res.items.values() if i["outcome"] in ("failed", "error")]
-        lines += P.listing("failed", failures)
+        several = len(res.operators) > 1
+        lines += P.listing("failed", failures, qualify=several)
         lines += P.listing("unexpected passes (listed as expected failures)",
-                           [i for i in res.items.values() if i["outcome"] == "xpassed"])
+                           [i for i in res.items.values() if i["outcome"] == "xpassed"],
+                           qualify=several)
         if n["failed"] or n["error"] or n["xpassed"]:
             status = _cli.FAILED
     lines += P.report_lines(args, reports)

@@ -3,10 +3,12 @@
     python -m ci.replay CASE.json [--backend sim] [--backend-option KEY=VALUE ...]
                         [--spec-profile doc] [--judge mixed] [--case-timeout SECONDS]
     python -m ci.replay reports/out/cases.jsonl.gz --case-id ID [...]
+    python -m ci.replay CASE.json --operator-home package.module [...]
 
 Every failing case the suite finds is saved as JSON and its failure message prints this command;
 any case of a run, passed or failed, replays from the run's cases.jsonl.gz (or an older run's
-cases.jsonl) by its id.
+cases.jsonl) by its id. A case of an operator registered outside ops/ needs the module that
+registers it (its record's `home`), which the suite's replay command names with --operator-home.
 Exit status: 0 the case passed, 1 it failed, 2 bad input (a malformed case file, an unknown
 backend, profile or judge), 3 the backend cannot express the case (not applicable).
 """
@@ -14,16 +16,18 @@ backend, profile or judge), 3 the backend cannot express the case (not applicabl
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 from pathlib import Path
 
+import ops
 from ci import _cli
 from fixtures.backends import BackendError, BackendSpec, parse_options
 from fixtures.runner import CaseResult, Worlds
 from golden.judges import JUDGES
 from reports.results import open_text, record_case
-from spec.case import Case, CaseFormatError
-from spec.profiles import ProfileError, load
+from spec.case import CaseFormatError
+from spec.profiles import ProfileError
 
 NOT_APPLICABLE = 3  # the backend cannot express the case: this command's own meaning of 3
 
@@ -40,13 +44,16 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--judge", default="mixed", choices=sorted(JUDGES))
     p.add_argument("--case-timeout", type=float, default=300.0)
     p.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    p.add_argument("--operator-home", action="append", default=[], metavar="MODULE",
+                   help="a module registering an operator defined outside ops/, imported before "
+                        "the case is read (repeatable)")
     return p.parse_args(argv)
 
 
 def verdict_lines(result: CaseResult) -> list[str]:
     case, exp = result.case, result.expectation
     lines = [
-        f"case: {case.label()}",
+        f"case: {ops.of(case).title} {case.label()}",
         f"clause: {case.clause} ({case.side} side), stage {case.stage}, id {case.id}",
         f"expected: {exp.describe()}",
         f"verdict: {result.outcome.upper().replace('_', ' ')}",
@@ -57,7 +64,7 @@ def verdict_lines(result: CaseResult) -> list[str]:
         lines.append(f"rank {r.rank}: first stage {r.status1}, workspace {r.workspace_size}, "
                      f"second stage {r.status2}")
     for f in result.findings:
-        lines.append(f"[{f.clause}] {f.kind} on rank {f.rank}: {f.message.splitlines()[0]}")
+        lines.append(f.line())
     for r in result.reports:
         for v in r.verdicts:
             lines.append(f"rank {r.rank} {v['clause']}: {v['standard']} "
@@ -66,19 +73,24 @@ def verdict_lines(result: CaseResult) -> list[str]:
     return lines
 
 
-def read_case(path: Path, case_id: str | None) -> Case:
-    """The case of a case JSON file, or of the record `case_id` of a cases.jsonl(.gz)."""
+def read_case(path: Path, case_id: str | None) -> object:
+    """The case (of whichever operator its schema names) of a case JSON file, or of the record
+    `case_id` of a cases.jsonl(.gz)."""
     if case_id is None:
         if path.name.endswith((".jsonl", ".jsonl.gz")):
             raise CaseFormatError("a cases file holds many cases: name one with --case-id")
-        return Case.from_json(path.read_text(encoding="utf-8"))
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as err:
+            raise CaseFormatError(f"not JSON: {err}") from err
+        return ops.case_from_dict(data)
     try:
         with open_text(path) as f:
             for n, line in enumerate(f, 1):
                 if f'"case_id": "{case_id}"' not in line:
                     continue
                 try:
-                    return Case.from_dict(record_case(json.loads(line)))
+                    return ops.case_from_dict(record_case(json.loads(line)))
                 except (json.JSONDecodeError, KeyError) as err:
                     raise CaseFormatError(f"line {n} is not a case record: {err!r}") from err
     except (OSError, EOFError, UnicodeDecodeError) as err:
@@ -91,13 +103,16 @@ def read_case(path: Path, case_id: str | None) -> Case:
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        for home in args.operator_home:
+            importlib.import_module(home)
         case = read_case(args.case, args.case_id)
-        profile = load(args.spec_profile)
-        spec = BackendSpec.for_profile(args.backend, parse_options(args.backend_option),
-                                       profile.name)
+        profile = ops.of(case).profile(args.spec_profile)
+        spec = BackendSpec.for_profile(args.backend, parse_options(args.backend_option), profile)
         worlds = Worlds(spec, args.case_timeout)
     except FileNotFoundError:
         return _cli.usage("replay", f"{args.case}: no such file")
+    except ImportError as err:
+        return _cli.usage("replay", f"--operator-home: cannot import {err.name!r} ({err})")
     except (CaseFormatError, ProfileError, BackendError) as err:
         return _cli.usage("replay", f"{args.case}: {err}")
     try:

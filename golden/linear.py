@@ -48,7 +48,7 @@ import numpy as np
 
 from golden import standards as S
 from golden.judges import Verdict, judge
-from spec import data
+from spec.data import np_dtype
 
 PROBES = 4  # Rademacher probes of every row (and as many of every column)
 SAMPLE_ROWS = 4  # random rows judged exactly, besides each group's first and last
@@ -95,7 +95,7 @@ def guarantee(probes: int = PROBES) -> str:
             f"{miss_bound(256, probes):.1g})")
 
 
-class _Groups:
+class Groups:
     """The operands of one output as expert groups: rows [lo, hi) of X times W_j."""
 
     def __init__(self, x: np.ndarray, weights, bounds: list[int]) -> None:
@@ -107,7 +107,7 @@ class _Groups:
                 yield j, self.bounds[j], self.bounds[j + 1]
 
 
-def _sample(rng: np.random.Generator, groups: _Groups, rows: int, cols: int, n: int
+def _sample(rng: np.random.Generator, groups: Groups, rows: int, cols: int, n: int
             ) -> tuple[np.ndarray, np.ndarray]:
     edges = {v for _, lo, hi in groups.spans() for v in (lo, hi - 1)}
     total = groups.bounds[-1]
@@ -121,7 +121,7 @@ def _blocks(n: int, size: int):
         yield a, min(a + size, n)
 
 
-_BF16 = data.np_dtype("bfloat16")
+_BF16 = np_dtype("bfloat16")
 _EXACT = (np.dtype(np.float16), _BF16, np.dtype(np.float32))  # exact in float32
 
 
@@ -276,7 +276,7 @@ def _group_pass(acc: _Pass, x: np.ndarray, w: np.ndarray, lo: int, rt: np.ndarra
                            + math.sqrt(2 + 1 / SUB) * hc * u_norm)
 
 
-def linear_judge(standard: str, output: str, y: np.ndarray, groups: _Groups, dtype: str,
+def linear_judge(standard: str, output: str, y: np.ndarray, groups: Groups, dtype: str,
                  seed: int) -> Verdict:
     """Judge `y` (rows x N) against sum over groups of X[lo:hi] @ W_j without forming it."""
     import torch
@@ -372,41 +372,5 @@ def linear_judge(standard: str, output: str, y: np.ndarray, groups: _Groups, dty
                    method if passed else f"FAILED: {'; '.join(problems)} | {method}")
 
 
-def gmm_groups(case, rank: int, permuted: np.ndarray) -> _Groups:
-    from golden.oracle import expert_row_offsets
-
-    w = data.gmm_weight_logical(case, rank)
-    return _Groups(permuted, lambda j: w[j], expert_row_offsets(case, rank))
-
-
-def mm_groups(case, rank: int) -> _Groups:
-    x = data.mm_x(case, rank)
-    w = data.mm_weight_logical(case, rank)
-    return _Groups(x, lambda j: w, [0, x.shape[0]])
-
-
-def judge_seed(case, rank: int, output: str) -> int:
-    return data.key(case.seed, f"linear:{output}", rank)
-
-
 ORACLE_MACS = 1 << 33  # a product of more multiply-adds than this is judged linearly
 ORACLE_BYTES = 1 << 28  # or one whose float64 weights (the oracle's copy) take more bytes
-
-
-def preferred(case, rank: int) -> bool:
-    """Whether `rank`'s outputs are judged linearly: the float64 oracle would cost more
-    multiply-adds or weight memory than the thresholds above (one rank of a production world)."""
-    gmm = (case.a(rank) * case.h1 * case.n1, case.e * case.h1 * case.n1 * 8)
-    mm = (0, 0) if case.shared is None else (
-        case.shared.bs[rank] * case.shared.h2 * case.shared.n2, case.shared.h2 * case.shared.n2 * 8)
-    return max(gmm[0], mm[0]) > ORACLE_MACS or max(gmm[1], mm[1]) > ORACLE_BYTES
-
-
-def judge_gmm(standard: str, y: np.ndarray, case, rank: int, permuted: np.ndarray) -> Verdict:
-    return linear_judge(standard, "gmmY", y, gmm_groups(case, rank, permuted), case.dtype,
-                        judge_seed(case, rank, "gmmY"))
-
-
-def judge_mm(standard: str, y: np.ndarray, case, rank: int) -> Verdict:
-    return linear_judge(standard, "mmY", y, mm_groups(case, rank), case.dtype,
-                        judge_seed(case, rank, "mmY"))

@@ -1,12 +1,13 @@
-"""How many computed cases of a run crossed each tile boundary (strategies/tiles.categories).
+"""How many computed cases of a run crossed each tile boundary of its operators' kernels.
 
     python -m reports.census reports/out [more output folders]
 
 A PR run is meant to reach the tails of the kernel's tiles, not only to pass: this counts, over
-the computed cases of the run's records (reports/results.py), those with an expert group past the
-largest M tile, an N1 or N2 tail past the base N tile, an H1 tail past a K pass, e >= 5, and a
-rank receiving more rows than a 16-bit index addresses, each against its required minimum. Exit
-0 when every minimum holds, 1 when one does not, 2 when the records cannot be read.
+the computed cases of the run's records (reports/results.py), those in each category an
+operator's `census` part names (ops/alltoallv_gmm/tile_worlds.py: an expert group past the
+largest M tile, an N1 or N2 tail past the base N tile, an H1 tail past a K pass, e >= 5, a rank
+receiving more rows than a 16-bit index addresses), each against its required minimum. Exit 0
+when every minimum holds, 1 when one does not, 2 when the records cannot be read.
 """
 
 from __future__ import annotations
@@ -15,42 +16,22 @@ import argparse
 import sys
 from collections import Counter
 
+import ops
 from reports.results import Results, ResultsError, load_many, record_case
-from spec.case import Case
-from spec.tiles import tiling
-from strategies.tiles import categories
-
-# The least number of computed cases a PR run must have in each category.
-REQUIRED: dict[str, int] = {
-    "group_rows>M_tile": 50,
-    "N_tail": 50,
-    "H1_K_tail": 50,
-    "e>=5": 50,
-    "rows>index_width": 1,
-}
 
 
-def describe() -> dict[str, str]:
-    """Each category in words, with the current tiling's numbers."""
-    t = tiling()
-    return {
-        "group_rows>M_tile": f"an expert group of more than {t.m.largest} rows",
-        "N_tail": f"N1 or N2 above {t.n.tiles[1]} and not a multiple of it",
-        "H1_K_tail": f"H1 above {t.k_block} and not a multiple of it",
-        "e>=5": "e >= 5",
-        "rows>index_width": f"a rank receiving more than {t.row_index_limit} rows",
-    }
-
-
-def census(results: Results) -> tuple[int, Counter]:
-    """(computed cases, count per category) over every case record of `results`."""
+def census(results: Results, operator: str) -> tuple[int, Counter]:
+    """(computed cases, count per category) over `operator`'s case records of `results`, by
+    the categories of its `census` part."""
+    op = ops.get(operator, results.operator_run(operator).get("home"))
+    part = op.part("census")
     counts: Counter = Counter()
     computed = 0
     for _, rec in results.all_cases():
-        if not rec.get("computed"):
+        if not rec.get("computed") or rec["cell"]["operator"] != operator:
             continue
         computed += 1
-        counts.update(categories(Case.from_dict(record_case(rec))))
+        counts.update(part.categories(op.case_from_dict(record_case(rec))))
     return computed, counts
 
 
@@ -59,18 +40,25 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("folders", nargs="+", help="output folders of conformance runs")
     args = ap.parse_args(argv)
     try:
-        computed, counts = census(load_many(args.folders))
+        results = load_many(args.folders)
+        counted = {name: census(results, name) for name in results.operators
+                   if "census" in ops.get(name, results.operator_run(name).get("home")).parts}
     except ResultsError as err:
         print(f"census: {err}", file=sys.stderr)
         return 2
-    print(f"computed cases: {computed} (in {', '.join(args.folders)})")
+    if not counted:
+        print("census: no operator of these runs names tile categories", file=sys.stderr)
+        return 2
     short = []
-    for name, words in describe().items():
-        ok = counts[name] >= REQUIRED[name]
-        print(f"  {'ok  ' if ok else 'LOW '} {counts[name]:6d} (required {REQUIRED[name]:3d}) "
-              f"with {words} [{name}]")
-        if not ok:
-            short.append(name)
+    for name, (computed, counts) in counted.items():
+        part = ops.get(name).part("census")
+        print(f"{name}: computed cases: {computed} (in {', '.join(args.folders)})")
+        for key, words in part.describe().items():
+            ok = counts[key] >= part.REQUIRED[key]
+            print(f"  {'ok  ' if ok else 'LOW '} {counts[key]:6d} (required "
+                  f"{part.REQUIRED[key]:3d}) with {words} [{key}]")
+            if not ok:
+                short.append(f"{name} {key}")
     print(f"RESULT: {'every minimum holds' if not short else 'below minimum: ' + ', '.join(short)}")
     return 1 if short else 0
 

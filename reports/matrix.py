@@ -1,11 +1,12 @@
-"""The compliance matrix: every clause of the contract by product and world size, from a run's
-records, as JSON, Markdown and a self-contained HTML page.
+"""The compliance matrix: every clause of each operator's contract by product and world size,
+from a run's records, as JSON, Markdown and a self-contained HTML page.
 
     python -m reports.matrix RESULTS... [--output DIR] [--formats json,md,html]
 
 RESULTS are conformance output folders (run.json, items.jsonl, cases.jsonl; several folders of
 one spec profile are merged). Writes compliance.json, compliance.md and compliance.html into
---output (default: the first RESULTS folder) and prints one summary line per product.
+--output (default: the first RESULTS folder) and prints one summary line per operator and
+product. Each operator the runs tested has its own part, judged by its own profile.
 
 How a cell (clause, product, world size) gets its state, per side of the clause (valid: calls
 that keep the clause; invalid: calls that break it) and then for the cell:
@@ -28,10 +29,13 @@ side has; the product column does the same over the product's cells. Notes flag 
 hides: `flaky` (failed, then passed when run again), `unexpected_pass` (listed as an expected
 failure but passed), `unreachable`.
 
-JSON schema (reports/compliance.schema.json, "alltoallv-gmm-compliance/1"):
+JSON schema (reports/compliance.schema.json, "conformance-compliance/2"):
     {"schema", "generated" (ISO time), "states" (the five states, in precedence order),
-     "run": {"spec_profile", "spec_profile_title", "backends", "hypothesis_profiles",
-             "judges", "sources", "items", "cases"},
+     "operators": {OPERATOR (its registry name): PART}}
+    PART = {
+     "run": {"operator", "title" (its C API), "entry_points" ({entry: C function}),
+             "spec_profile", "spec_profile_title", "spec_profile_kind", "entry", "comm_modes",
+             "backends", "hypothesis_profiles", "judges", "sources", "items", "cases"},
      "clauses": {CLAUSE_ID: {"area", "area_title", "text", "source", "has_invalid_side",
                              "enforcement" (what the profile expects of a violation)}},
      "products": {PRODUCT: {
@@ -53,27 +57,23 @@ the product's sizes that only the epWorldSize rule uses). Saved regression cases
 from __future__ import annotations
 
 import argparse
-import html
-import json
 import sys
 import time
 from collections import Counter, defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import ops
 from reports.results import Results, ResultsError, load_many
-from spec.clauses import AREAS, CLAUSE, clauses_for
-from spec.products import TITLES, world_sizes
+from spec.operator import AREAS, Operator
+from spec.outcome import NOT_APPLICABLE, UNREACHABLE
+from spec.products import TITLES
 from spec.profiles import Profile
-from spec.profiles import load as load_profile
 
-SCHEMA = "alltoallv-gmm-compliance/1"
+SCHEMA = "conformance-compliance/2"
 SCHEMA_FILE = Path(__file__).with_name("compliance.schema.json")
 STATES = ("failed", "expected_failure", "passed", "not_applicable", "untested")
 FORMATS = ("json", "md", "html")
-NA_PREFIXES = ("not applicable", "unreachable at ep=")
-LABEL = {"passed": "pass", "failed": "FAIL", "expected_failure": "xfail",
-         "not_applicable": "n/a", "untested": "untested"}
 MAX_REASONS = 3
 
 
@@ -122,7 +122,7 @@ def exercises(record: dict, clause_id: str, profile: Profile) -> bool:
     """Whether a case record really checked the clause (see the module doc)."""
     if clause_id not in record["exercised"]:
         return False
-    clause = CLAUSE.get(clause_id)
+    clause = profile.operator.clause.get(clause_id)
     if clause is None:
         return False
     if clause_id == record["cell"]["clause"] and not stands_in(record, profile):
@@ -144,15 +144,15 @@ def _side(record: dict, clause_id: str) -> str:
     return "valid"
 
 
-def _na_reason(reason: str) -> str | None:
-    return reason if reason.startswith(NA_PREFIXES) else None
-
-
 def tally(results: Results, profile: Profile) -> dict[tuple[str, str, int, str], Tally]:
-    """(clause, product, ep, side) -> Tally, from every item and case record of the run."""
+    """(clause, product, ep, side) -> Tally, from every item and case record of the run of the
+    profile's operator."""
+    op = profile.operator
     out: dict[tuple[str, str, int, str], Tally] = defaultdict(Tally)
     for cid, item in results.items.items():
         cell = item["cell"]
+        if cell["operator"] != op.name:
+            continue
         key = (cell["clause"], cell["product"], int(cell["ep"]), cell["side"])
         t = out[key]
         outcome, reason = item["outcome"], item.get("reason", "")
@@ -165,9 +165,10 @@ def tally(results: Results, profile: Profile) -> dict[tuple[str, str, int, str],
             t.notes.add("unexpected_pass")
             t.counts["unexpected_pass"] += 1
         if outcome == "skipped":
-            if _na_reason(reason):
+            kind = item.get("skip_kind")
+            if kind in (NOT_APPLICABLE, UNREACHABLE):
                 t.add("not_applicable", reason)
-                if reason.startswith("unreachable"):
+                if kind == UNREACHABLE:
                     t.notes.add("unreachable")
             else:
                 t.explain(f"skipped: {reason}")
@@ -179,6 +180,8 @@ def tally(results: Results, profile: Profile) -> dict[tuple[str, str, int, str],
                   reason or outcome)
     for item, rec in results.all_cases():
         cell = rec["cell"]
+        if cell["operator"] != op.name:
+            continue
         product, ep = cell["product"], int(cell["ep"])
         if rec["outcome"] == "passed" and cell["side"] == "invalid" and (
                 cell["clause"] in profile.enforcement
@@ -199,7 +202,7 @@ def tally(results: Results, profile: Profile) -> dict[tuple[str, str, int, str],
         elif other in failed:  # the same status expected of both: wrong for both
             failed.add(cell["clause"])
         for clause_id in failed:
-            if clause_id not in CLAUSE:
+            if clause_id not in op.clause:
                 continue
             t = out[(clause_id, product, ep, _side(rec, clause_id))]
             message = next((f"{f['kind']}: {f['message'].splitlines()[0]}"
@@ -238,19 +241,34 @@ def _enforcement_text(profile: Profile, cid: str) -> str:
 
 
 def build(results: Results) -> dict:
-    """The matrix as a JSON-ready dict (the schema is in the module doc)."""
-    profile = load_profile(results.spec_profile)
+    """The matrix as a JSON-ready dict, one part per operator the runs tested (the schema is in
+    the module doc)."""
+    return {
+        "schema": SCHEMA,
+        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "states": list(STATES),
+        "operators": {name: build_operator(results, ops.get(
+            name, results.operator_run(name).get("home"))) for name in results.operators},
+    }
+
+
+def build_operator(results: Results, op: Operator) -> dict:
+    """One operator's part of the matrix."""
+    own = results.operator_run(op.name)
+    profile = op.profile(own["spec_profile"])
     tallies = tally(results, profile)
     products: dict[str, dict] = {}
     used: set[str] = set()
     for product in results.products:
-        declared = list(world_sizes(product))
+        if product not in op.products:
+            continue
+        declared = list(op.world_sizes(product))
         seen = sorted({ep for (c, p, ep, _s) in tallies if p == product})
         columns = sorted(set(declared) | set(seen))
         clauses: dict[str, dict] = {}
         cell_states: Counter = Counter()
         clause_states: Counter = Counter()
-        for clause in clauses_for(product, entry=results.entry):
+        for clause in op.clauses_for(product, entry=results.entry):
             used.add(clause.id)
             sides = ("valid", "invalid") if clause.has_invalid_side else ("valid",)
             cells: dict[str, dict] = {}
@@ -281,33 +299,32 @@ def build(results: Results) -> dict:
         products[product] = {
             "title": TITLES.get(product, product),
             "world_sizes": columns, "declared_world_sizes": declared,
-            "run_world_sizes": results.world_sizes(product),
+            "run_world_sizes": results.world_sizes(op.name, product),
             "summary": {"cells": {s: cell_states[s] for s in STATES},
                         "clauses": {s: clause_states[s] for s in STATES}},
             "clauses": clauses,
         }
-    runs = results.runs
+    runs = [r for r in results.runs if op.name in r["operators"]]
+    mine = [item for item in results.items.values() if item["cell"]["operator"] == op.name]
     return {
-        "schema": SCHEMA,
-        "generated": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-        "states": list(STATES),
         "run": {
+            "operator": op.name, "title": op.title,
             "spec_profile": profile.name, "spec_profile_title": profile.title,
             "spec_profile_kind": profile.kind, "entry": results.entry,
+            "entry_points": dict(op.symbols),
             "comm_modes": sorted({r["comm_mode"] for r in runs if r.get("comm_mode")}),
-            "backends": sorted({r.get("backend_description", r["backend"]) for r in runs}),
+            "backends": sorted({r["operators"][op.name]["backend_description"] for r in runs}),
             "hypothesis_profiles": sorted({r.get("hypothesis_profile", "?") for r in runs}),
             "judges": sorted({r.get("judge", "?") for r in runs}),
             "sources": results.sources,
-            "items": len(results.items),
-            "cases": sum(len(v) for v in results.cases.values()),
+            "items": len(mine),
+            "cases": sum(len(results.cases.get(item["nodeid"], [])) for item in mine),
         },
         "clauses": {
-            cid: {"area": CLAUSE[cid].area, "area_title": AREAS[CLAUSE[cid].area].title,
-                  "text": CLAUSE[cid].text, "source": CLAUSE[cid].source,
-                  "has_invalid_side": CLAUSE[cid].has_invalid_side,
-                  "enforcement": _enforcement_text(profile, cid)}
-            for cid in CLAUSE if cid in used
+            c.id: {"area": c.area, "area_title": AREAS[c.area].title, "text": c.text,
+                   "source": c.source, "has_invalid_side": c.has_invalid_side,
+                   "enforcement": _enforcement_text(profile, c.id)}
+            for c in op.clauses if c.id in used
         },
         "products": products,
     }
@@ -315,7 +332,15 @@ def build(results: Results) -> dict:
 
 # --- summaries ------------------------------------------------------------------------------
 def summary_lines(matrix: dict) -> list[str]:
-    """One line per product: clauses by state, and cells by state."""
+    """One line per operator and product: clauses by state, and cells by state."""
+    lines = []
+    for name, part in matrix["operators"].items():
+        lines += [f"{name} {line}" for line in operator_summary(part)]
+    return lines
+
+
+def operator_summary(matrix: dict) -> list[str]:
+    """One operator's part: a line per product."""
     lines = []
     for product, p in matrix["products"].items():
         c, k = p["summary"]["clauses"], p["summary"]["cells"]
@@ -327,200 +352,13 @@ def summary_lines(matrix: dict) -> list[str]:
     return lines
 
 
-def clauses_in_state(matrix: dict, state: str, product: str | None = None) -> set[str]:
-    """Clause ids whose product-level state is `state` (in one product or any)."""
-    return {cid for name, p in matrix["products"].items() if product in (None, name)
+def clauses_in_state(matrix: dict, state: str, product: str | None = None,
+                     operator: str | None = None) -> set[str]:
+    """Clause ids whose product-level state is `state` (in one product or any, of one operator
+    or any)."""
+    return {cid for op, part in matrix["operators"].items() if operator in (None, op)
+            for name, p in part["products"].items() if product in (None, name)
             for cid, c in p["clauses"].items() if c["state"] == state}
-
-
-# --- Markdown ------------------------------------------------------------------------------
-def _cell_text(cell: dict | None, plain: bool = True) -> str:
-    if cell is None:
-        return ""
-    state, counts = cell["state"], cell["counts"]
-    text = LABEL[state]
-    if state == "failed":
-        text = f"**FAIL** {counts['failed']}" if plain else f"FAIL {counts['failed']}"
-    elif state in ("passed", "expected_failure"):
-        text += f" {counts[state]}"
-    if "unreachable" in cell["notes"] and state == "not_applicable":
-        text += " (unreachable)"
-    for note in ("flaky", "unexpected_pass"):
-        if note in cell["notes"]:
-            text += f" ({note.replace('_', ' ')})"
-    sides = cell.get("sides", {})
-    if len(sides) == 2 and sides["valid"]["state"] != sides["invalid"]["state"]:
-        odd = [s for s in ("valid", "invalid") if sides[s]["state"] != state]
-        if odd:
-            text += f" [{odd[0]}: {LABEL[sides[odd[0]]['state']]}]"
-    return text
-
-
-def _product_text(row: dict, declared: list[int], plain: bool = True) -> str:
-    """A clause's product-level text; a pass tested at only some world sizes says at how many."""
-    text = _cell_text(row, plain)
-    tested = [ep for ep in row["tested_world_sizes"] if ep in declared]
-    if row["state"] == "passed" and len(tested) < len(declared):
-        text += f" ({len(tested)}/{len(declared)} ep)"
-    return text
-
-
-def tested_version(run: dict) -> str:
-    """Which contract version and entry point the run tested, in one phrase."""
-    kind = {"published": "the published text", "shipped": "the shipped code"}.get(
-        run.get("spec_profile_kind", ""), "a contract version")
-    entry = run.get("entry", "v1")
-    call = ("aclnnAlltoAllvGroupedMatMulV2, commMode " + ", ".join(run.get("comm_modes", []))
-            if entry == "v2" else "aclnnAlltoAllvGroupedMatMul (V1)")
-    return f"Tested: {run['spec_profile']} ({kind}), entry {call}"
-
-
-def to_markdown(matrix: dict) -> str:
-    run = matrix["run"]
-    out = [
-        f"# Compliance matrix: spec profile `{run['spec_profile']}`", "",
-        f"{run['spec_profile_title']}. {tested_version(run)}. "
-        f"Backend: {'; '.join(run['backends'])}. "
-        f"Hypothesis profile: {', '.join(run['hypothesis_profiles'])}. "
-        f"{run['items']} tests, {run['cases']} cases. Generated {matrix['generated']}.", "",
-        "A cell counts the cases that exercised the clause there (`pass N`, `FAIL N`, "
-        "`xfail N`: listed in the expectations file). `n/a`: not applicable (or unreachable "
-        "alone at that world size); `untested`: nothing exercised it, which is never a pass. "
-        "`[invalid: …]` shows a side of the clause whose state differs.", "",
-        "## Summary", "",
-    ]
-    out += [f"- {line}" for line in summary_lines(matrix)]
-    for product, p in matrix["products"].items():
-        cols = p["world_sizes"]
-        out += ["", f"## {product}: {p['title']}", ""]
-        if p["run_world_sizes"] != p["declared_world_sizes"]:
-            out += [f"This run set out to test ep in {p['run_world_sizes'] or '(none)'}; the "
-                    f"product supports {p['declared_world_sizes']}.", ""]
-        head = ["clause", "area", *[f"ep={ep}" for ep in cols], product]
-        out += ["| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
-        for cid, c in p["clauses"].items():
-            row = [f"[{cid}](#{_anchor(cid)})", matrix["clauses"][cid]["area"]]
-            row += [_cell_text(c["cells"].get(str(ep))) for ep in cols]
-            row.append(_product_text(c, p["declared_world_sizes"]))
-            out.append("| " + " | ".join(row) + " |")
-    problems = [(product, cid, ep, cell) for product, p in matrix["products"].items()
-                for cid, c in p["clauses"].items() for ep, cell in c["cells"].items()
-                if cell["state"] in ("failed", "expected_failure") or cell["notes"]]
-    if problems:
-        out += ["", "## Failures and notes", ""]
-        for product, cid, ep, cell in problems:
-            reasons = [r for s in cell["sides"].values() for r in s["reasons"]]
-            out.append(f"- {product} ep={ep} {cid}: {_cell_text(cell, plain=False)}"
-                       + (f": {reasons[0]}" if reasons else ""))
-    out += ["", "## Clauses", ""]
-    for cid, c in matrix["clauses"].items():
-        out.append(f"- <a id=\"{_anchor(cid)}\"></a>**{cid}** ({c['area_title']}): {c['text']} "
-                   f"(source: {c['source']}; {run['spec_profile']}: {c['enforcement']})")
-    return "\n".join(out) + "\n"
-
-
-def _anchor(clause_id: str) -> str:
-    return clause_id
-
-
-# --- HTML ----------------------------------------------------------------------------------
-_CSS = """
-body{font:14px/1.4 system-ui,-apple-system,"Segoe UI",sans-serif;margin:1.5em;color:#1d1d1f}
-h1{font-size:1.5em;margin:.2em 0}h2{font-size:1.2em;margin-top:1.6em}
-table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ccc;padding:2px 6px;
-text-align:center;white-space:nowrap}td.cid,th.cid{text-align:left}td.area{color:#666}
-.passed{background:#d9f2d9}.failed{background:#f7c6c6;font-weight:bold}
-.expected_failure{background:#fde7b0}.not_applicable{background:#e8e8e8;color:#555}
-.untested{background:#fff;color:#999}.note{color:#a15c00}.sum td{text-align:right}
-.legend span{display:inline-block;padding:1px 8px;margin-right:6px;border:1px solid #ccc}
-dl.clauses dt{font-weight:bold;margin-top:.6em}dl.clauses dd{margin-left:1.5em}
-:target{outline:3px solid #3b82f6}
-"""
-
-
-def _e(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
-def _td(cell: dict | None, extra: str = "", text: str | None = None) -> str:
-    if cell is None:
-        return "<td></td>"
-    tip = []
-    for side, s in cell.get("sides", {}).items():
-        tip.append(f"{side} side: {s['state'].replace('_', ' ')}"
-                   + "".join(f"\n  {r}" for r in s["reasons"]))
-    title = f' title="{_e(chr(10).join(tip))}"' if tip else ""
-    text = _cell_text(cell, plain=False) if text is None else text
-    return f'<td class="{cell["state"]}{extra}"{title}>{_e(text)}</td>'
-
-
-def to_html(matrix: dict) -> str:
-    run = matrix["run"]
-    parts = [
-        "<!DOCTYPE html>", '<html lang="en"><head><meta charset="utf-8">',
-        f"<title>Compliance matrix: {_e(run['spec_profile'])}</title>",
-        f"<style>{_CSS}</style></head><body>",
-        f"<h1>Compliance matrix: spec profile <code>{_e(run['spec_profile'])}</code></h1>",
-        f"<p>{_e(run['spec_profile_title'])}. {_e(tested_version(run))}. "
-        f"Backend: {_e('; '.join(run['backends']))}. "
-        f"Hypothesis profile: {_e(', '.join(run['hypothesis_profiles']))}. {run['items']} tests, "
-        f"{run['cases']} cases. Generated {_e(matrix['generated'])}.</p>",
-        '<p class="legend">' + "".join(f'<span class="{s}">{_e(s.replace("_", " "))}</span>'
-                                       for s in STATES) + "</p>",
-        "<p>A cell counts the cases that exercised the clause there; hover a cell for its "
-        "sides and reasons. <i>untested</i>: nothing exercised it, which is never a pass.</p>",
-        '<h2 id="summary">Summary</h2><table class="sum"><tr><th>product</th><th>of</th>'
-        + "".join(f'<th class="{s}">{_e(s.replace("_", " "))}</th>' for s in STATES)
-        + "</tr>",
-    ]
-    for product, p in matrix["products"].items():
-        for what in ("clauses", "cells"):
-            counts = p["summary"][what]
-            parts.append(f"<tr><th>{_e(product)}</th><td>{sum(counts.values())} {what}</td>"
-                         + "".join(f"<td>{counts[s]}</td>" for s in STATES) + "</tr>")
-    parts.append("</table>")
-    for product, p in matrix["products"].items():
-        cols = p["world_sizes"]
-        parts.append(f'<h2 id="product-{_e(product)}">{_e(product)}: {_e(p["title"])}</h2>')
-        if p["run_world_sizes"] != p["declared_world_sizes"]:
-            parts.append(f"<p>This run set out to test ep in {_e(p['run_world_sizes'])}; the "
-                         f"product supports {_e(p['declared_world_sizes'])}.</p>")
-        parts.append('<table><tr><th class="cid">clause</th><th>area</th>'
-                     + "".join(f"<th>ep={ep}</th>" for ep in cols)
-                     + f"<th>{_e(product)}</th></tr>")
-        for cid, c in p["clauses"].items():
-            parts.append(f'<tr id="{_e(product)}:{_e(cid)}"><td class="cid">'
-                         f'<a href="#{_e(_anchor(cid))}">{_e(cid)}</a></td>'
-                         f'<td class="area">{_e(matrix["clauses"][cid]["area"])}</td>'
-                         + "".join(_td(c["cells"].get(str(ep))) for ep in cols)
-                         + _td({**c, "sides": {}}, text=_product_text(
-                             c, p["declared_world_sizes"], plain=False)) + "</tr>")
-        parts.append("</table>")
-    parts.append('<h2 id="clauses">Clauses</h2><dl class="clauses">')
-    for cid, c in matrix["clauses"].items():
-        states = "; ".join(
-            f'<a href="#{_e(product)}:{_e(cid)}">{_e(product)}</a>: '
-            f"{_e(_product_text(p['clauses'][cid], p['declared_world_sizes'], plain=False))}"
-            for product, p in matrix["products"].items() if cid in p["clauses"])
-        parts.append(f'<dt id="{_e(_anchor(cid))}">{_e(cid)} <span class="area">'
-                     f"({_e(c['area_title'])})</span></dt><dd>{_e(c['text'])}<br>"
-                     f"source: {_e(c['source'])}; {_e(run['spec_profile'])}: "
-                     f"{_e(c['enforcement'])}<br>{states}</dd>")
-    parts.append("</dl></body></html>")
-    return "\n".join(parts) + "\n"
-
-
-def write(matrix: dict, folder: Path, formats: tuple[str, ...] = FORMATS) -> list[Path]:
-    """Write compliance.{json,md,html} into `folder`; returns the paths written."""
-    folder.mkdir(parents=True, exist_ok=True)
-    render = {"json": lambda m: json.dumps(m, indent=1, ensure_ascii=False) + "\n",
-              "md": to_markdown, "html": to_html}
-    paths = []
-    for fmt in formats:
-        path = folder / f"compliance.{fmt}"
-        path.write_text(render[fmt](matrix), encoding="utf-8")
-        paths.append(path)
-    return paths
 
 
 def _formats(raw: str) -> tuple[str, ...]:
@@ -551,6 +389,8 @@ def main(argv: list[str] | None = None) -> int:
     except ResultsError as err:
         print(f"reports.matrix: {err}", file=sys.stderr)
         return 2
+    from reports.matrix_view import write
+
     paths = write(matrix, args.output or args.results[0], args.formats)
     for line in summary_lines(matrix):
         print(line)

@@ -1,10 +1,10 @@
 """Reading a run's records back: run.json, items.jsonl and cases.jsonl.gz of an output folder.
 
 A conformance run writes, in its --output-dir:
-- `run.json`: what ran (backend, spec profile, products, world sizes, tiers; reports/plugin.py);
-- `items.jsonl`: one line per test item (node id, cell, outcome, reason; reports/plugin.py);
+- `run.json`: what ran (backend, spec profile, products, world sizes, tiers; reports/records.py);
+- `items.jsonl`: one line per test item (node id, cell, outcome, reason; reports/records.py);
 - `cases.jsonl.gz`: one line per hypothesis example that ran (suites/_conformance.case_record,
-  with the node id of its test added by reports/plugin.py), gzip-compressed as a whole: the
+  with the node id of its test added by reports/records.py), gzip-compressed as a whole: the
   packed send matrices of thousands of passing cases are most of a run's bytes (`zcat` reads
   it). Every reader here also takes an older run's plain `cases.jsonl`.
 
@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spec.case import Case
+from spec.case import unpack_compact
 
 RUN_FILE = "run.json"
 ITEMS_FILE = "items.jsonl"
@@ -38,17 +38,19 @@ class ResultsError(ValueError):
 
 
 def cell_id(cell: dict) -> str:
-    return f"{cell['clause']}-{cell['side']}-{cell['product']}-ep{cell['ep']}-{cell['dtype']}"
+    """A cell's key within a run (suites._conformance.Cell.key)."""
+    return (f"{cell['operator']}-{cell['clause']}-{cell['side']}-{cell['product']}-ep{cell['ep']}"
+            f"-{cell['dtype']}")
 
 
 def record_case(rec: dict) -> dict:
     """The case of a record as its JSON dict: a failing record has it whole (`case`), a
-    passing one compact (`case_z`, spec.case.Case.to_compact)."""
-    return rec["case"] if "case" in rec else Case.dict_from_compact(rec["case_z"])
+    passing one compact (`case_z`, spec.case.pack_compact)."""
+    return rec["case"] if "case" in rec else unpack_compact(rec["case_z"])
 
 
 def record_key(rec: dict) -> str:
-    """Which test a record belongs to: its pytest node id (older records: their cell's id)."""
+    """Which test a record belongs to: its pytest node id, else its cell's key."""
     return rec.get("nodeid") or cell_id(rec["cell"])
 
 
@@ -63,7 +65,21 @@ class Results:
 
     @property
     def spec_profile(self) -> str:
+        """The contract version the first run was asked for (--spec-profile, as given: `auto`
+        resolves per operator, `operator_run(name)["spec_profile"]`)."""
         return self.runs[0]["spec_profile"]
+
+    @property
+    def operators(self) -> list[str]:
+        """The operators the runs tested, in the order they ran."""
+        seen: list[str] = []
+        for run in self.runs:
+            seen += [name for name in run["operators"] if name not in seen]
+        return seen
+
+    def operator_run(self, name: str) -> dict:
+        """What the first run that tested operator `name` says of it (run.json `operators`)."""
+        return next(run["operators"][name] for run in self.runs if name in run["operators"])
 
     @property
     def entry(self) -> str:
@@ -77,11 +93,12 @@ class Results:
             seen += [p for p in run["products"] if p not in seen]
         return seen
 
-    def world_sizes(self, product: str) -> list[int]:
-        """The world sizes the runs set out to test on `product` (after --world-sizes)."""
+    def world_sizes(self, operator: str, product: str) -> list[int]:
+        """The world sizes the runs set out to test on `product` for `operator` (after
+        --world-sizes)."""
         sizes: set[int] = set()
         for run in self.runs:
-            sizes.update(run.get("world_sizes", {}).get(product, []))
+            sizes.update(run["operators"].get(operator, {}).get("world_sizes", {}).get(product, []))
         return sorted(sizes)
 
     def all_cases(self) -> Iterator[tuple[dict | None, dict]]:
@@ -161,9 +178,9 @@ def _read_jsonl(path: Path, required: tuple[str, ...]) -> Iterator[dict]:
 
 
 def _check_run(path: Path, run: dict) -> dict:
-    for key in ("spec_profile", "products", "world_sizes", "backend"):
+    for key in ("spec_profile", "products", "operators", "backend"):
         if key not in run:
-            raise ResultsError(f"{path}: no {key!r}; expected the run.json of reports/plugin.py")
+            raise ResultsError(f"{path}: no {key!r}; expected the run.json of reports/records.py")
     return run
 
 
@@ -208,10 +225,14 @@ def load_many(folders: list[Path | str]) -> Results:
     if not folders:
         raise ResultsError("no results given; expected one or more conformance output folders")
     parts = [load(f) for f in folders]
-    profiles = sorted({p.spec_profile for p in parts})
-    if len(profiles) > 1:
-        raise ResultsError(f"the results are of different spec profiles ({', '.join(profiles)}); "
-                           "build one matrix per profile")
+    # The profile each operator was judged by, not --spec-profile as given: `auto` resolves per
+    # run (the installed CANN), and runs of one operator under two profiles cannot be merged.
+    for name in dict.fromkeys(n for p in parts for n in p.operators):
+        profiles = sorted({p.operator_run(name)["spec_profile"] for p in parts
+                           if name in p.operators})
+        if len(profiles) > 1:
+            raise ResultsError(f"the results are of different spec profiles of {name} "
+                               f"({', '.join(profiles)}); build one matrix per profile")
     merged = Results([], sources=[])
     for part in parts:
         merged.runs += part.runs

@@ -1,31 +1,8 @@
-"""The contract of aclnnAlltoAllvGroupedMatMul as data: parameters, clauses, products, profiles.
+"""The engine's reading of a contract: what an operator is (operator.py), its rules (rules.py),
+the arguments they read (call.py), versions as profiles (profiles.py), the expected outcome of a
+world's calls (expect.py), content-addressed data (data.py), cases (case.py), the products
+(products.py) and the install a hardware runner has (installed.py).
 
-Everything else in the suite (strategies, oracle, backends' expectations, reports) reads the
-contract from here; nothing restates a range or a status code.
+Each operator's own contract (its parameters, clauses, profiles, case model) lives in its package
+under ops/; nothing here names an operator.
 """
-
-from spec.case import Case, CaseFormatError, Fault, Shared
-from spec.clauses import AREAS, CLAUSE, CLAUSES, PRODUCTS, Clause, clauses_for
-from spec.expect import Expectation, expect
-from spec.products import world_sizes
-from spec.profiles import Profile, ProfileError
-from spec.profiles import load as load_profile
-
-__all__ = [
-    "AREAS",
-    "CLAUSE",
-    "CLAUSES",
-    "PRODUCTS",
-    "Case",
-    "CaseFormatError",
-    "Clause",
-    "Expectation",
-    "Fault",
-    "Profile",
-    "ProfileError",
-    "Shared",
-    "clauses_for",
-    "expect",
-    "load_profile",
-    "world_sizes",
-]

@@ -11,8 +11,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
-from spec.call import Call, Undefined
-from spec.clauses import CLAUSES, Clause
+from spec.call import CallBase as Call
+from spec.call import Undefined
+from spec.operator import Clause, Operator
 from spec.profiles import Profile
 
 
@@ -23,10 +24,6 @@ class Expectation:
     status2: int | None  # the second stage's status (all ranks), None if it is not run
     clause: str | None  # the clause that decides a non-success outcome
     violated: frozenset[str]  # every clause some rank breaks (under this profile's rules)
-
-    @property
-    def runs_stage2(self) -> bool:
-        return self.status2 is not None
 
     def describe(self) -> str:
         if self.outcome == "reject":
@@ -46,15 +43,15 @@ def _applies(clause: Clause, product: str) -> bool:
 
 
 @cache
-def _per_call_clauses(product: str, stage: int) -> tuple[Clause, ...]:
-    return tuple(c for c in CLAUSES
+def _per_call_clauses(op: Operator, product: str, stage: int) -> tuple[Clause, ...]:
+    return tuple(c for c in op.clauses
                  if _applies(c, product) and not c.world_rule and c.stage == stage)
 
 
 def broken(call: Call, profile: Profile, stage: int = 1) -> list[str]:
     """Ids of the per-call clauses of `stage` that this call breaks, in spec order."""
     out = []
-    for clause in _per_call_clauses(call.product, stage):
+    for clause in _per_call_clauses(profile.operator, call.product, stage):
         try:
             if not profile.rule(clause.id).holds(call):
                 out.append(clause.id)
@@ -65,7 +62,7 @@ def broken(call: Call, profile: Profile, stage: int = 1) -> list[str]:
 
 def broken_world(calls: Sequence[Call], profile: Profile) -> list[str]:
     out = []
-    for clause in CLAUSES:
+    for clause in profile.operator.clauses:
         if _applies(clause, calls[0].product) and clause.world_rule:
             try:
                 if not profile.rule(clause.id).holds_world(calls):
@@ -79,7 +76,7 @@ def expect(calls: Sequence[Call], profile: Profile) -> Expectation:
     per_rank = [broken(c, profile, 1) for c in calls]
     world = broken_world(calls, profile)
     stage2 = sorted({cid for c in calls for cid in broken(c, profile, 2)},
-                    key=[cl.id for cl in CLAUSES].index)
+                    key=profile.operator.order.__getitem__)
     violated = frozenset(cid for ids in per_rank for cid in ids) | set(world) | set(stage2)
 
     product = calls[0].product

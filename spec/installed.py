@@ -15,7 +15,8 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from fixtures.oplib import OP_SYMBOLS, op_library_candidates, resolve_op_library
+from fixtures.oplib import entry_symbols, op_library_candidates, resolve_op_library
+from spec.operator import Operator
 from spec.profiles import Profile, ProfileError, available, load
 
 HOME_VARIABLES = ("ASCEND_HOME_PATH", "ASCEND_TOOLKIT_HOME")
@@ -36,24 +37,28 @@ def _home(env: dict[str, str]) -> Path | None:
     return Path(home) if home else None
 
 
-def find_install(env: dict[str, str] | None = None, cann_version: str | None = None) -> Install:
-    """Read the CANN install the environment points at; ProfileError when there is none."""
+def find_install(op: Operator, env: dict[str, str] | None = None,
+                 cann_version: str | None = None) -> Install:
+    """Read the CANN install the environment points at, for `op`'s entry points; ProfileError
+    when there is none."""
     env = dict(os.environ) if env is None else env
     home = _home(env)
     if home is None or not (home / "lib64").is_dir():
         raise ProfileError("--spec-profile auto: no CANN install found; set "
                            f"{' or '.join(HOME_VARIABLES)} to the toolkit (its lib64 holds "
                            "libopapi.so or libopapi_*.so) or name a profile: "
-                           f"{', '.join(available())}")
+                           f"{', '.join(available(op))}")
     lib64 = home / "lib64"
-    library = resolve_op_library(lib64, env)
+    library = resolve_op_library(lib64, env, op.symbols["v1"])
     if library is None:
         searched = ", ".join(map(str, op_library_candidates(lib64, env))) or f"no libopapi*.so in {lib64}"
-        raise ProfileError(f"--spec-profile auto: no library exports {OP_SYMBOLS['opapi'][0]} "
+        raise ProfileError(f"--spec-profile auto: no library exports "
+                           f"{entry_symbols(op.symbols['v1'])[0]} "
                            f"(searched in op-plugin's order: {searched}); set ASCEND_HOME_PATH, "
                            "ASCEND_OPP_PATH or ASCEND_CUSTOM_OPP_PATH to the CANN holding the "
                            "operator, or name a profile")
-    library_v2 = resolve_op_library(lib64, env, "opapi_v2")
+    library_v2 = (resolve_op_library(lib64, env, op.symbols["v2"]) if "v2" in op.symbols
+                  else None)
     try:
         torch_npu = importlib.metadata.version("torch_npu")
     except importlib.metadata.PackageNotFoundError:
@@ -76,11 +81,11 @@ def _torch_npu_comm_mode(version: str | None) -> bool | None:
     return "comm_mode" in doc
 
 
-def pick(install: Install, directory: Path | None = None) -> tuple[Profile, str]:
+def pick(op: Operator, install: Install, directory: Path | None = None
+         ) -> tuple[Profile, str]:
     """The shipped profile whose entry points are the install's, and why; ProfileError if none
     or several match, or if torch_npu and CANN disagree about V2."""
-    names = available() if directory is None else available(directory)
-    profiles = [load(n) if directory is None else load(n, directory) for n in names]
+    profiles = [load(op, n, directory) for n in available(op, directory)]
     want = ("v1", "v2") if install.has_v2 else ("v1",)
     v2 = (f"{install.library_v2 or install.library} exports" if install.has_v2 else
           f"no library in op-plugin's order ({install.library} first for V1) exports")
@@ -90,7 +95,7 @@ def pick(install: Install, directory: Path | None = None) -> tuple[Profile, str]
             f"{'takes' if install.torch_npu_comm_mode else 'lacks'} comm_mode but {v2} the V2 "
             "symbol; name a profile")
     matches = [p for p in profiles if p.kind == "shipped" and p.entries == want]
-    why = (f"{v2} aclnnAlltoAllvGroupedMatMulV2"
+    why = (f"{v2} {op.symbols.get('v2', op.title + 'V2')}"
            + (f" (CANN {install.cann})" if install.cann else "")
            + (f"; torch_npu {install.torch_npu}" if install.torch_npu else ""))
     if len(matches) != 1:

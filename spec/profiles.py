@@ -1,8 +1,8 @@
 """Spec profiles: per contract version, what each clause's violation returns.
 
-A profile is a TOML file in `spec/profiles/` (see doc.toml for the format); adding a contract
-version is adding a file. `[values]` replaces a clause rule's parameters (for example the set of
-epWorldSize a version accepts).
+A profile is a TOML file in its operator's `profiles/` directory (see ops/alltoallv_gmm/profiles/
+doc.toml for the format); adding a contract version is adding a file. `[values]` replaces a
+clause rule's parameters (for example the set of epWorldSize a version accepts).
 """
 
 from __future__ import annotations
@@ -12,11 +12,11 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
-from spec.clauses import CLAUSE, ENTRIES, PRODUCTS
+from spec.operator import Operator
 from spec.rules import Rule
 
-PROFILE_DIR = Path(__file__).with_name("profiles")
 KINDS = ("status", "accepted", "unchecked", "undefined", "checked", "ambiguous")
 NAMED_KINDS = ("accepted", "unchecked", "undefined", "checked")  # written as a bare string
 _ACCEPTED = "a status code, {status = N, stage = 1|2}, {readings = [...]}, or one of " + \
@@ -51,6 +51,7 @@ class Enforcement:
 
 @dataclass(frozen=True)
 class Profile:
+    operator: Operator
     name: str
     title: str
     path: Path
@@ -60,7 +61,14 @@ class Profile:
     entries: tuple[str, ...] = ("v1",)  # the entry points this version has (V2: July 2026)
 
     def __hash__(self) -> int:
-        return hash(self.name)
+        return hash((self.operator.name, self.name))
+
+    def __repr__(self) -> str:  # a strategy's repr names it: the whole mapping is 40 kB
+        return f"Profile({self.operator.name}: {self.name})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """How hypothesis prints it (its pretty-printer walks a dataclass's fields otherwise)."""
+        printer.text(repr(self))
 
     def enforces(self, clause_id: str, product: str | None = None) -> Enforcement:
         """What violating the clause gives (the first reading where the text admits several);
@@ -89,19 +97,20 @@ class Profile:
 
     def per_product(self, clause_id: str) -> dict[str, Enforcement]:
         entry = self.enforcement[clause_id]
-        return entry if isinstance(entry, dict) else dict.fromkeys(CLAUSE[clause_id].products, entry)
+        return entry if isinstance(entry, dict) else dict.fromkeys(
+            self.operator.clause[clause_id].products, entry)
 
     def rule(self, clause_id: str) -> Rule | None:
-        rule = CLAUSE[clause_id].rule
+        rule = self.operator.clause[clause_id].rule
         if rule is not None and clause_id in self.values:
             rule = dataclasses.replace(rule, **self.values[clause_id])
         return rule
 
 
-def _parse_entry(where: str, value: object, clause_id: str | None = None
-                 ) -> Enforcement | dict[str, Enforcement]:
-    if clause_id and isinstance(value, dict) and set(value) & set(PRODUCTS):
-        products = set(CLAUSE[clause_id].products)
+def _parse_entry(where: str, value: object, op: Operator | None = None,
+                 clause_id: str | None = None) -> Enforcement | dict[str, Enforcement]:
+    if op is not None and clause_id and isinstance(value, dict) and set(value) & set(op.products):
+        products = set(op.clause[clause_id].products)
         if set(value) != products:
             raise ProfileError(f"{where}: a per-product entry names exactly the clause's "
                                f"products ({', '.join(sorted(products))}), got {sorted(value)}")
@@ -137,16 +146,21 @@ def _read(path: Path) -> dict:
         raise ProfileError(f"{path.name}: not valid TOML: {err}") from err
 
 
-def available(directory: Path = PROFILE_DIR) -> tuple[str, ...]:
+def available(op: Operator, directory: Path | None = None) -> tuple[str, ...]:
+    """The profiles of `op` (of `directory` instead of its own, if given)."""
+    directory = op.profile_dir if directory is None else directory
     return tuple(sorted(_read(p).get("name", p.stem) for p in directory.glob("*.toml")))
 
 
 @cache
-def load(name: str, directory: Path = PROFILE_DIR) -> Profile:
-    """The profile called `name` among the TOML files of `directory`, `extends` resolved."""
+def load(op: Operator, name: str, directory: Path | None = None) -> Profile:
+    """`op`'s profile called `name` among the TOML files of its profile directory (or of
+    `directory`), `extends` resolved."""
+    directory = op.profile_dir if directory is None else directory
     paths = {(_read(p).get("name", p.stem)): p for p in directory.glob("*.toml")}
     if name not in paths:
-        raise ProfileError(f"unknown spec profile {name!r}; available: {', '.join(sorted(paths))}")
+        raise ProfileError(f"unknown spec profile {name!r} of {op.title}; available: "
+                           f"{', '.join(sorted(paths))}")
     path = paths[name]
     data = _read(path)
     unknown = set(data) - {"name", "title", "kind", "extends", "entries", "clauses", "values"}
@@ -160,23 +174,24 @@ def load(name: str, directory: Path = PROFILE_DIR) -> Profile:
     values: dict[str, dict] = {}
     entries: tuple[str, ...] = ("v1",)
     if "extends" in data:
-        base = load(data["extends"], directory)
+        base = load(op, data["extends"], directory)
         enforcement.update(base.enforcement)
         values.update(base.values)
         entries = base.entries
     if "entries" in data:
         entries = tuple(data["entries"]) if isinstance(data["entries"], list) else ()
-        if not entries or not set(entries) <= set(ENTRIES):
+        if not entries or not set(entries) <= set(op.entries):
             raise ProfileError(f"{path.name}: entries {data['entries']!r}; accepted: a list of "
-                               f"{', '.join(ENTRIES)}")
+                               f"{', '.join(op.entries)}")
+    clause = op.clause
     for cid, value in data.get("clauses", {}).items():
-        if cid not in CLAUSE:
-            raise ProfileError(f"{path.name}: clause {cid!r} is not in spec/clauses.py")
-        enforcement[cid] = _parse_entry(f"{path.name}: {cid}", value, cid)
+        if cid not in clause:
+            raise ProfileError(f"{path.name}: clause {cid!r} is not a clause of {op.title}")
+        enforcement[cid] = _parse_entry(f"{path.name}: {cid}", value, op, cid)
     for cid, params in data.get("values", {}).items():
-        if cid not in CLAUSE or CLAUSE[cid].rule is None:
+        if cid not in clause or clause[cid].rule is None:
             raise ProfileError(f"{path.name}: [values] names {cid!r}, which has no rule")
-        fields = {f.name for f in dataclasses.fields(CLAUSE[cid].rule)}
+        fields = {f.name for f in dataclasses.fields(clause[cid].rule)}
         if not isinstance(params, dict) or not set(params) <= fields:
             raise ProfileError(f"{path.name}: [values] {cid}: accepted keys {sorted(fields)}")
         values[cid] = {k: tuple(v) if isinstance(v, list) else v for k, v in params.items()}
@@ -187,31 +202,32 @@ def load(name: str, directory: Path = PROFILE_DIR) -> Profile:
         if vague:
             raise ProfileError(f"{path.name}: a shipped profile is exact; map one outcome for "
                                f"{', '.join(vague)} (ambiguous readings are for published texts)")
-    return Profile(name, data.get("title", name), path, enforcement, values, kind, entries)
+    return Profile(op, name, data.get("title", name), path, enforcement, values, kind, entries)
 
 
 @cache
-def known() -> tuple[Profile, ...]:
-    """Every profile of spec/profiles, read once per process (hot paths ask per case)."""
-    return tuple(load(n) for n in available())
+def known(op: Operator) -> tuple[Profile, ...]:
+    """Every profile of `op`, read once per process (hot paths ask per case)."""
+    return tuple(load(op, n) for n in available(op))
 
 
 def missing_mappings(profile: Profile) -> list[str]:
     """Clause ids the profile does not map (a complete profile returns []); a clause of an entry
     point the version does not have (V2's commMode before July 2026) needs no mapping."""
-    return [cid for cid, c in CLAUSE.items()
+    return [cid for cid, c in profile.operator.clause.items()
             if cid not in profile.enforcement and set(c.entries) & set(profile.entries)]
 
 
 def inconsistent_mappings(profile: Profile) -> list[str]:
     """Mappings that cannot apply: a status for a clause without a rule, "checked" for one with."""
     bad = []
+    clause = profile.operator.clause
     for cid in profile.enforcement:
-        has_rule = CLAUSE[cid].rule is not None
-        for enf in {r for p in CLAUSE[cid].products for r in profile.readings(cid, p)}:
+        has_rule = clause[cid].rule is not None
+        for enf in {r for p in clause[cid].products for r in profile.readings(cid, p)}:
             if (enf.kind == "checked") == has_rule:
                 bad.append(f"{cid}: {enf.kind}")
-            elif enf.kind == "status" and CLAUSE[cid].stage != enf.stage:
+            elif enf.kind == "status" and clause[cid].stage != enf.stage:
                 bad.append(f"{cid}: stage {enf.stage}, the rule is checked at stage "
-                           f"{CLAUSE[cid].stage}")
+                           f"{clause[cid].stage}")
     return bad

@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from spec.call import Call, Undefined, quantity
-from spec.params import FLOAT_DTYPES
+from spec.call import CallBase as Call
+from spec.call import Undefined
 
 
 class Rule:
@@ -24,30 +24,12 @@ class Rule:
         raise NotImplementedError
 
 
-def _present(call: Call, param: str) -> bool:
-    if param in call.tensors:
-        return call.tensors[param] is not None
-    if param == "group":
-        return call.group is not None
-    if param == "sendCounts":
-        return call.send_counts is not None
-    if param == "recvCounts":
-        return call.recv_counts is not None
-    if param in ("workspaceSize", "executor"):
-        return param not in call.null_pointers
-    if param == "commMode":
-        if call.entry != "v2":
-            raise Undefined("V1 has no commMode argument")
-        return call.comm_mode is not None
-    raise KeyError(param)
-
-
 @dataclass(frozen=True)
 class NotNull(Rule):
     param: str
 
     def holds(self, call: Call) -> bool:
-        return _present(call, self.param)
+        return call.present(self.param)
 
     def describe(self) -> str:
         return f"{self.param} is not null"
@@ -58,7 +40,7 @@ class IsNull(Rule):
     param: str
 
     def holds(self, call: Call) -> bool:
-        return not _present(call, self.param)
+        return not call.present(self.param)
 
     def describe(self) -> str:
         return f"{self.param} is null"
@@ -79,11 +61,12 @@ class DtypeIn(Rule):
 @dataclass(frozen=True)
 class DtypeMatches(Rule):
     param: str
-    ref: str = "gmmX"
+    ref: str
+    dtypes: tuple[str, ...]  # the supported dtypes, between which agreement is asked
 
     def holds(self, call: Call) -> bool:
         mine, ref = call.tensor(self.param).dtype, call.tensor(self.ref).dtype
-        if mine not in FLOAT_DTYPES or ref not in FLOAT_DTYPES:
+        if mine not in self.dtypes or ref not in self.dtypes:
             raise Undefined("agreement is between supported dtypes (DTYPE.* covers the rest)")
         return mine == ref
 
@@ -121,7 +104,7 @@ class Equal(Rule):
     right: str
 
     def holds(self, call: Call) -> bool:
-        return quantity(call, self.left) == quantity(call, self.right)
+        return call.quantity(self.left) == call.quantity(self.right)
 
     def describe(self) -> str:
         return f"{self.left} == {self.right}"
@@ -138,7 +121,7 @@ class InRange(Rule):
     hi_closed: bool = False
 
     def holds(self, call: Call) -> bool:
-        return self.contains(quantity(call, self.quantity))
+        return self.contains(call.quantity(self.quantity))
 
     def contains(self, v: int) -> bool:
         if self.lo is not None and (v < self.lo or (v == self.lo and not self.lo_closed)):
@@ -165,7 +148,7 @@ class InSet(Rule):
     values: tuple[int | str, ...]
 
     def holds(self, call: Call) -> bool:
-        return quantity(call, self.quantity) in self.values
+        return call.quantity(self.quantity) in self.values
 
     def describe(self) -> str:
         return f"{self.quantity} in {{{', '.join(map(str, self.values))}}}"
@@ -177,7 +160,7 @@ class Truthy(Rule):
     stage: int = 1
 
     def holds(self, call: Call) -> bool:
-        return bool(quantity(call, self.quantity))
+        return bool(call.quantity(self.quantity))
 
     def describe(self) -> str:
         return self.quantity
@@ -189,7 +172,7 @@ class Implies(Rule):
     consequence: str
 
     def holds(self, call: Call) -> bool:
-        return not quantity(call, self.condition) or bool(quantity(call, self.consequence))
+        return not call.quantity(self.condition) or bool(call.quantity(self.consequence))
 
     def describe(self) -> str:
         return f"{self.condition} implies {self.consequence}"
@@ -198,6 +181,8 @@ class Implies(Rule):
 @dataclass(frozen=True)
 class CountsConsistent(Rule):
     """World rule: recvCounts of rank r at [s*e+j] equals sendCounts of rank s at [r*e+j]."""
+
+    world = True  # judged over every rank's call at once (holds_world)
 
     def holds(self, call: Call) -> bool:  # pragma: no cover - world rules use holds_world
         raise Undefined("a world rule")

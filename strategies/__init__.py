@@ -1,60 +1,54 @@
-"""Hypothesis strategies drawn from `spec`: valid worlds, and for every clause a case on each side.
+"""Hypothesis strategies over an operator's contract: for every clause, a case on each side.
 
-Every drawn case carries the clause it exercises (`case.clause`) and its side (`case.side`).
-`intended` checks that a case is what it claims (the valid side succeeds under the profile; the
-invalid side breaks its clause and no other), and `reachable` tells, before any draw, whether a
-clause can be broken alone at a world size at all.
+The operator's strategies part (`Operator.part("strategies")`, e.g. ops/alltoallv_gmm/builders.py)
+gives, per clause and side, a builder: a plain function of a `Choices` (strategies/choices.py)
+that returns a case. Here they become hypothesis strategies (`clause_cases`) and deterministic
+probes (`probe`). Every drawn case carries the clause it exercises (`case.clause`) and its side
+(`case.side`); `intended` checks that it is what it claims (the valid side succeeds under the
+profile; the invalid side breaks its clause and no other the operator does not tolerate).
 """
 
 from __future__ import annotations
 
+from typing import Any
+
 from hypothesis import reject
 from hypothesis import strategies as st
 
-from spec.case import Case
-from spec.clauses import CLAUSE, SHIPPED_2026
 from spec.expect import expect_case
 from spec.profiles import Profile
 from strategies import tier
-from strategies.choices import Choices, Drawn, Minimal, Pinned, Seeded
-from strategies.clauses import IMPLIED, INVALID, VALID
-from strategies.volume import policy
-from strategies.worlds import Pins, Unreachable, build_world, world_bytes
+from strategies.choices import Choices, Drawn, Minimal, Pinned, Seeded, Unreachable
 
-__all__ = [
-    "Pins",
-    "clause_cases",
-    "intended",
-    "probe",
-    "reachable",
-    "tier",
-    "valid_worlds",
-    "world_bytes",
-]
+__all__ = ["clause_cases", "intended", "probe", "reachable", "tier", "world_bytes"]
 
 
-def intended(case: Case, profile: Profile) -> str | None:
+def _strategies(profile: Profile):
+    return profile.operator.part("strategies")
+
+
+def world_bytes(case: Any, profile: Profile) -> int:
+    """Host bytes a world of `case` takes to compute (the operator's estimate)."""
+    return _strategies(profile).world_bytes(case)
+
+
+def intended(case: Any, profile: Profile) -> str | None:
     """None when the case is what its side claims under `profile`, else what is wrong."""
     exp = expect_case(case, profile)
     if case.side == "valid":
         return None if exp.outcome == "success" else f"not valid: {exp.describe()}"
     if case.clause not in exp.violated:
         return f"does not break {case.clause}"
-    extra = exp.violated - {case.clause} - IMPLIED.get(case.clause, frozenset())
-    # A check only a later version has is, where this profile accepts it, no second violation.
-    extra = {c for c in extra if not (CLAUSE[c].source == SHIPPED_2026 and
-                                      profile.enforces(c, case.product).kind == "accepted")}
-    if not policy(case.product, case.ep, profile).strict:
-        # No world honours every profile's volume rules here: those this profile accepts hold.
-        extra = {c for c in extra if not (c.startswith("VOLUME.")
-                                          and profile.enforces(c, case.product).kind == "accepted")}
+    extra = _strategies(profile).tolerated(case, profile, set(exp.violated - {case.clause}))
     return f"also breaks {', '.join(sorted(extra))}" if extra else None
 
 
-def _builder(clause: str, side: str):
-    table = INVALID if side == "invalid" else VALID
+def _builder(profile: Profile, clause: str, side: str):
+    part = _strategies(profile)
+    table = part.INVALID if side == "invalid" else part.VALID
     if clause not in table:
-        raise KeyError(f"no {side}-side builder for clause {clause!r}")
+        raise KeyError(f"no {side}-side builder for clause {clause!r} of "
+                       f"{profile.operator.title}")
     return table[clause]
 
 
@@ -62,7 +56,7 @@ def _pinned(ch: Choices, dtype: str | None) -> Choices:
     return ch if dtype is None else Pinned(ch, {"dtype": dtype})
 
 
-def on_entry(case: Case, entry: str, comm_mode: str | None) -> Case:
+def on_entry(case: Any, entry: str, comm_mode: str | None) -> Any:
     """The case as a call of `entry` (V2 with the run's commMode), unless its clause already
     made it a V2 call of its own commMode."""
     if entry == "v2" and case.entry == "v1":
@@ -73,24 +67,12 @@ def on_entry(case: Case, entry: str, comm_mode: str | None) -> Case:
 @st.composite
 def clause_cases(draw, clause: str, side: str, product: str, ep: int, profile: Profile,
                  dtype: str | None = None, entry: str = "v1", comm_mode: str | None = None
-                 ) -> Case:
-    """A case on `side` of `clause` in a world of `ep` ranks (of `dtype`, if given), a call of
-    `entry`."""
+                 ) -> Any:
+    """A case of `profile`'s operator on `side` of `clause` in a world of `ep` ranks (of
+    `dtype`, if given), a call of `entry`."""
     try:
-        case = on_entry(_builder(clause, side)(_pinned(Drawn(draw), dtype), product, ep, profile),
-                        entry, comm_mode)
-    except Unreachable:
-        reject()
-    if intended(case, profile) is not None:
-        reject()
-    return case
-
-
-@st.composite
-def valid_worlds(draw, product: str, ep: int, profile: Profile, pins: Pins | None = None,
-                 clause: str = "CALC.gmm") -> Case:
-    try:
-        case = build_world(Drawn(draw), product, ep, profile, pins or Pins(), clause, "valid")
+        case = on_entry(_builder(profile, clause, side)(_pinned(Drawn(draw), dtype), product,
+                                                        ep, profile), entry, comm_mode)
     except Unreachable:
         reject()
     if intended(case, profile) is not None:
@@ -104,14 +86,14 @@ def probes() -> list[Choices]:
 
 def probe(clause: str, side: str, product: str, ep: int, profile: Profile,
           dtype: str | None = None, entry: str = "v1", comm_mode: str | None = None
-          ) -> tuple[Case | None, str | None]:
+          ) -> tuple[Any | None, str | None]:
     """A case on `side` of `clause` at `ep` ranks built by deterministic probes, or why none
     exists (the builders are tried with minimal, maximal and seeded choices)."""
     why = "no probe built a case"
+    build = _builder(profile, clause, side)
     for ch in probes():
         try:
-            case = on_entry(_builder(clause, side)(_pinned(ch, dtype), product, ep, profile),
-                            entry, comm_mode)
+            case = on_entry(build(_pinned(ch, dtype), product, ep, profile), entry, comm_mode)
         except Unreachable as err:
             why = str(err)
             continue

@@ -17,6 +17,10 @@ from hypothesis import strategies as st
 T = TypeVar("T")
 
 
+class Unreachable(Exception):
+    """No world of these pins exists at this world size (the reason says why)."""
+
+
 class Choices(Protocol):
     def int(self, lo: int, hi: int, label: str) -> int: ...
 

@@ -1,9 +1,9 @@
 """What every conformance test does with its cell: draw cases, run them, say what failed.
 
-A cell is (clause, side, product, ep). Its test draws cases on that side of that clause in a
-world of ep ranks (hypothesis), runs each on the chosen backend and checks the outcome the chosen
-spec profile expects. A failure names the clause, says what differs, and gives one command that
-replays exactly that case.
+A cell is (operator, clause, side, product, ep, dtype). Its test draws cases of that operator on
+that side of that clause in a world of ep ranks (hypothesis), runs each on the chosen backend and
+checks the outcome the chosen spec profile expects. A failure names the clause, says what
+differs, and gives one command that replays exactly that case.
 """
 
 from __future__ import annotations
@@ -20,12 +20,18 @@ import pytest
 from hypothesis import HealthCheck, event, given, note, reject, seed, settings
 from hypothesis.errors import Unsatisfiable
 
+import ops
 from fixtures.backends import BackendSpec
 from fixtures.runner import CaseResult, Worlds
-from spec.case import Case
-from spec.clauses import AREAS, CLAUSE, clauses_for
-from spec.params import FLOAT_DTYPES
-from spec.products import world_sizes
+from spec.operator import AREAS, Operator
+from spec.outcome import (
+    FAILURE,
+    NOT_APPLICABLE,
+    UNREACHABLE,
+    Cell,
+    ConformanceFailure,
+    Skip,
+)
 from spec.profiles import Profile
 from strategies import clause_cases, probe, world_bytes
 from strategies import tier as tiers
@@ -34,56 +40,47 @@ INVALID_WORLD_SIZES = (2, 4, 12, 128)  # candidates for an unsupported epWorldSi
 DERANDOMIZED = "derandomized"  # the run seed of a profile with derandomize (pr, debug)
 
 
-@dataclass(frozen=True)
-class Cell:
-    """One test item: a clause's side, on a product, in a world of ep ranks, in one dtype."""
+@dataclass
+class OperatorRun:
+    """One operator of the run: its profile of the chosen version and its backend."""
 
-    clause: str
-    side: str
-    product: str
-    ep: int
-    dtype: str
-
-    @property
-    def id(self) -> str:
-        return f"{self.clause}-{self.side}-{self.product}-ep{self.ep}-{self.dtype}"
-
-    @property
-    def area(self) -> str:
-        return CLAUSE[self.clause].area
+    operator: Operator
+    profile: Profile
+    backend: BackendSpec
+    profile_reason: str = ""  # why --spec-profile auto chose the profile
+    provenance: dict[str, str] = field(default_factory=dict)  # the backend's provenance()
 
 
 @dataclass
 class Options:
-    backend: BackendSpec
+    runs: dict[str, OperatorRun]  # operator name: its run, in registry order
     products: tuple[str, ...]
-    profile: Profile
     world_sizes: tuple[int, ...] | None  # None: each product's own
     judge: str
     output: Path
     hypothesis_profile: str
     case_timeout: float
     memory_budget: int
-    extra_args: list[str] = field(default_factory=list)
     seed: str | None = None  # --hypothesis-seed: every cell then draws from its own seed
     in_process: bool = True  # the backend's ranks run in this process (the sim)
     entry: str = "v1"  # --entry: the entry point every case calls (v2: with comm_mode)
     comm_mode: str | None = None  # --comm-mode: V2's commMode
-    profile_reason: str = ""  # why --spec-profile auto chose the profile
-    provenance: dict[str, str] = field(default_factory=dict)  # the backend's provenance()
+    backend_name: str = "sim"  # --backend as given (each operator's run resolves it)
+    profile_name: str = "doc"  # --spec-profile as given
 
-    def sizes(self, product: str) -> tuple[int, ...]:
-        own = world_sizes(product)
+    def sizes(self, op: Operator, product: str) -> tuple[int, ...]:
+        own = op.world_sizes(product)
         return own if self.world_sizes is None else tuple(s for s in own if s in self.world_sizes)
 
-    def product_sizes(self, cell_clause: str, product: str, side: str) -> tuple[int, ...]:
+    def product_sizes(self, run: OperatorRun, cell_clause: str, product: str, side: str
+                      ) -> tuple[int, ...]:
         """World sizes of a PRODUCT.*.epWorldSize cell: the ep values themselves are the test."""
-        allowed = self.profile.rule(cell_clause).values
+        allowed = run.profile.rule(cell_clause).values
         sizes = allowed if side == "valid" else tuple(s for s in INVALID_WORLD_SIZES if s not in allowed)
         if self.world_sizes is not None:
             return tuple(s for s in sizes if s in self.world_sizes)
         if not self.in_process:  # 128 rank processes only when asked for by --world-sizes
-            return tuple(s for s in sizes if s <= max(world_sizes(product)))
+            return tuple(s for s in sizes if s <= max(run.operator.world_sizes(product)))
         return sizes
 
 
@@ -91,15 +88,20 @@ def cells(area: str, opts: Options) -> list[Cell]:
     if area not in AREAS:
         raise KeyError(area)
     out = []
-    for product in opts.products:
-        for clause in clauses_for(product, area, opts.entry):
-            sides = ("valid", "invalid") if clause.has_invalid_side else ("valid",)
-            for side in sides:
-                sizes = (opts.product_sizes(clause.id, product, side)
-                         if clause.id.startswith("PRODUCT.") and clause.id.endswith(".epWorldSize")
-                         else opts.sizes(product))
-                out += [Cell(clause.id, side, product, ep, dtype)
-                        for ep in sizes for dtype in FLOAT_DTYPES]
+    for run in opts.runs.values():
+        op = run.operator
+        for product in opts.products:
+            if product not in op.products:
+                continue
+            for clause in op.clauses_for(product, area, opts.entry):
+                sides = ("valid", "invalid") if clause.has_invalid_side else ("valid",)
+                for side in sides:
+                    sizes = (opts.product_sizes(run, clause.id, product, side)
+                             if clause.id.startswith("PRODUCT.")
+                             and clause.id.endswith(".epWorldSize")
+                             else opts.sizes(op, product))
+                    out += [Cell(op.name, clause.id, side, product, ep, dtype)
+                            for ep in sizes for dtype in op.dtypes]
     return out
 
 
@@ -118,24 +120,29 @@ class Conformance:
 
     def __init__(self, opts: Options) -> None:
         self.opts = opts
-        self.worlds = Worlds(opts.backend, opts.case_timeout,
-                             opts.products[0] if len(opts.products) == 1 else "")
-        self._probes: dict[Cell, tuple[Case | None, str | None]] = {}
+        product = opts.products[0] if len(opts.products) == 1 else ""
+        self.worlds = {name: Worlds(run.backend, opts.case_timeout, product)
+                       for name, run in opts.runs.items()}
+        self._probes: dict[Cell, tuple[object | None, str | None]] = {}
         self._after_failure: AfterFailure | None = None  # the budget of the cell under test
 
     def close(self) -> None:
-        self.worlds.close()
+        for worlds in self.worlds.values():
+            worlds.close()
 
     # -- replay --------------------------------------------------------------------------
-    def replay_command(self, path: Path) -> str:
-        o = self.opts
-        parts = ["python", "-m", "ci.replay", str(path), "--backend", o.backend.name]
-        for k, v in o.backend.options.items():
+    def replay_command(self, path: Path, operator: str) -> str:
+        o, run = self.opts, self.opts.runs[operator]
+        parts = ["python", "-m", "ci.replay", str(path)]
+        if run.operator.home not in ops.BUILT_IN:  # registered elsewhere: replay must import it
+            parts += ["--operator-home", run.operator.home]
+        parts += ["--backend", run.backend.name]
+        for k, v in run.backend.options.items():
             parts += ["--backend-option", f"{k}={v}"]
-        parts += ["--spec-profile", o.profile.name, "--judge", o.judge]
+        parts += ["--spec-profile", run.profile.name, "--judge", o.judge]
         return shlex.join(parts)
 
-    def save_case(self, case: Case, name: str) -> Path:
+    def save_case(self, case: object, name: str) -> Path:
         folder = self.opts.output / "cases"
         folder.mkdir(parents=True, exist_ok=True)
         path = folder / f"{_slug(name)}.json"
@@ -143,7 +150,7 @@ class Conformance:
         return path
 
     # -- one case ------------------------------------------------------------------------
-    def run_case(self, case: Case) -> CaseResult:
+    def run_case(self, case) -> CaseResult:
         watch = self._after_failure
         if watch is not None:  # inside a cell's hypothesis run
             known = watch.failures.get(case.id)
@@ -151,19 +158,21 @@ class Conformance:
                 return known
             if watch.failures and not watch.allows():
                 reject()  # past the cell's budget for shrinking: the replay command goes on
-        result = self.worlds.run(self.cap_by_memory(case), self.opts.profile, self.opts.judge)
+        run = self.opts.runs[type(case).OPERATOR]
+        result = self.worlds[run.operator.name].run(self.cap_by_memory(case, run.profile),
+                                                    run.profile, self.opts.judge)
         if watch is not None and result.outcome == "failed":
             watch.failed(case.id, result)
         return result
 
-    def cap_by_memory(self, case: Case) -> Case:
+    def cap_by_memory(self, case, profile: Profile):
         """A world too large for this tier runs its first stage only (reported as such)."""
-        if case.stage == "both" and self.too_big(case):
+        if case.stage == "both" and self.too_big(case, profile):
             return case.with_(stage="first")
         return case
 
-    def too_big(self, case: Case) -> str | None:
-        size = world_bytes(case)
+    def too_big(self, case, profile: Profile) -> str | None:
+        size = world_bytes(case, profile)
         if size > self.opts.memory_budget:
             return f"the world needs {size / 2**30:.1f} GiB, over the memory budget"
         return tiers.current().computable(size, case.ep)
@@ -172,54 +181,60 @@ class Conformance:
         case, exp = result.case, result.expectation
         lines = []
         for f in result.findings[:8]:
-            lines.append(f"[{f.clause}] {f.kind} on rank {f.rank}: {f.message.splitlines()[0]}")
+            lines.append(f.line())
         if len(result.findings) > 8:
             lines.append(f"... and {len(result.findings) - 8} more findings")
         statuses = [(r.status1, r.status2) for r in result.reports]
+        op = ops.of(case)
         lines += [
-            f"case: {case.label()} ({case.side} side of {case.clause}, stage {case.stage})",
-            f"expected ({self.opts.profile.name}): {exp.describe()}",
+            f"case: {op.title} {case.label()} ({case.side} side of {case.clause}, "
+            f"stage {case.stage})",
+            f"expected ({self.opts.runs[op.name].profile.name}): {exp.describe()}",
             f"statuses per rank (first, second stage): {statuses}",
-            f"replay: {self.replay_command(path)}",
-            f"keep as a regression: cp {path} suites/regressions/",
+            f"replay: {self.replay_command(path, op.name)}",
         ]
+        folder = op.regressions  # an operator may keep none, or keep them outside the checkout
+        if folder is not None:
+            shown = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder
+            lines.append(f"keep as a regression: cp {path} {shown}/")
         return "\n".join(lines)
 
     # -- one cell ------------------------------------------------------------------------
-    def skip_reason(self, cell: Cell) -> str | None:
-        clause, profile = CLAUSE[cell.clause], self.opts.profile
-        unfit = self.worlds.unfit(cell.ep)
+    def skip_reason(self, cell: Cell) -> Skip | None:
+        run = self.opts.runs[cell.operator]
+        clause, profile, worlds = run.operator.clause[cell.clause], run.profile, \
+            self.worlds[cell.operator]
+        unfit = worlds.unfit(cell.ep)
         if unfit:
-            return f"not applicable: {unfit}"
+            return Skip(NOT_APPLICABLE, unfit)
         enforcement = profile.enforces(cell.clause, cell.product)
         if cell.side == "invalid" and enforcement.kind == "undefined":
-            return (f"not applicable: {cell.clause} is a caller precondition in profile "
-                    f"{profile.name}; breaking it is undefined behaviour")
-        missing = set(clause.needs) - self.worlds.capabilities if cell.side == "invalid" else set()
+            return Skip(NOT_APPLICABLE, f"{cell.clause} is a caller precondition in profile "
+                                        f"{profile.name}; breaking it is undefined behaviour")
+        missing = set(clause.needs) - worlds.capabilities if cell.side == "invalid" else set()
         if missing:
-            return (f"not applicable: backend {self.opts.backend.name} cannot express this call "
-                    f"(needs {', '.join(sorted(missing))})")
+            return Skip(NOT_APPLICABLE, f"backend {run.backend.name} cannot express this call "
+                                        f"(needs {', '.join(sorted(missing))})")
         if cell not in self._probes:
             self._probes[cell] = probe(cell.clause, cell.side, cell.product, cell.ep, profile,
                                        cell.dtype, self.opts.entry, self.opts.comm_mode)
         why = self._probes[cell][1]
-        return None if why is None else f"unreachable at ep={cell.ep}: {why}"
+        return None if why is None else Skip(UNREACHABLE, why, cell.ep)
 
     def examples(self, cell: Cell) -> int:
         """The profile's number of examples, fewer for cells whose worlds are large to compute."""
         base = settings.default.max_examples
-        case = self._probes[cell][0]
-        if case is None or case.stage != "both" or self.too_big(case):
+        case, profile = self._probes[cell][0], self.opts.runs[cell.operator].profile
+        if case is None or case.stage != "both" or self.too_big(case, profile):
             return base
-        if world_bytes(case) <= tiers.current().small_world:
+        if world_bytes(case, profile) <= tiers.current().small_world:
             return base
         return max(1, base // 3) if cell.ep <= 8 else max(1, base // 6)
 
     def check(self, cell: Cell, item: pytest.Item) -> None:
         why = self.skip_reason(cell)
         if why:
-            item.user_properties.append(("conformance_skip", {"cell": cell.__dict__, "why": why}))
-            pytest.skip(why)
+            why.skip(item)
         records: list[dict] = []
         item.user_properties.append(("conformance_cases", records))
         not_applicable: list[str] = []
@@ -229,9 +244,9 @@ class Conformance:
                   suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
                                          HealthCheck.filter_too_much])
         @given(case=clause_cases(cell.clause, cell.side, cell.product, cell.ep,
-                                 self.opts.profile, cell.dtype, self.opts.entry,
-                                 self.opts.comm_mode))
-        def conformance_case(case: Case) -> None:
+                                 self.opts.runs[cell.operator].profile, cell.dtype,
+                                 self.opts.entry, self.opts.comm_mode))
+        def conformance_case(case) -> None:
             start = time.perf_counter()
             watch = self._after_failure
             # hypothesis asking again for a failure it has seen, to report it: answered from
@@ -251,13 +266,13 @@ class Conformance:
             if not result.passed:
                 path = self.save_case(result.case, replay_name)
                 note(f"case JSON: {path}")
-                raise ConformanceFailure(self.failure_message(result, path), result)
+                self.fail(item, result, path)
 
         # Each cell its own database entry and its own stream of draws, both named by the cell
         # rather than by hypothesis's digest of this closure's source (hooks of the pinned
         # hypothesis, as its pytest plugin uses them): the draws of a cell do not move when this
         # file is edited, and the digest (tokenising the source) is not paid once per cell.
-        conformance_case._hypothesis_internal_database_key = cell.id.encode()
+        conformance_case._hypothesis_internal_database_key = cell.key.encode()
         run_seed = self.opts.seed if self.opts.seed is not None else (
             DERANDOMIZED if settings.default.derandomize else None)
         if run_seed is not None:
@@ -267,7 +282,7 @@ class Conformance:
             conformance_case()
         except Unsatisfiable:
             if not_applicable:
-                pytest.skip(f"not applicable: {not_applicable[0]}")
+                Skip(NOT_APPLICABLE, not_applicable[0]).skip(item)
             raise
         except ConformanceFailure as failure:
             # A verdict's message (and hypothesis's notes on it) say everything; the frames it
@@ -275,6 +290,18 @@ class Conformance:
             raise failure.with_traceback(None) from None
         finally:
             self._after_failure = None
+
+    def fail(self, item: pytest.Item, result: CaseResult, path: Path) -> None:
+        """Fail the item with the case's verdict: as text for people, and as data on the item
+        (its first finding and replay command) for the reports, which never read the text."""
+        op = ops.of(result.case)
+        failure = {"finding": result.findings[0].brief(), "case_id": result.case.id,
+                   "replay": self.replay_command(path, op.name)}
+        item.user_properties[:] = [p for p in item.user_properties if p[0] != FAILURE]
+        item.user_properties.append((FAILURE, failure))
+        raise ConformanceFailure(self.failure_message(result, path), result)
+
+
 
 
 class AfterFailure:
@@ -297,41 +324,39 @@ class AfterFailure:
                 and time.perf_counter() - self.since <= self.tier.after_failure_seconds)
 
 
-REGRESSION_DIR = Path(__file__).with_name("regressions")
+ROOT = Path(__file__).resolve().parents[1]
 
 
-def regressions(opts: Options) -> list[Path]:
-    """The saved cases of the products and world sizes this run tests."""
+def regressions(opts: Options) -> list[tuple[str, Path]]:
+    """(operator, saved case) of every operator's regressions/ for the products and world sizes
+    this run tests."""
     chosen = []
-    for path in sorted(REGRESSION_DIR.glob("*.json")):
-        case = Case.from_json(path.read_text(encoding="utf-8"))
-        if case.product in opts.products and (opts.world_sizes is None
-                                              or case.ep in opts.world_sizes):
-            chosen.append(path)
+    for name, run in opts.runs.items():
+        folder = run.operator.regressions
+        for path in sorted(folder.glob("*.json")) if folder is not None else ():
+            case = run.operator.case_type.from_json(path.read_text(encoding="utf-8"))
+            if case.product in opts.products and (opts.world_sizes is None
+                                                  or case.ep in opts.world_sizes):
+                chosen.append((name, path))
     return chosen
 
 
-def replay_regression(conformance: Conformance, path: Path, item: pytest.Item) -> None:
-    """Run a saved case (suites/regressions/*.json) as an explicit example: the `@example` of
-    this suite, kept as data so a failure found by hypothesis becomes a regression by copying
+def replay_regression(conformance: Conformance, operator: str, path: Path, item: pytest.Item
+                      ) -> None:
+    """Run a saved case (ops/<name>/regressions/*.json) as an explicit example: the `@example`
+    of this suite, kept as data so a failure found by hypothesis becomes a regression by copying
     its JSON file."""
-    case = Case.from_json(path.read_text(encoding="utf-8"))
-    cell = Cell(case.clause, case.side, case.product, case.ep, case.dtype)
+    case = ops.get(operator).case_type.from_json(path.read_text(encoding="utf-8"))
+    cell = Cell(operator, case.clause, case.side, case.product, case.ep, case.dtype)
     records: list[dict] = []
     item.user_properties.append(("conformance_cases", records))
     start = time.perf_counter()
     result = conformance.run_case(case)
     if result.outcome == "not_applicable":
-        pytest.skip(f"not applicable: {result.reason}")
+        Skip(NOT_APPLICABLE, result.reason).skip(item)
     records.append(case_record(cell, result, time.perf_counter() - start))
     if not result.passed:
-        raise ConformanceFailure(conformance.failure_message(result, path), result)
-
-
-class ConformanceFailure(AssertionError):
-    def __init__(self, message: str, result: CaseResult) -> None:
-        super().__init__(message)
-        self.result = result
+        conformance.fail(item, result, path)
 
 
 def _hide_for_verdicts(excinfo: pytest.ExceptionInfo | None) -> bool:

@@ -1,6 +1,7 @@
-"""Regressions: every case saved in suites/regressions/ runs on every run of its product.
+"""Regressions: every case saved in an operator's regressions/ (ops/<name>/regressions/) runs on
+every run of its operator and product.
 
-A failure found by hypothesis prints its case file; copying it here keeps it forever (the
+A failure found by hypothesis prints its case file; copying it there keeps it forever (the
 `@example` of this suite, as data: no code to edit).
 """
 
@@ -8,4 +9,5 @@ from suites._conformance import replay_regression
 
 
 def test_regression(regression, conformance, request):
-    replay_regression(conformance, regression, request.node)
+    operator, path = regression
+    replay_regression(conformance, operator, path, request.node)

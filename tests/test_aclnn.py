@@ -18,13 +18,14 @@ import fixtures.aclnn as A
 from fixtures.acl import layout as L
 from fixtures.acl import memory as M
 from fixtures.acl import runtime as R
-from fixtures.protocol import FIRST_STAGE_ARGS, RankContext, with_format
+from fixtures.protocol import RankContext, with_format
 from fixtures.world import ThreadComm, ThreadExchange, ThreadWorld
-from spec.case import Case, Fault
-from spec.profiles import load
-from strategies import Pins, intended
+from ops.alltoallv_gmm import OPERATOR as OP
+from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Case, Fault
+from ops.alltoallv_gmm.worlds import Pins, build_world
+from strategies import intended
 from strategies.choices import Seeded
-from strategies.worlds import build_world
 from tests.fakes import ranks
 from tests.fakes.acl import callbacks
 from tests.fakes.build import build, default_root
@@ -141,7 +142,7 @@ def test_the_argument_table_builds_the_verified_prototypes():
         "opapi_v2": {"aclnnAlltoAllvGroupedMatMulV2GetWorkspaceSize": (ctypes.c_int32,
                                                                        [*head, s, *rest, *tail]),
                      "aclnnAlltoAllvGroupedMatMulV2": second}}
-    assert tuple(a.name for a in A.ARGS if not a.entry) == FIRST_STAGE_ARGS
+    assert tuple(a.name for a in A.ARGS if not a.entry) == OP.first_stage_args
 
 
 # -- valid worlds --------------------------------------------------------------------------------

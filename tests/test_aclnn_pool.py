@@ -11,8 +11,8 @@ import pytest
 
 from fixtures.backends import BackendSpec
 from fixtures.pool import ProcessWorld
-from spec.case import Fault
-from spec.profiles import load
+from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Fault
 from tests.fakes import ranks
 from tests.fakes.build import build, default_root
 from tests.fakes.cases import BASE

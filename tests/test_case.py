@@ -11,11 +11,11 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from spec import data
-from spec.case import Case, CaseFormatError, Fault, Shared
-from spec.clauses import CLAUSE
-from spec.profiles import load
-from strategies import clause_cases, valid_worlds
+from ops.alltoallv_gmm import data, load
+from ops.alltoallv_gmm.case import Case, CaseFormatError, Fault, Shared
+from ops.alltoallv_gmm.clauses import CLAUSE
+from strategies import clause_cases
+from tests.support.worlds import valid_worlds
 
 DOC = load("doc")
 CELLS = [("RANGE.H1", "invalid", "910_95", 4), ("NULL.gmmY", "invalid", "A3", 8),

@@ -3,10 +3,11 @@ boundary, read from compact (passing) and whole (failing) records, and its exit 
 
 from __future__ import annotations
 
+from ops.alltoallv_gmm.case import Case
+from ops.alltoallv_gmm.tile_worlds import REQUIRED
 from reports import census as C
 from reports.results import load
-from spec.case import Case
-from tests.support.runs import case, cell, item, run_module, write_results
+from tests.support.runs import OPERATOR, case, cell, item, run_module, write_results
 
 EP, E = 4, 5
 
@@ -38,7 +39,7 @@ def test_counts_each_boundary_over_computed_cases_only(tmp_path) -> None:
     small = _world(e=1, h1=4096, n1=512, send=((1, 1, 1, 1),) * 4)
     records = [_record(_world()), _record(_world(), compact=False), _record(small),
                _record(_world(), computed=False)]
-    computed, counts = C.census(load(_folder(tmp_path, records)))
+    computed, counts = C.census(load(_folder(tmp_path, records)), OPERATOR)
     assert computed == 3
     assert counts == {"group_rows>M_tile": 2, "N_tail": 2, "H1_K_tail": 2, "e>=5": 2}
 
@@ -49,16 +50,18 @@ def test_exit_0_only_when_every_minimum_holds(tmp_path) -> None:
     for s in range(1, EP):
         send[s][E] = 1
     big = _world(send=tuple(map(tuple, send)))
-    need = max(C.REQUIRED.values())
+    need = max(REQUIRED.values())
     full = _folder(tmp_path / "full", [_record(big) for _ in range(need)])
     proc = run_module("reports.census", str(full))
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.startswith(f"{OPERATOR}: computed cases: {need} (in {full})")
     assert "RESULT: every minimum holds" in proc.stdout
-    assert f"{need:6d} (required {C.REQUIRED['N_tail']:3d}) with N1 or N2 above 256" in proc.stdout
+    assert f"{need:6d} (required {REQUIRED['N_tail']:3d}) with N1 or N2 above 256" in proc.stdout
     short = _folder(tmp_path / "short", [_record(big) for _ in range(need - 1)])
     proc = run_module("reports.census", str(short))
     assert proc.returncode == 1
-    assert "below minimum: group_rows>M_tile, N_tail, H1_K_tail, e>=5" in proc.stdout
+    assert (f"below minimum: {OPERATOR} group_rows>M_tile, {OPERATOR} N_tail, {OPERATOR} "
+            f"H1_K_tail, {OPERATOR} e>=5") in proc.stdout
     assert "rows>index_width" not in proc.stdout.splitlines()[-1]
 
 

@@ -121,7 +121,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path):
     assert code == 2 and len(lines) == 1 and "--backend-option 'device': expected key=value" in \
         lines[0]
     code, lines = doctor(tmp_path, "--backend", "torch_npu", "--spec-profile", "nope")
-    assert code == 2 and "unknown spec profile 'nope'; available:" in lines[0]
+    assert code == 2 and "unknown spec profile 'nope' of aclnnAlltoAllvGroupedMatMul; available:" in lines[0]
 
 
 def test_the_aclnn_path_says_what_it_does_not_check(tmp_path, monkeypatch):

@@ -8,8 +8,17 @@ import json
 from pathlib import Path
 
 from ci.nightly import gate
+from ops.alltoallv_gmm import OPERATOR as OP
 from reports.results import load
-from tests.support.runs import FAULTY, cell, embedded_files, item, run_module, write_results
+from tests.support.runs import (
+    FAULTY,
+    OPERATOR,
+    cell,
+    embedded_files,
+    item,
+    run_module,
+    write_results,
+)
 
 EXPECTATIONS = """
 [[expected_failure]]
@@ -34,7 +43,7 @@ def _nightly(tmp_path: Path, out: str, history: Path, selection: str = SELECTION
 
 
 def _node(clause: str) -> str:
-    return f"suites/test_boundaries.py::test_boundary[{clause}-invalid-910_95-ep4-float16]"
+    return f"suites/test_boundaries.py::test_boundary[{OPERATOR}-{clause}-invalid-910_95-ep4-float16]"
 
 
 def test_two_nights_with_planted_faults(tmp_path):
@@ -47,13 +56,16 @@ def test_two_nights_with_planted_faults(tmp_path):
     assert verdict["flaky"] == [_node("RANGE.N1")]  # failed, then passed when run again
     assert verdict["unexpected_passes"] == [] and verdict["rerun"] == 2
     assert "rerun    2 failed test(s) run again: 1 failed again, 1 passed (flaky)" in summary
+    assert f"\noperator {OP.title}: spec profile doc (published) · --backend {FAULTY}" in summary
     assert "regressions (fail the gate):\n  RANGE.H1 (invalid) 910_95 ep=4 float16: [RANGE.H1]" in (
         summary)
     assert "flaky (passed when run again; not a gate failure):\n  RANGE.N1 (invalid)" in summary
     assert summary.rstrip().endswith(
         "GATE: FAILED (1 regression, 0 unexpected passes, 1 flaky, 1 expected failure) exit 1")
     assert len(summary.strip().splitlines()) <= 25
-    m = json.loads((tmp_path / "night1" / "compliance.json").read_text())["products"]["910_95"]
+    m = json.loads((tmp_path / "night1" / "compliance.json").read_text())
+    assert m["operators"][OPERATOR]["run"]["title"] == OP.title
+    m = m["operators"][OPERATOR]["products"]["910_95"]
     assert m["clauses"]["RANGE.H1"]["state"] == "failed"
     assert m["clauses"]["RANGE.group_len"]["state"] == "expected_failure"
     assert m["clauses"]["RANGE.N1"]["notes"] == ["flaky"]
@@ -63,6 +75,8 @@ def test_two_nights_with_planted_faults(tmp_path):
     assert verdict["regressions"] == [_node("RANGE.H1")] and verdict["flaky"] == []
     assert "history  " in summary and "(2 runs)" in summary
     assert len(history.read_text().strip().splitlines()) == 2
+    assert f"{OP.title} conformance (nightly)" in (
+        tmp_path / "night2" / "html" / "index.html").read_text(encoding="utf-8")
     files = embedded_files(tmp_path / "night2" / "html" / "index.html")
     trend = json.loads(files["widgets/history-trend.json"])
     assert len(trend) == 2  # this night and the one before

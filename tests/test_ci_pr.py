@@ -14,10 +14,12 @@ from pathlib import Path
 
 import pytest
 
-from reports.plugin import CATEGORIES, KINDS
+from ops.alltoallv_gmm import OPERATOR as OP
+from ops.alltoallv_gmm.clauses import CLAUSE
+from reports.allure import CATEGORIES, KINDS
 from reports.trim import prune_containers
-from spec.clauses import AREAS, CLAUSE
-from tests.support.runs import pr_with_faults, read_cases, run_module
+from spec.operator import AREAS
+from tests.support.runs import OPERATOR, cell, item, pr_with_faults, read_cases, run_module
 
 
 @pytest.fixture(scope="module")
@@ -62,6 +64,13 @@ def test_exit_status_and_summary_come_from_the_run(pr):
             f"1 expected failure, 1 unexpected pass, 1 failed") in summary
     cases = read_cases(out)
     assert f"cases    {len(cases)} run: " in summary
+    assert "run      --backend tests.support.faulty:factory · spec profile doc · products 910_95" \
+        in summary
+    # One line per operator the run tested: its contract version, its backend and its cases.
+    passed = sum(c["outcome"] == "passed" for c in cases)
+    assert re.search(rf"^operator {OP.title}: spec profile doc \(published\) · --backend "
+                     rf"tests\.support\.faulty:factory.* · {len(cases)} cases: {passed} passed, "
+                     rf"{len(cases) - passed} failed$", summary, re.M), summary
     assert re.search(r"failed:\n  RANGE\.H1 \(invalid\) 910_95 ep=4 float16: \[RANGE\.H1\] status",
                      summary)
     assert "unexpected passes (listed as expected failures):\n  CALC.gmm (valid)" in summary
@@ -87,12 +96,16 @@ def test_allure_labels_links_and_parameters(pr):
     for r in results:
         labels = {lab["name"]: lab["value"] for lab in r["labels"]}
         clause = labels["story"]
-        assert labels["epic"] == "spec profile doc"
+        assert labels["epic"] == f"{OP.title} · spec profile doc"
+        assert labels["parentSuite"] == f"{OP.title} · 910_95"
         assert labels["feature"] == AREAS[CLAUSE[clause].area].title
-        assert {"type": "clause", "url": f"../compliance.html#{clause}",
+        # the clause's anchor in the matrix is the operator's (reports/matrix.py)
+        assert {"type": "clause", "url": f"../compliance.html#{OPERATOR}.{clause}",
                 "name": f"clause {clause}"} in r["links"]
         kept = {p["name"]: p["value"] for p in r["parameters"] if not p.get("excluded")}
-        assert {"product", "ep", "dtype", "side", "backend", "spec profile"} <= set(kept)
+        assert {"operator", "product", "ep", "dtype", "side", "backend", "spec profile"} <= set(
+            kept)
+        assert kept["operator"] == f"'{OPERATOR}'"
         assert kept["product"] == "'910_95'" and kept["ep"] == "4"
         assert "tests.support.faulty:factory" in kept["backend"]
         if r["status"] != "skipped" or r["statusDetails"]["message"].startswith("XFAIL"):
@@ -178,8 +191,12 @@ def test_categories_are_written_once_and_take_every_kind(pr):
     assert len(list(folder.glob("categories*.json"))) == 1
     props = dict(line.split("=", 1) for line in
                  (folder / "environment.properties").read_text().splitlines())
-    assert props["backend"].startswith("--backend tests.support.faulty:factory")
-    assert props["products"] == "910_95" and props["spec.profile"].startswith("doc (")
+    # What ran, per operator: its backend and the contract version it was judged by.
+    assert props["operators"] == OP.title and props["products"] == "910_95"
+    assert props[f"{OPERATOR}.backend"].startswith("--backend tests.support.faulty:factory")
+    assert props[f"{OPERATOR}.spec.profile"].startswith("doc (")
+    assert props[f"{OPERATOR}.spec.profile.kind"] == "published"
+    assert not {"backend", "spec.profile"} & set(props)  # nothing left that names no operator
     assert props["hypothesis.profile"] == "debug"
     assert {"suite", "python", "torch", "numpy"} <= set(props)
     names = {"status": "Wrong status code", "numeric": "Numeric mismatch",
@@ -222,13 +239,20 @@ def test_junit_xml_lists_every_test_with_short_properties(pr):
     props = {p.get("name"): p.get("value") for p in tree.getroot().iter("property")}
     assert len(list(cases)) == len(_items(out))
     assert re.fullmatch(r"\d+ cases: \d+ passed, \d+ failed", props["conformance_cases"])
+    cells = [p.get("value") for p in tree.getroot().iter("property")
+             if p.get("name") == "conformance_cell"]
+    assert cells and all(c.startswith(f"{OPERATOR}-") for c in cells), cells
     assert (out / "junit.xml").stat().st_size < 20_000
 
 
 def test_the_matrix_of_the_run(pr):
     _, _, out = pr
     m = json.loads((out / "compliance.json").read_text(encoding="utf-8"))
-    clauses = m["products"]["910_95"]["clauses"]
+    assert list(m["operators"]) == [OPERATOR]
+    part = m["operators"][OPERATOR]
+    assert (part["run"]["operator"], part["run"]["title"]) == (OPERATOR, OP.title)
+    assert part["run"]["backends"][0].startswith("--backend tests.support.faulty:factory")
+    clauses = part["products"]["910_95"]["clauses"]
     assert clauses["RANGE.H1"]["cells"]["4"]["sides"]["invalid"]["state"] == "failed"
     assert clauses["RANGE.group_len"]["cells"]["4"]["sides"]["invalid"]["state"] == (
         "expected_failure")
@@ -237,6 +261,29 @@ def test_the_matrix_of_the_run(pr):
     assert clauses["CONSIST.counts"]["cells"]["4"]["sides"]["invalid"]["state"] == (
         "not_applicable")
     assert clauses["RANGE.N1"]["state"] == "untested"  # deselected: untested, never passed
+
+
+def test_the_html_report_is_titled_by_the_operators_of_the_run(pr):
+    from ci import _pipeline as P
+    from reports.results import load
+
+    _, _, out = pr
+    assert P.report_name(load(out), "PR") == f"{OP.title} conformance (PR)"
+    assert f"{OP.title} conformance (PR)" in (out / "html" / "index.html").read_text(
+        encoding="utf-8")
+    assert P.report_name(None, "nightly") == "Operator conformance (nightly)"  # no records
+
+
+def test_a_run_of_several_operators_names_the_operator_of_each_listed_test():
+    from ci import _pipeline as P
+
+    mine = item(cell("RANGE.H1", "invalid"), "failed", "[RANGE.H1] status")
+    other = {**mine, "cell": {**mine["cell"], "operator": "another_op"}}
+    assert P.listing("failed", [mine]) == [
+        "failed:", "  RANGE.H1 (invalid) 910_95 ep=4 float16: [RANGE.H1] status"]
+    assert P.listing("failed", [mine, other], qualify=True) == [
+        "failed:", f"  {OPERATOR} RANGE.H1 (invalid) 910_95 ep=4 float16: [RANGE.H1] status",
+        "  another_op RANGE.H1 (invalid) 910_95 ep=4 float16: [RANGE.H1] status"]
 
 
 @pytest.mark.parametrize(("module", "args", "message"), [
@@ -258,8 +305,8 @@ def test_a_bad_conformance_option_stops_pytest_with_exit_status_2(tmp_path):
     proc = run_module("ci.pr", "--spec-profile", "cann-1999", "--workers", "0",
                       "--output-dir", str(tmp_path / "out"))
     assert proc.returncode == 2, proc.stdout + proc.stderr
-    assert ("unknown spec profile 'cann-1999'; available: cann-2025.12, cann-2026.07, doc, "
-            "doc-2026.07") in proc.stderr
+    assert (f"unknown spec profile 'cann-1999' of {OP.title}; available: cann-2025.12, "
+            "cann-2026.07, doc, doc-2026.07") in proc.stderr
     assert "RESULT" not in proc.stdout  # no reports of a run that did not happen
 
 

@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from golden import JUDGES, exact, judge
-from golden.oracle import expected_outputs, expert_row_offsets, permute_out
-from spec import data
-from spec.case import Case, Shared
+from ops.alltoallv_gmm import data
+from ops.alltoallv_gmm.case import Case, Shared
+from ops.alltoallv_gmm.oracle import expected_outputs, expert_row_offsets, permute_out
 from tests.support.simrun import sim_outputs
 
 

@@ -27,8 +27,8 @@ from fixtures.acl import memory as M
 from fixtures.acl import runtime as R
 from fixtures.protocol import ENTRY_V2, NotApplicable, RankContext
 from fixtures.world import ThreadComm, ThreadExchange, ThreadWorld
-from spec.case import Fault
-from spec.profiles import load
+from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Fault
 from tests.fakes import npu_host, ranks
 from tests.fakes.acl import callbacks
 from tests.fakes.build import build, default_root
@@ -471,8 +471,8 @@ def test_hardware_the_backend_reports_which_library_provides_the_op(lib_dir, mon
     backend = A.AclnnBackend(str(lib_dir))
     assert backend.op_library == lib_dir / "libopapi.so"
     assert backend.provenance()["op_library"] == str(lib_dir / "libopapi.so")
-    assert oplib.exported_symbols(lib_dir / "libopapi.so", oplib.OP_SYMBOLS["opapi_v2"]) == set(
-        oplib.OP_SYMBOLS["opapi_v2"])
+    assert oplib.exported_symbols(lib_dir / "libopapi.so", oplib.entry_symbols(
+        "aclnnAlltoAllvGroupedMatMulV2")) == set(oplib.entry_symbols("aclnnAlltoAllvGroupedMatMulV2"))
 
 
 # -- the V2 entry point ------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ import pytest
 from fixtures import devices, plugin, pool
 from fixtures.backends import BackendSpec
 from fixtures.runner import Worlds
+from ops.alltoallv_gmm import load
 from reports.results import cases_path, read_cases
-from spec.profiles import load
 from tests.fakes import npu_host
 from tests.support.pool_cases import any_world_plan
 

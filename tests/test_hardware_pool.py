@@ -283,11 +283,11 @@ def test_hardware_a_planted_fault_on_the_real_backends_is_named_and_the_next_cas
     double poisoned: the faulting case is a device fault naming it, the next cases start once the
     devices recovered, and none of them is a world that did not start."""
     from ci.bench_pool import valid_cases
-    from spec.profiles import load
+    from ops.alltoallv_gmm import load
     from tests.fakes import ranks
 
     spec, env = _double(kind, tmp_path)
-    cases = valid_cases(4, "910_95", 4, "cann-2025.12", seed=7)
+    cases = valid_cases(4, "910_95", 4, load("cann-2025.12"), seed=7)
     profile, backend = load("cann-2025.12"), spec.make()
     world = ProcessWorld(4, spec, timeout=60, leaser=None, grace=2, env=env, backoff=(0.3,),
                          recovery_timeout=120)

@@ -13,9 +13,9 @@ from fixtures.backends import BackendSpec
 from fixtures.harness import POISON_BITS
 from fixtures.runner import Worlds
 from golden import judge, linear
-from golden.oracle import expected_outputs, expert_row_offsets
-from spec.case import Case, Shared
-from spec.profiles import load
+from ops.alltoallv_gmm import load, oracle
+from ops.alltoallv_gmm.case import Case, Shared
+from ops.alltoallv_gmm.oracle import expected_outputs, expert_row_offsets
 from tests.support.simrun import sim_outputs
 
 STANDARDS = ("mixed", "mere-mare", "allclose")
@@ -39,11 +39,11 @@ def outputs(dtype: str, shared: bool = False) -> tuple[dict[str, np.ndarray], ..
 
 
 def verdicts(case: Case, outs: dict[str, np.ndarray], standard: str, rank: int = 0):
-    from golden.oracle import permute_out
+    from ops.alltoallv_gmm.oracle import permute_out
 
     gold = expected_outputs(case, rank)
     full = judge(standard, "gmmY", outs["gmmY"], gold["gmmY"], case.dtype)
-    lin = linear.judge_gmm(standard, outs["gmmY"], case, rank, permute_out(case, rank))
+    lin = oracle.judge_gmm(standard, outs["gmmY"], case, rank, permute_out(case, rank))
     return full, lin
 
 
@@ -56,7 +56,7 @@ def test_correct_output_passes_both(dtype: str, standard: str) -> None:
         full, lin = verdicts(case, outs[rank], standard, rank)
         assert full.passed and lin.passed, (full.summary(), lin.summary())
         assert lin.standard == f"linear({standard})" and "Rademacher" in lin.reason
-        mm = linear.judge_mm(standard, outs[rank]["mmY"], case, rank)
+        mm = oracle.judge_mm(standard, outs[rank]["mmY"], case, rank)
         assert mm.passed, mm.summary()
 
 
@@ -112,9 +112,9 @@ def test_errors_up_to_the_allowance_never_fail(standard: str) -> None:
     rng = np.random.default_rng(3)
     for _ in range(3):
         y = gold + 0.9 * (a + b * np.abs(gold)) * rng.choice((-1.0, 1.0), gold.shape)
-        from golden.oracle import permute_out
+        from ops.alltoallv_gmm.oracle import permute_out
 
-        v = linear.linear_judge(standard, "gmmY", y, linear.gmm_groups(case, 0, permute_out(case, 0)),
+        v = linear.linear_judge(standard, "gmmY", y, oracle.gmm_groups(case, 0, permute_out(case, 0)),
                                 case.dtype, int(rng.integers(1 << 30)))
         assert "rows off their projection" not in v.reason, v.reason
 
@@ -127,11 +127,11 @@ def test_miss_bound_is_erdos() -> None:
 
 def test_the_harness_judges_linearly_past_the_threshold(monkeypatch) -> None:
     monkeypatch.setattr(linear, "ORACLE_MACS", 0)
-    assert linear.preferred(tile_case(), 0)
+    assert oracle.preferred(tile_case(), 0)
     case = tile_case(shared=True)
     profile = load("doc")
     good = Worlds(BackendSpec("sim", {"behavior": "doc"}))
-    bad = Worlds(BackendSpec("ci.mutants.arithmetic:wrong_expert_weight", {"behavior": "doc"}))
+    bad = Worlds(BackendSpec("ops.alltoallv_gmm.mutants.arithmetic:wrong_expert_weight", {"behavior": "doc"}))
     try:
         ok = good.run(case, profile, "mixed")
         assert ok.passed, [f.message for f in ok.findings]
@@ -157,12 +157,12 @@ def _big_case(dtype: str) -> Case:
 def test_float32_rounding_bound_alone_holds_the_exact_product(monkeypatch, dtype: str) -> None:
     """With no allowance at all (a = b = 0) only the float32 rounding bound stands between the
     exact float64 product and a failure: it must hold it, and still catch a small error."""
-    from golden.oracle import gmm_y, permute_out
+    from ops.alltoallv_gmm.oracle import gmm_y, permute_out
 
     case = _big_case(dtype)
     p = permute_out(case, 0)
     gold = gmm_y(case, 0, p)
-    groups = linear.gmm_groups(case, 0, p)
+    groups = oracle.gmm_groups(case, 0, p)
     monkeypatch.setattr(linear, "tolerance", lambda standard, dt: (0.0, 0.0))
     for seed in range(3):
         v = linear.linear_judge("mixed", "gmmY", gold, groups, dtype, seed)
@@ -177,15 +177,15 @@ def test_float32_rounding_bound_alone_holds_the_exact_product(monkeypatch, dtype
 def test_agrees_with_the_oracle_on_a_long_reduction(dtype: str) -> None:
     """The correct output (the product rounded once) passes both; a planted tile fault fails
     both."""
-    from golden.oracle import gmm_y, permute_out
-    from spec import data
+    from ops.alltoallv_gmm import data
+    from ops.alltoallv_gmm.oracle import gmm_y, permute_out
 
     case = _big_case(dtype)
     p = permute_out(case, 0)
     gold = gmm_y(case, 0, p)
     y = gold.astype(data.np_dtype(dtype))
-    groups = linear.gmm_groups(case, 0, p)
-    seed = linear.judge_seed(case, 0, "gmmY")
+    groups = oracle.gmm_groups(case, 0, p)
+    seed = oracle.judge_seed(case, 0, "gmmY")
     assert judge("mixed", "gmmY", y, gold, dtype).passed
     v = linear.linear_judge("mixed", "gmmY", y, groups, dtype, seed)
     assert v.passed, v.summary()
@@ -196,8 +196,8 @@ def test_agrees_with_the_oracle_on_a_long_reduction(dtype: str) -> None:
 
 
 def _big_output(dtype: str):
-    from golden.oracle import gmm_y, permute_out
-    from spec import data
+    from ops.alltoallv_gmm import data
+    from ops.alltoallv_gmm.oracle import gmm_y, permute_out
 
     case = _big_case(dtype)
     p = permute_out(case, 0)
@@ -212,8 +212,8 @@ def test_a_fault_in_the_tail_blocks_is_found(dtype: str) -> None:
     one element off in each of two tail rows is found by their projections."""
     assert 1050 % linear.ROW_CHUNK and 1050 % linear.CHUNK and 4100 % linear.H_CHUNK
     case, p, _, y = _big_output(dtype)
-    groups = linear.gmm_groups(case, 0, p)
-    seed = linear.judge_seed(case, 0, "gmmY")
+    groups = oracle.gmm_groups(case, 0, p)
+    seed = oracle.judge_seed(case, 0, "gmmY")
     assert linear.linear_judge("mixed", "gmmY", y, groups, dtype, seed).passed
     bad = y.copy()
     bad[1030, 5] += 32
@@ -227,8 +227,8 @@ def test_an_infinite_element_fails_even_outside_the_sample(dtype: str) -> None:
     """An inf makes that row's and column's sums of squares infinite: the threshold must not
     become infinite with them."""
     case, p, _, y = _big_output(dtype)
-    groups = linear.gmm_groups(case, 0, p)
-    seed = linear.judge_seed(case, 0, "gmmY")
+    groups = oracle.gmm_groups(case, 0, p)
+    seed = oracle.judge_seed(case, 0, "gmmY")
     rows, cols = linear._sample(np.random.default_rng(seed), groups, linear.SAMPLE_ROWS,
                                 linear.SAMPLE_COLUMNS, y.shape[1])
     assert 700 not in rows and 11 not in cols
@@ -243,15 +243,15 @@ def test_float32_operands_agree_with_the_oracle() -> None:
     no allowance at all, the correct output passes both judges, a tile fault fails both."""
     from dataclasses import replace
 
-    from golden.oracle import gmm_y, permute_out
+    from ops.alltoallv_gmm.oracle import gmm_y, permute_out
 
     case = replace(_big_case("float16"), dtype="float32")
     p = permute_out(case, 0)
     assert p.dtype == np.float32
     gold = gmm_y(case, 0, p)
     y = gold.astype(np.float32)
-    groups = linear.gmm_groups(case, 0, p)
-    seed = linear.judge_seed(case, 0, "gmmY")
+    groups = oracle.gmm_groups(case, 0, p)
+    seed = oracle.judge_seed(case, 0, "gmmY")
     assert judge("mixed", "gmmY", y, gold, "float32").passed
     assert linear.linear_judge("mixed", "gmmY", y, groups, "float32", seed).passed
     bad = y.copy()
@@ -263,12 +263,12 @@ def test_float32_operands_agree_with_the_oracle() -> None:
 def test_exact_product_passes_float32_operands_with_no_allowance(monkeypatch) -> None:
     from dataclasses import replace
 
-    from golden.oracle import gmm_y, permute_out
+    from ops.alltoallv_gmm.oracle import gmm_y, permute_out
 
     case = replace(_big_case("float16"), dtype="float32")
     p = permute_out(case, 0)
     gold = gmm_y(case, 0, p)
-    groups = linear.gmm_groups(case, 0, p)
+    groups = oracle.gmm_groups(case, 0, p)
     monkeypatch.setattr(linear, "tolerance", lambda standard, dt: (0.0, 0.0))
     for seed in range(3):
         v = linear.linear_judge("mixed", "gmmY", gold, groups, "float32", seed)
@@ -277,7 +277,7 @@ def test_exact_product_passes_float32_operands_with_no_allowance(monkeypatch) ->
 
 def test_max_abs_reads_the_16_bit_patterns() -> None:
     """max|x| off the bits equals the float one whichever sign holds it; NaN stays NaN."""
-    from spec import data
+    from ops.alltoallv_gmm import data
 
     rng = np.random.default_rng(1)
     for dtype in ("float16", "bfloat16"):
@@ -303,7 +303,7 @@ def test_outputs_whose_squares_leave_float32_still_pass() -> None:
     """bf16 values near 1e26 are ordinary bf16 and float32 numbers, but their squares are not:
     the sums of squares behind the thresholds must not overflow into a failure (nor into an
     infinite threshold that would pass anything)."""
-    from spec import data
+    from ops.alltoallv_gmm import data
 
     nd = data.np_dtype("bfloat16")
     rng = np.random.default_rng(6)
@@ -312,7 +312,7 @@ def test_outputs_whose_squares_leave_float32_still_pass() -> None:
          * 2.0**40).astype(nd)
     gold = x.astype(np.float64) @ w[0].astype(np.float64)
     assert np.abs(gold).max() > 1e20 and np.isfinite(gold.astype(np.float32)).all()
-    groups = linear._Groups(x, lambda j: w[j], [0, 300])
+    groups = linear.Groups(x, lambda j: w[j], [0, 300])
     y = gold.astype(nd)
     v = linear.linear_judge("mixed", "gmmY", y, groups, "bfloat16", 1)
     assert v.passed, v.summary()

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from spec import production as P
+from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm import production as P
 from spec.expect import expect_case
-from spec.profiles import load
 from strategies import tier as tiers
 from strategies import world_bytes
 from suites.test_production import MIN_TOKENS, SIM_MACS, host_macs, scaled
@@ -51,9 +51,9 @@ def test_full_size_worlds_are_valid_calls(name: str) -> None:
 
 def test_scaling_halves_tokens_until_the_world_fits_and_says_why() -> None:
     tiers.use("pr")
-    case, why = scaled(P.WORLDS["seed-example"], "910_95", "float16", 4 << 30)
+    case, why = scaled(P, P.WORLDS["seed-example"], "910_95", "float16", 4 << 30, load("doc"))
     assert case is not None and case.shared.bs[0] < 4096
-    assert world_bytes(case) <= 4 << 30 and host_macs(case) <= SIM_MACS["pr"]
+    assert world_bytes(case, load("doc")) <= 4 << 30 and host_macs(case) <= SIM_MACS["pr"]
     assert "tokens per rank" in why and "budget" in why
-    none, why = scaled(P.WORLDS["op-plugin"], "910_95", "float16", 4 << 30)
+    none, why = scaled(P, P.WORLDS["op-plugin"], "910_95", "float16", 4 << 30, load("doc"))
     assert none is None and f"{MIN_TOKENS} -> {MIN_TOKENS // 2}" in why

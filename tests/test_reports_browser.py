@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.runs import embedded_files, pr_with_faults
+from ops.alltoallv_gmm import OPERATOR as OP
+from tests.support.runs import OPERATOR, embedded_files, pr_with_faults
 
 CHROMIUM = os.environ.get("CHROMIUM", "/usr/bin/chromium")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
@@ -104,13 +105,15 @@ def test_report_in_headless_chromium_offline(pr):
             page.goto(index.as_uri())
             page.get_by_text("Environment").first.wait_for(timeout=30_000)
             assert page.get_by_text("tests.support.faulty:factory").first.is_visible()
+            assert page.get_by_text(f"{OPERATOR}.spec.profile").first.is_visible()
             page.screenshot(path=str(shots / "overview.png"))
 
             page.goto(f"{index.as_uri()}#testresult/{_failed_uid(out)}")
             page.get_by_text("RANGE.H1 (invalid side) on 910_95").first.wait_for(timeout=30_000)
-            link = page.locator('a[href$="compliance.html#RANGE.H1"]').first
+            # the clause's anchor is the operator's: another operator may have a RANGE.H1
+            link = page.locator(f'a[href$="compliance.html#{OPERATOR}.RANGE.H1"]').first
             link.wait_for(timeout=10_000)
-            assert link.get_attribute("href") == "../compliance.html#RANGE.H1"
+            assert link.get_attribute("href") == f"../compliance.html#{OPERATOR}.RANGE.H1"
             assert page.get_by_text("python -m ci.replay").first.is_visible()
             assert page.get_by_text("Wrong status code").first.is_visible()  # its category
             page.screenshot(path=str(shots / "failed-case.png"), full_page=True)
@@ -124,8 +127,9 @@ def test_report_in_headless_chromium_offline(pr):
 
             # The clause link leads to the clause in the compliance matrix.
             page.goto(clause_page)
-            anchor = page.locator('[id="RANGE.H1"]')
+            anchor = page.locator(f'[id="{OPERATOR}.RANGE.H1"]')
             assert anchor.count() == 1 and "H1" in anchor.inner_text()
+            assert page.get_by_text(f"Compliance matrix of {OP.title}").first.is_visible()
             page.screenshot(path=str(shots / "compliance.png"))
         finally:
             browser.close()

@@ -6,7 +6,10 @@ from __future__ import annotations
 import json
 import math
 
-from reports import plugin
+from ops.alltoallv_gmm import OPERATOR as OP
+from reports import allure as plugin
+from reports import records
+from tests.support.runs import OPERATOR
 
 
 def _numeric(rank: int, err: float, index: list[int]) -> dict:
@@ -33,7 +36,7 @@ def test_worst_elements_of_a_numeric_failure_worst_first():
 
 
 def test_case_json_reads_back():
-    case = {"schema": "alltoallv-gmm-case/1", "ep": 3, "e": 2, "send": [[1, 2, 3, 4, 5, 6]] * 3,
+    case = {"schema": OP.case_type.SCHEMA, "ep": 3, "e": 2, "send": [[1, 2, 3, 4, 5, 6]] * 3,
             "dtype": "bfloat16", "faults": [{"op": "null", "param": "gmmX", "arg": None}]}
     text = plugin.case_json(case)
     assert json.loads(text) == case
@@ -49,12 +52,12 @@ def test_environment_properties_escaping_and_cann_version(tmp_path, monkeypatch)
     (toolkit / "ascend_toolkit_install.info").write_text("package_name=Ascend-cann-toolkit\n"
                                                          "version=8.2.RC1\n")
     monkeypatch.setenv("ASCEND_TOOLKIT_HOME", str(toolkit))
-    assert plugin.cann_version() == "8.2.RC1"
+    assert records.cann_version() == "8.2.RC1"
     monkeypatch.setenv("ASCEND_TOOLKIT_HOME", str(tmp_path / "none"))
     monkeypatch.delenv("ASCEND_HOME_PATH", raising=False)
     if not (plugin.Path("/usr/local/Ascend/ascend-toolkit/latest")).exists():
-        assert plugin.cann_version() is None
-    assert plugin.suite_version().startswith("0.1.0")
+        assert records.cann_version() is None
+    assert records.suite_version().startswith("0.1.0")
 
 
 def test_render_bad_input_is_one_line_and_exit_status_2(tmp_path):
@@ -90,9 +93,21 @@ def test_the_backends_provenance_is_in_run_json_the_allure_environment_and_the_s
                       "--alluredir", str(tmp_path / "allure"), "--output-dir", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert run["backend_provenance"] == {"op_library": library}  # the empty V2 entry dropped
+    assert run["schema"] == records.RUN_SCHEMA and run["backend"] == "tests.support.traced:factory"
+    own = run["operators"][OPERATOR]  # the provenance is the operator's backend's
+    assert own["backend_provenance"] == {"op_library": library}  # the empty V2 entry dropped
+    assert own["backend_options"] == {"op_library": library}
+    assert (own["title"], own["home"]) == (OP.title, OP.home)
+    assert (own["spec_profile"], own["spec_profile_kind"]) == ("doc", "published")
+    assert own["world_sizes"] == {"910_95": [4]}
+    items = [json.loads(line) for line in (tmp_path / "out" / "items.jsonl").read_text().splitlines()]
+    assert items and {i["schema"] for i in items} == {records.ITEM_SCHEMA}
+    assert {i["cell"]["operator"] for i in items} == {OPERATOR}
     props = (tmp_path / "allure" / "environment.properties").read_text().splitlines()
-    assert f"backend.op_library={library}" in props
-    assert not any(line.startswith("backend.op_library_v2") for line in props)
-    backend_line = next(line for line in proc.stdout.splitlines() if line.startswith("backend --backend"))
-    assert f"(op_library {library}); spec profile doc" in backend_line
+    assert f"{OPERATOR}.backend.op_library={library}" in props
+    assert not any(".op_library_v2" in line for line in props)
+    assert f"operators={OP.title}" in props
+    operator_line = next(line for line in proc.stdout.splitlines()
+                         if line.startswith(f"{OP.title}: spec profile "))
+    assert operator_line.startswith(f"{OP.title}: spec profile doc (published: ")
+    assert f"(op_library {library}); cases run: " in operator_line

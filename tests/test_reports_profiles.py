@@ -14,10 +14,11 @@ from pathlib import Path
 
 import pytest
 
+from ops.alltoallv_gmm import OPERATOR as OP
+from ops.alltoallv_gmm.clauses import CLAUSE
 from reports import matrix as M
 from reports.results import load_many
-from spec.clauses import CLAUSE, clauses_for
-from tests.support.runs import run_module
+from tests.support.runs import OPERATOR, run_module
 
 FAST = ["--hypothesis-profile", "debug", "-p", "tests.support.no_shrink", "-p", "no:cacheprovider",
         "-q"]
@@ -59,7 +60,7 @@ DEPARTURES = {
                              "VOLUME.A3.card_min", "VOLUME.A3.card_max"},
 }
 # Stated on outputs only: untested where nothing was computed (A3 here), never passed.
-OUTPUT_CLAUSES = {c.id for c in clauses_for("A3") if c.rule is None}
+OUTPUT_CLAUSES = {c.id for c in OP.clauses_for("A3") if c.rule is None}
 
 
 def _matrix(tmp_path: Path, profile_args: list[str]) -> dict:
@@ -73,21 +74,31 @@ def _matrix(tmp_path: Path, profile_args: list[str]) -> dict:
     return M.build(load_many(folders))
 
 
+def _part(m: dict, profile: str) -> dict:
+    """The operator's part of the matrix, judged by `profile`."""
+    assert list(m["operators"]) == [OPERATOR]
+    part = m["operators"][OPERATOR]
+    assert (part["run"]["title"], part["run"]["spec_profile"]) == (OP.title, profile)
+    assert len(part["run"]["sources"]) == len(SMALL_RUNS)  # both runs, merged
+    return part
+
+
 def test_cann_profile_every_clause_passes(tmp_path):
     m = _matrix(tmp_path, ["--spec-profile", "cann-2025.12"])
     print("\n".join(M.summary_lines(m)))
     assert M.clauses_in_state(m, "failed") == set()
-    p910 = m["products"]["910_95"]["clauses"]
+    part = _part(m, "cann-2025.12")
+    p910 = part["products"]["910_95"]["clauses"]
     assert {c for c, row in p910.items() if row["state"] != "passed"} == set()
-    assert set(p910) == {c.id for c in clauses_for("910_95")}
-    a3 = m["products"]["A3"]["clauses"]
+    assert set(p910) == {c.id for c in OP.clauses_for("910_95")}
+    a3 = part["products"]["A3"]["clauses"]
     assert {c for c, row in a3.items() if row["state"] != "passed"} == OUTPUT_CLAUSES
     assert {a3[c]["state"] for c in OUTPUT_CLAUSES} == {"untested"}
     # At the world size each product ran, no side of a passed clause was left untested (the
     # epWorldSize rules test their invalid side at the unsupported sizes instead; A3 ran its
     # first stage only, so there only the first-stage rules).
     for product, ep in (("910_95", "4"), ("A3", "8")):
-        for clause, row in m["products"][product]["clauses"].items():
+        for clause, row in part["products"][product]["clauses"].items():
             c = row["cells"][ep]
             first_stage_only = product == "A3" and CLAUSE[clause].stage != 1
             if c["state"] == "passed" and not clause.startswith("PRODUCT.") and not (
@@ -99,14 +110,17 @@ def test_cann_profile_every_clause_passes(tmp_path):
 def test_doc_profile_against_shipped_behaviour_fails_exactly_the_departures(tmp_path):
     m = _matrix(tmp_path, ["--spec-profile", "doc", "--backend-option", "behavior=cann-2025.12"])
     print("\n".join(M.summary_lines(m)))
+    part = _part(m, "doc")
+    assert part["run"]["backends"] == ["--backend sim --backend-option behavior=cann-2025.12"]
     for product, departures in DEPARTURES.items():
         assert M.clauses_in_state(m, "failed", product) == departures, product
-        rows = m["products"][product]["clauses"]
+        assert M.clauses_in_state(m, "failed", product, OPERATOR) == departures, product
+        rows = part["products"][product]["clauses"]
         for clause in departures:  # the violation is what fails, not the valid side
             assert any(c["sides"].get("invalid", {}).get("state") == "failed"
                        for c in rows[clause]["cells"].values()), (product, clause)
     assert M.clauses_in_state(m, "passed", "910_95") == (
-        {c.id for c in clauses_for("910_95")} - DEPARTURES["910_95"])
+        {c.id for c in OP.clauses_for("910_95")} - DEPARTURES["910_95"])
 
 
 @pytest.mark.slow
@@ -119,5 +133,5 @@ def test_cann_profile_every_clause_passes_on_a3_with_outputs(tmp_path):
                       timeout=3600)
     assert proc.returncode == 0, proc.stdout[-3000:]
     m = M.build(load_many([out]))
-    assert {c for c, row in m["products"]["A3"]["clauses"].items()
+    assert {c for c, row in m["operators"][OPERATOR]["products"]["A3"]["clauses"].items()
             if row["state"] != "passed"} == set()

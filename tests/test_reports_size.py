@@ -94,9 +94,9 @@ def test_the_page_carries_every_test_and_shows_a_passing_one_briefly(run):
     assert len(tests) == len(_results(out)) == 100
     for t in tests:
         shown = {p["name"] for p in t["parameters"]}
-        assert {"product", "ep", "dtype", "side"} <= shown, shown
+        assert {"operator", "product", "ep", "dtype", "side"} <= shown, shown
         assert not shown & {"cell", "backend", "spec profile"}  # the run's, in its environment
-        assert any(link["url"].endswith(f"compliance.html#{t['name'].split()[0]}")
+        assert any(link["url"].endswith(f"compliance.html#alltoallv_gmm.{t['name'].split()[0]}")
                    for link in t["links"])
         assert "contract text" not in t["descriptionHtml"]  # one click away, in the matrix
     suites = json.loads(files["data/suites.json"])

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
 
 import pytest
 
 from fixtures.backends import BackendError, BackendSpec
 from fixtures.runner import Worlds
-from fixtures.sim import SimBackend
-from spec.case import Case, Fault, Shared
-from spec.profiles import load
-from strategies import Pins, intended
+from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Case, Fault, Shared
+from ops.alltoallv_gmm.sim import BEHAVIORS, CHECKS, SimBackend
+from ops.alltoallv_gmm.worlds import Pins, build_world
+from strategies import intended
 from strategies.choices import Minimal, Seeded
-from strategies.worlds import build_world
 
 DOC, CANN = load("doc"), load("cann-2025.12")
 
@@ -74,6 +75,26 @@ def test_status_codes_follow_the_chosen_reading(worlds, behavior, h1_status, pai
     assert {r.status1 for r in pair.reports} == {pair_status}
 
 
+def test_every_version_is_a_row_with_a_code_for_every_check():
+    for name, row in BEHAVIORS.items():
+        assert set(row.codes) == set(CHECKS), name
+        assert row.absent <= set(CHECKS), name
+        assert set(row.ep_sizes) == {"A3", "910_95"}, name
+
+
+def test_a_new_version_is_a_new_row(monkeypatch):
+    """A version that differs in a limit and a code needs no code of the sim's: a row."""
+    doc = BEHAVIORS["doc"]
+    monkeypatch.setitem(BEHAVIORS, "doc-narrow", replace(
+        doc, limits={**doc.limits, "H1": (1, 4095)}, codes={**doc.codes, "range.H1": 561002}))
+    narrow = Worlds(BackendSpec("sim", {"behavior": "doc-narrow"}))
+    try:
+        result = narrow.run(_case(h1=4096, clause="RANGE.H1"), DOC)
+        assert {r.status1 for r in result.reports} == {561002}
+    finally:
+        narrow.close()
+
+
 def test_a_64_rank_world_runs_both_stages(worlds):
     case = build_world(Minimal(), "910_95", 64, DOC, Pins(e=4, shared=True), "CALC.gmm")
     assert case.ep == 64 and case.e == 4 and case.stage == "both"
@@ -104,7 +125,7 @@ def test_unknown_behavior_and_bad_backends_get_one_clear_line():
     with pytest.raises(BackendError, match="built-in backends: sim, torch, torch_npu, aclnn"):
         BackendSpec("no_such_module:factory").make()
     with pytest.raises(BackendError, match="has no callable 'nope'"):
-        BackendSpec("fixtures.sim:nope").make()
+        BackendSpec("ops.alltoallv_gmm.sim:nope").make()
     with pytest.raises(BackendError, match="lacks get_workspace_size, execute"):
         BackendSpec("builtins:object").make()
     with pytest.raises(BackendError, match="rejected its options"):

@@ -9,17 +9,12 @@ import shutil
 
 import pytest
 
-from spec.clauses import AREAS, CLAUSE, CLAUSES, PRODUCTS
-from spec.params import PARAMS
-from spec.products import world_sizes
-from spec.profiles import (
-    PROFILE_DIR,
-    ProfileError,
-    available,
-    inconsistent_mappings,
-    load,
-    missing_mappings,
-)
+from ops.alltoallv_gmm import OPERATOR as OP
+from ops.alltoallv_gmm import PROFILE_DIR, available, load
+from ops.alltoallv_gmm.clauses import CLAUSE, CLAUSES, PRODUCTS
+from ops.alltoallv_gmm.params import PARAMS
+from spec.operator import AREAS
+from spec.profiles import ProfileError, inconsistent_mappings, missing_mappings
 from spec.rules import InRange
 
 # OPERATOR.md section 2, read by hand: where the shipped code (Dec 2025) departs from the text.
@@ -78,7 +73,8 @@ def test_a_profile_is_added_as_data_alone(tmp_path):
 
 
 @pytest.mark.parametrize("text, fragment", [
-    ('name = "x"\n[clauses]\n"NO.SUCH" = 161001\n', "'NO.SUCH' is not in spec/clauses.py"),
+    ('name = "x"\n[clauses]\n"NO.SUCH" = 161001\n',
+     "'NO.SUCH' is not a clause of aclnnAlltoAllvGroupedMatMul"),
     ('name = "x"\n[clauses]\n"RANGE.H1" = "sometimes"\n', "unknown value 'sometimes'"),
     ('name = "x"\n[clauses]\n"RANGE.H1" = {status = 1, stage = 3}\n', "stage 1 or 2"),
     ('name = "x"\nextend = "doc"\n', "unknown keys ['extend']"),
@@ -121,11 +117,14 @@ def test_clause_ids_areas_and_products_are_well_formed():
 
 
 def test_both_stages_have_all_their_parameters():
-    assert [p.c_name for p in PARAMS if p.stage == 1] == [
+    assert [p.c_name for p in PARAMS if p.stage == 1 and not p.entries] == [
         "gmmX", "gmmWeight", "sendCountsTensorOptional", "recvCountsTensorOptional",
         "mmXOptional", "mmWeightOptional", "group", "epWorldSize", "sendCounts", "recvCounts",
         "transGmmWeight", "transMmWeight", "permuteOutFlag", "gmmY", "mmYOptional",
         "permuteOutOptional", "workspaceSize", "executor"]
+    # V2 inserts commMode right after group (contracts/alltoallv_gmm-v2.md).
+    v2 = [p.c_name for p in PARAMS if p.stage == 1 and (not p.entries or "v2" in p.entries)]
+    assert v2[v2.index("group") + 1] == "commMode"
     assert [p.c_name for p in PARAMS if p.stage == 2] == [
         "workspace", "workspaceSize", "executor", "stream"]
     roles = {p.c_name: p.role for p in PARAMS if p.stage == 1}
@@ -146,5 +145,5 @@ def test_ranges_are_the_published_ones():
     assert r("RANGE.e") == (0, 32, False, True)
     assert r("RANGE.e_ep") == (0, 256, False, True)
     assert r("RANGE.K") == (2, 8, True, True)
-    assert world_sizes("A3") == (8, 16, 32, 64)
-    assert world_sizes("910_95") == (4, 8, 16, 32, 64)
+    assert OP.world_sizes("A3") == (8, 16, 32, 64)
+    assert OP.world_sizes("910_95") == (4, 8, 16, 32, 64)

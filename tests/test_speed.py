@@ -20,19 +20,21 @@ from ci import bench_cases
 from fixtures.harness import RankPlan
 from fixtures.protocol import ALL_CAPABILITIES
 from fixtures.runner import plan_case, summarise
-from fixtures.sim import SimBackend
 from fixtures.world import ThreadWorld
+from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Case, CaseFormatError
+from ops.alltoallv_gmm.sim import SimBackend
 from reports.results import cases_path, read_cases, record_case, write_cases
-from spec.case import Case, CaseFormatError
-from spec.profiles import load
+from spec.outcome import Cell, ConformanceFailure
 from strategies import probe
 from strategies import tier as tiers
 from suites import _conformance
-from suites._conformance import AfterFailure, Cell, ConformanceFailure, case_record
+from suites._conformance import AfterFailure, case_record
 
 ROOT = Path(__file__).resolve().parents[1]
 
 PROFILE = load("doc")
+BROKEN = "ops.alltoallv_gmm.mutants.routing:source_major_permute"  # permutes source-rank-major
 
 
 def _plan(clause: str, side: str, ep: int = 4, stage: str | None = None) -> RankPlan:
@@ -185,7 +187,7 @@ def test_the_pr_tier_reports_a_failing_cell_at_its_first_failing_case(tmp_path: 
     proc = subprocess.run(
         [sys.executable, "-m", "pytest", "suites/test_numerics.py", "-p", "no:cacheprovider",
          "-q", "-p", "no:xdist", "--product", "910_95", "--world-sizes", "4", "-k",
-         "CALC.permute and valid and not bfloat16", "--backend", "tests.support.broken:factory",
+         "CALC.permute and valid and not bfloat16", "--backend", BROKEN,
          "--output-dir", str(tmp_path)], cwd=ROOT, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 1, proc.stdout[-2000:] + proc.stderr[-2000:]
     records = list(read_cases(cases_path(tmp_path)))
@@ -243,7 +245,8 @@ def test_a_passing_record_is_small_and_replays_from_cases_jsonl(tmp_path: Path) 
         result = summarise(plan.case, plan.expectation, world.run(plan), plan, 0.1)
     finally:
         world.close()
-    record = case_record(Cell("CALC.gmm", "valid", "910_95", 64, "float16"), result, 0.1)
+    record = case_record(Cell("alltoallv_gmm", "CALC.gmm", "valid", "910_95", 64, "float16"), result,
+                         0.1)
     assert result.outcome == "passed" and "case" not in record and "verdicts" not in record
     assert {"cell", "case_id", "outcome", "stage", "exercised", "timings", "case_z"} <= set(record)
     assert len(json.dumps(record)) < 6000  # the whole case was 33 KB of JSON

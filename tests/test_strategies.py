@@ -10,16 +10,15 @@ from hypothesis import strategies as st
 
 from fixtures.backends import BackendSpec
 from fixtures.runner import Worlds
-from spec.call import quantity
-from spec.case import Case
-from spec.clauses import CLAUSE, CLAUSES
-from spec.products import world_sizes
-from spec.profiles import load
+from ops.alltoallv_gmm import OPERATOR as OP
+from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.builders import INVALID, VALID, range_values
+from ops.alltoallv_gmm.case import Case
+from ops.alltoallv_gmm.clauses import CLAUSE, CLAUSES
+from ops.alltoallv_gmm.worlds import Unreachable, build_world
 from spec.rules import InRange
 from strategies import intended, reachable
 from strategies.choices import Drawn, Minimal, Seeded
-from strategies.clauses import INVALID, VALID, range_values
-from strategies.worlds import Unreachable, build_world
 from suites._conformance import INVALID_WORLD_SIZES
 
 DOC = load("doc")
@@ -28,7 +27,7 @@ SETTINGS = settings(max_examples=4, deadline=None, database=None,
 
 
 def _first_reachable_ep(clause: str, side: str, product: str) -> int | None:
-    sizes = world_sizes(product)
+    sizes = OP.world_sizes(product)
     if clause.startswith("PRODUCT.") and clause.endswith(".epWorldSize") and side == "invalid":
         sizes = tuple(s for s in INVALID_WORLD_SIZES if s not in sizes)
     return next((ep for ep in sorted(sizes) if reachable(clause, side, product, ep, DOC) is None),
@@ -144,7 +143,7 @@ def test_boundary_cases_sit_exactly_on_the_edges(clause, side):
             case = builder(ch, product, ep, DOC)
         except Unreachable:
             continue
-        value = quantity(case.call(0), rule.quantity)
+        value = case.call(0).quantity(rule.quantity)
         assert value in edges, f"{rule.quantity}={value} is not an edge {sorted(edges)}"
         seen.add(value)
     expected = {v for v in edges if (clause, side, v) not in UNREACHABLE_EDGES}

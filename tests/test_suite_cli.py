@@ -16,6 +16,8 @@ import pytest
 from tests.support.runs import read_cases
 
 ROOT = Path(__file__).resolve().parents[1]
+TITLE = "aclnnAlltoAllvGroupedMatMul"  # the operator under test (ops/alltoallv_gmm)
+BROKEN = "ops.alltoallv_gmm.mutants.routing:source_major_permute"  # permutes source-rank-major
 SMALL = ["--product", "910_95", "--world-sizes", "4", "--hypothesis-profile", "debug", "-p",
          "no:cacheprovider", "-q"]
 
@@ -36,15 +38,16 @@ def pytest_suites(*args: str, env: dict | None = None, output: Path | None = Non
 @pytest.mark.parametrize("args, message", [
     (["--product", "A4"], "--product 'A4': unknown product A4; accepted: A3, 910_95"),
     (["--spec-profile", "cann-1999"],
-     "unknown spec profile 'cann-1999'; available: cann-2025.12, cann-2026.07, doc, doc-2026.07"),
+     f"unknown spec profile 'cann-1999' of {TITLE}; available: cann-2025.12, cann-2026.07, doc, "
+     "doc-2026.07"),
     (["--spec-profile", "auto"], "--spec-profile auto: reads the installed CANN, so it needs a "
                                  "hardware backend"),
     (["--entry", "v3"], "--entry 'v3': accepted: v1, v2"),
     (["--comm-mode", "ccu"], "--comm-mode: only V2 takes a commMode; add --entry v2"),
-    (["--entry", "v2"], "--entry v2: spec profile doc predates aclnnAlltoAllvGroupedMatMulV2; "
-                        "profiles with V2: cann-2026.07, doc-2026.07"),
+    (["--entry", "v2"], f"--entry v2: spec profile doc of {TITLE} predates its V2; "
+                        "profiles with it: cann-2026.07, doc-2026.07"),
     (["--entry", "v2", "--spec-profile", "cann-2026.07", "--comm-mode", "hccs"],
-     "--comm-mode 'hccs': accepted: ai_cpu, ccu (profile cann-2026.07)"),
+     f"--comm-mode 'hccs': accepted: ai_cpu, ccu (profile cann-2026.07 of {TITLE})"),
     (["--judge", "cosine"], "--judge 'cosine': accepted: mixed, mere-mare, allclose"),
     (["--backend", "nosuch"], "--backend 'nosuch': expected a built-in name (sim, torch, torch_npu, "
                               "aclnn) or package.module:factory"),
@@ -87,13 +90,13 @@ def test_collection_is_the_same_on_every_worker():
 
 def test_a_broken_backend_is_caught_named_and_replayed(tmp_path):
     proc = pytest_suites("suites/test_numerics.py", "-k", "CALC.permute-valid",
-                         "--backend", "tests.support.broken:factory", output=tmp_path)
+                         "--backend", BROKEN, output=tmp_path)
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert "[CALC.permute] movement on rank" in proc.stdout
     replay = re.search(r"replay: (python -m ci\.replay .+)", proc.stdout)
     assert replay, proc.stdout[-3000:]
     argv = shlex.split(replay.group(1))
-    assert argv[:3] == ["python", "-m", "ci.replay"] and "tests.support.broken:factory" in argv
+    assert argv[:3] == ["python", "-m", "ci.replay"] and BROKEN in argv
     again = run(argv[1:])
     assert again.returncode == 1, again.stdout + again.stderr
     assert "verdict: FAILED" in again.stdout and "[CALC.permute] movement" in again.stdout
@@ -107,7 +110,7 @@ def test_known_failures_pass_the_run_and_unexpected_passes_fail_it(tmp_path):
     known.write_text('[[expected_failure]]\nclause = "CALC.permute"\nside = "valid"\n'
                      'reason = "planted: source-rank-major permute"\n')
     broken = pytest_suites("suites/test_numerics.py", "-k", "CALC.permute-valid",
-                           "--backend", "tests.support.broken:factory", "--expectations",
+                           "--backend", BROKEN, "--expectations",
                            str(known), output=tmp_path)
     assert broken.returncode == 0, broken.stdout[-2000:]
     assert "xfailed" in broken.stdout
@@ -136,6 +139,11 @@ def test_the_summary_counts_cases_clauses_and_time(tmp_path):
     assert proc.returncode == 0, proc.stdout[-2000:]
     cases = int(re.search(r"cases run: (\d+)", proc.stdout).group(1))
     assert cases >= 4
-    assert re.search(r"clauses covered: 910_95: \d+/163 clause sides covered", proc.stdout)
+    # The operator's own line: its contract version, backend and cases (here all of them).
+    own = re.search(rf"^{TITLE}: spec profile doc \(published: .*\); --backend sim\S* .*"
+                    r"; cases run: (\d+) ", proc.stdout, re.M)
+    assert own and int(own.group(1)) == cases, proc.stdout[-2000:]
+    assert re.search(r"clauses covered: alltoallv_gmm 910_95: \d+/163 clause sides covered",
+                     proc.stdout)
     assert re.search(r"wall time: [\d.]+ s", proc.stdout)
     assert len(read_cases(tmp_path)) == cases

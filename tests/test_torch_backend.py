@@ -8,12 +8,12 @@ import pytest
 
 from fixtures.backends import BackendSpec
 from fixtures.runner import Worlds
-from fixtures.sim import SimBackend
-from fixtures.torch_backend import permute_index
-from spec.profiles import load
+from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.sim import SimBackend
+from ops.alltoallv_gmm.torch_backend import permute_index
+from ops.alltoallv_gmm.worlds import Pins, build_world
 from strategies import probe
-from strategies.worlds import Pins, build_world
-from tests.support.pool_cases import SeededChoices
+from strategies.choices import Seeded
 
 EP = 4
 
@@ -32,7 +32,7 @@ def test_the_permute_index_is_the_sims_permute(seed: int) -> None:
 
 def _cases(profile_name: str) -> list:
     profile = load(profile_name)
-    cases = [build_world(SeededChoices(s), "910_95", EP, profile, pins, "CALC.gmm", "valid")
+    cases = [build_world(Seeded(s), "910_95", EP, profile, pins, "CALC.gmm", "valid")
              for s, pins in enumerate([
                  Pins(flag=False, dtype="bfloat16"),  # permuteOut kept in the workspace
                  Pins(flag=True, trans_gmm=True, shared=True, trans_mm=True, dtype="float16"),
@@ -62,7 +62,7 @@ def test_the_torch_world_passes_both_readings_of_the_contract(profile: str) -> N
 def test_a_torch_backend_with_a_wrong_permute_is_caught() -> None:
     worlds = Worlds(BackendSpec("tests.support.pool_backends:source_major_torch",
                                 {"behavior": "doc"}), timeout=60)
-    case = build_world(SeededChoices(7), "910_95", EP, load("doc"), Pins(flag=True, e=2),
+    case = build_world(Seeded(7), "910_95", EP, load("doc"), Pins(flag=True, e=2),
                        "CALC.permute", "valid")
     try:
         result = worlds.run(case, load("doc"))

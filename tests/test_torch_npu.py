@@ -20,11 +20,11 @@ import fixtures.torch_npu_backend as T
 from fixtures.harness import materialise
 from fixtures.protocol import NotApplicable, RankContext
 from fixtures.world import ThreadWorld
-from spec.case import Fault
-from spec.profiles import load
-from strategies import Pins, intended
+from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Fault
+from ops.alltoallv_gmm.worlds import Pins, build_world
+from strategies import intended
 from strategies.choices import Seeded
-from strategies.worlds import build_world
 from tests.fakes import rank_setup, ranks
 from tests.fakes.cases import BASE
 

@@ -24,9 +24,9 @@ from fixtures.harness import materialise
 from fixtures.pool import ProcessWorld
 from fixtures.protocol import ALL_CAPABILITIES, AsyncFailure, NotApplicable, RankContext
 from fixtures.world import ThreadWorld
-from spec.case import Fault
+from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Fault
 from spec.expect import Expectation
-from spec.profiles import load
 from tests.fakes import npu_host, rank_setup, ranks
 from tests.fakes.cases import BASE, V2_AI_CPU, V2_CCU_ON_A3
 

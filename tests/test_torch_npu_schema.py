@@ -20,8 +20,8 @@ from filelock import FileLock
 
 import fixtures.torch_npu_backend as T
 from fixtures.world import ThreadWorld
-from spec.case import Fault
-from spec.profiles import load
+from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Fault
 from tests.fakes import rank_setup, ranks
 from tests.fakes.cases import BASE
 from tests.fakes.schema import Schema, binding_errors, parse

@@ -11,10 +11,10 @@ import pytest
 from fixtures.backends import BackendError, BackendSpec
 from fixtures.harness import RankPlan
 from fixtures.runner import Worlds, plan_case
-from fixtures.sim import SimBackend
 from fixtures.world import ThreadWorld, TurnWorld
-from spec.case import Case
-from spec.profiles import load
+from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Case
+from ops.alltoallv_gmm.sim import SimBackend
 from strategies import clause_cases, probe
 
 PROFILE = load("doc")
@@ -151,7 +151,7 @@ def test_each_rank_is_timed_by_its_own_cpu_not_its_peers_turns() -> None:
 def test_a_backend_without_a_declared_world_gets_threads_and_a_bad_one_is_one_line(
         tmp_path, monkeypatch) -> None:
     (tmp_path / "plain_backend.py").write_text(
-        "from fixtures.sim import SimBackend\n"
+        "from ops.alltoallv_gmm.sim import SimBackend\n"
         "class Plain(SimBackend):\n    world = 'threads'\n"
         "def factory(**o):\n    return Plain(**o)\n"
         "class Odd(SimBackend):\n    world = 'fibres'\n"

@@ -17,10 +17,10 @@ import pytest
 
 from fixtures.harness import materialise
 from fixtures.protocol import RankContext
-from fixtures.sim import SimBackend
-from spec.call import Call, TensorDesc
+from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.call import Call, TensorDesc
+from ops.alltoallv_gmm.sim import SimBackend
 from spec.expect import broken
-from spec.profiles import load
 
 PROFILE = "cann-2026.07"
 F16, BF16, F32 = "float16", "bfloat16", "float32"

@@ -17,11 +17,12 @@ from fixtures.backends import BackendSpec
 from fixtures.harness import materialise
 from fixtures.protocol import RankContext
 from fixtures.runner import Worlds, needs
-from fixtures.sim import BEHAVIORS, SimBackend
-from spec.case import Case, Fault, Shared
-from spec.clauses import clauses_for
+from ops.alltoallv_gmm import OPERATOR as OP
+from ops.alltoallv_gmm import available, load
+from ops.alltoallv_gmm.case import Case, Fault, Shared
+from ops.alltoallv_gmm.sim import BEHAVIORS, SimBackend
 from spec.expect import expect_case
-from spec.profiles import available, load, missing_mappings
+from spec.profiles import missing_mappings
 
 PROFILES = ("doc", "cann-2025.12", "cann-2026.07", "doc-2026.07")
 NEW = ("cann-2026.07", "doc-2026.07")
@@ -195,11 +196,11 @@ def test_every_entry_of_a_new_profile_names_its_commit(name):
 
 def test_v2_clauses_belong_to_the_versions_that_have_v2():
     assert "v2" not in load("doc").entries and "v2" not in load("cann-2025.12").entries
-    v2_only = [c.id for c in clauses_for("A3", entry="v2") if "v1" not in c.entries]
+    v2_only = [c.id for c in OP.clauses_for("A3", entry="v2") if "v1" not in c.entries]
     assert v2_only == ["COMMMODE.null", "COMMMODE.empty", "PRODUCT.A3.commMode"]
     for name in available():
         assert missing_mappings(load(name)) == []
-    assert not set(v2_only) & {c.id for c in clauses_for("A3", entry="v1")}
+    assert not set(v2_only) & {c.id for c in OP.clauses_for("A3", entry="v1")}
 
 
 def test_every_profile_is_a_row_of_the_sims_table():
@@ -216,8 +217,8 @@ def test_a_v2_case_round_trips_and_a_v1_case_keeps_its_id():
 def test_a_v2_case_needs_the_entry_v2_capability():
     case = _v2("910_95", "ai_cpu")
     exp = expect_case(case, load("cann-2026.07"))
-    assert "entry_v2" in needs(case, exp)
-    assert "entry_v2" not in needs(world(), expect_case(world(), load("cann-2026.07")))
+    assert "entry_v2" in needs(OP, case, exp)
+    assert "entry_v2" not in needs(OP, world(), expect_case(world(), load("cann-2026.07")))
 
 
 class _NoV2(SimBackend):
@@ -323,7 +324,8 @@ def test_an_unrequested_output_may_be_ignored_or_rejected_under_the_text_only():
 def test_a_shipped_profile_may_not_be_ambiguous(tmp_path):
     import shutil
 
-    from spec.profiles import PROFILE_DIR, ProfileError
+    from ops.alltoallv_gmm import PROFILE_DIR
+    from spec.profiles import ProfileError
 
     for f in PROFILE_DIR.glob("*.toml"):
         shutil.copy(f, tmp_path)
@@ -368,12 +370,12 @@ def _cann_only(install):
 def test_auto_picks_the_shipped_profile_of_the_installed_entry_points(tmp_path):
     from spec.installed import find_install, pick
 
-    new = _cann_only(find_install(_cann(tmp_path / "new", v2=True), cann_version="9.9"))
-    profile, why = pick(new)
+    new = _cann_only(find_install(OP, _cann(tmp_path / "new", v2=True), cann_version="9.9"))
+    profile, why = pick(OP, new)
     assert profile.name == "cann-2026.07" and "exports aclnnAlltoAllvGroupedMatMulV2" in why
     assert "CANN 9.9" in why
-    old = _cann_only(find_install(_cann(tmp_path / "old", v2=False)))
-    profile, why = pick(old)
+    old = _cann_only(find_install(OP, _cann(tmp_path / "old", v2=False)))
+    profile, why = pick(OP, old)
     assert profile.name == "cann-2025.12" and "no library in op-plugin's order" in why
 
 
@@ -384,22 +386,22 @@ def test_auto_reads_the_entry_points_in_op_plugins_library_order(tmp_path):
 
     env = _cann(tmp_path / "cann", v2=False)
     lib64 = tmp_path / "cann" / "lib64"
-    assert not find_install(env).has_v2
+    assert not find_install(OP, env).has_v2
     (lib64 / "libopapi_transformer.so").symlink_to(_fake_cann(True))
-    install = _cann_only(find_install(env))
+    install = _cann_only(find_install(OP, env))
     assert install.library == install.library_v2 == lib64 / "libopapi_transformer.so"
-    assert pick(install)[0].name == "cann-2026.07"
+    assert pick(OP, install)[0].name == "cann-2026.07"
     (lib64 / "libopapi_transformer.so").unlink()
     vendor = tmp_path / "cann" / "opp" / "vendors" / "acme_transformer" / "op_api" / "lib"
     vendor.mkdir(parents=True)
     (vendor / "libcust_opapi.so").symlink_to(_fake_cann(True))
     (tmp_path / "cann" / "opp" / "vendors" / "config.ini").write_text("load_priority=acme_transformer\n")
-    assert _cann_only(find_install(env)).library_v2 == vendor / "libcust_opapi.so"
+    assert _cann_only(find_install(OP, env)).library_v2 == vendor / "libcust_opapi.so"
     custom = tmp_path / "custom" / "op_api" / "lib"
     custom.mkdir(parents=True)
     (custom / "libcust_opapi.so").symlink_to(_fake_cann(False))
     env["ASCEND_CUSTOM_OPP_PATH"] = str(tmp_path / "custom")
-    install = _cann_only(find_install(env))
+    install = _cann_only(find_install(OP, env))
     assert (install.library, install.library_v2) == (custom / "libcust_opapi.so", vendor / "libcust_opapi.so")
 
 
@@ -410,19 +412,19 @@ def test_auto_refuses_without_an_install_or_a_match(tmp_path):
     from spec.profiles import ProfileError
 
     with pytest.raises(ProfileError, match="no CANN install found; set ASCEND_HOME_PATH"):
-        find_install({})
+        find_install(OP, {})
     with pytest.raises(ProfileError, match=r"no library exports aclnnAlltoAllvGroupedMatMulGetWorkspaceSize "
                                            r"\(searched in op-plugin's order: .*libopapi.so\)"):
-        find_install(_cann(tmp_path / "other", v2=None))
-    new = _cann_only(find_install(_cann(tmp_path / "new", v2=True)))
+        find_install(OP, _cann(tmp_path / "other", v2=None))
+    new = _cann_only(find_install(OP, _cann(tmp_path / "new", v2=True)))
     with pytest.raises(ProfileError, match=r"torch_npu 2\.9 lacks comm_mode"):
-        pick(replace(new, torch_npu="2.9", torch_npu_comm_mode=False))
+        pick(OP, replace(new, torch_npu="2.9", torch_npu_comm_mode=False))
     only_published = tmp_path / "profiles"
     only_published.mkdir()
     for name in ("doc", "doc-2026.07"):
         (only_published / f"{name}.toml").write_text(load(name).path.read_text("utf-8"), "utf-8")
     with pytest.raises(ProfileError, match="shipped profiles with entry points v1, v2: none"):
-        pick(new, only_published)
+        pick(OP, new, only_published)
 
 
 @pytest.mark.parametrize("profile", NEW)
@@ -431,7 +433,7 @@ def test_every_comm_mode_clause_is_reachable_on_both_sides(profile):
 
     prof = load(profile)
     for product, ep in (("A3", 8), ("910_95", 4)):
-        for clause in [c for c in clauses_for(product, entry="v2") if "v1" not in c.entries]:
+        for clause in [c for c in OP.clauses_for(product, entry="v2") if "v1" not in c.entries]:
             for side in ("valid", "invalid"):
                 case, why = probe(clause.id, side, product, ep, prof, "float16", "v2", "ai_cpu")
                 assert case is not None, (clause.id, side, product, why)

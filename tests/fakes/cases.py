@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from spec.case import Case, Shared
+from ops.alltoallv_gmm.case import Case, Shared
 
 SEND = ((1, 2, 0, 1, 2, 0, 1, 1), (2, 0, 1, 1, 0, 2, 1, 1), (0, 1, 2, 1, 1, 1, 2, 0),
         (1, 1, 1, 1, 1, 1, 1, 1))

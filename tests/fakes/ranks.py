@@ -5,7 +5,7 @@ the real ones are. In a rank process it finds its rank and peers through torch.d
 world the pool initialised); in the in-process tests, where ranks are threads of one process, a
 test binds each thread to its rank with `bound(ctx)` (or wraps the backend in `Bound`).
 
-The operator itself is `fixtures.sim.SimBackend`: its first-stage check decides the status, its
+The operator itself is `ops.alltoallv_gmm.sim.SimBackend`: its first-stage check decides the status, its
 second stage moves real data through the communicator. Product and contract reading come from
 FAKE_PRODUCT (default 910_95) and FAKE_BEHAVIOR (default cann-2025.12, the shipped code).
 """
@@ -22,7 +22,7 @@ import ml_dtypes
 import numpy as np
 
 from fixtures.protocol import RankContext
-from fixtures.sim import SimBackend
+from ops.alltoallv_gmm.sim import SimBackend
 
 _local = threading.local()
 WIRE_DTYPES = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16), np.dtype(np.float32),

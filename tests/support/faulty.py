@@ -18,7 +18,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from fixtures.sim import NULLPTR, SUCCESS, SimBackend
+from ops.alltoallv_gmm.sim import NULLPTR, SUCCESS, SimBackend
 
 FAULTS = ("h1_status", "group_crash", "n1_flaky")
 RANGE_LIMIT = 65536

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from ci.bench_pool import SeededChoices, valid_cases
+from ci.bench_pool import valid_cases
 from fixtures.harness import RankPlan, RankReport
 from fixtures.runner import CaseResult, plan_case, summarise
-from spec.case import Case
+from ops.alltoallv_gmm import load
+from ops.alltoallv_gmm.case import Case
+from ops.alltoallv_gmm.worlds import Pins, build_world
 from spec.expect import Expectation
-from spec.profiles import load
-from strategies.worlds import Pins, build_world
+from strategies.choices import Seeded
 
 ALL_CAPS = frozenset({"null_inputs", "null_attributes", "output_args", "null_out_pointers",
                       "stage_control", "formats"})
@@ -22,12 +23,12 @@ def plan_for(case: Case, profile: str = "doc", repeat: bool = True) -> RankPlan:
 
 
 def valid_plan(ep: int = 4, seed: int = 0, product: str = "910_95") -> RankPlan:
-    return plan_for(valid_cases(1, product, ep, seed=seed)[0])
+    return plan_for(valid_cases(1, product, ep, load("doc"), seed=seed)[0])
 
 
 def any_world_plan(ep: int, seed: int = 1, repeat: bool = True, **pins) -> RankPlan:
     """A valid-looking world of any size, expected to succeed (for backends with `any_ep`)."""
-    case = build_world(SeededChoices(seed), "910_95", ep, load("doc"), Pins(**pins), "CALC.gmm",
+    case = build_world(Seeded(seed), "910_95", ep, load("doc"), Pins(**pins), "CALC.gmm",
                        "valid")
     exp = Expectation("success", (0,) * ep, 0, None, frozenset())
     return RankPlan(case, exp, "mixed", True, True, repeat)

@@ -95,22 +95,32 @@ def pr_with_faults(tmp_path_factory) -> tuple[int, str, Path]:
 
 
 # --- synthetic results for the matrix -----------------------------------------------------
+OPERATOR = "alltoallv_gmm"
+
+
 def cell(clause: str, side: str = "valid", product: str = "910_95", ep: int = 4,
          dtype: str = "float16") -> dict:
-    return {"clause": clause, "side": side, "product": product, "ep": ep, "dtype": dtype}
+    return {"operator": OPERATOR, "clause": clause, "side": side, "product": product, "ep": ep,
+            "dtype": dtype}
 
 
 def nodeid(c: dict) -> str:
-    return f"suites/test_x.py::test_x[{c['clause']}-{c['side']}-{c['product']}-ep{c['ep']}-" \
-           f"{c['dtype']}]"
+    return f"suites/test_x.py::test_x[{c['operator']}-{c['clause']}-{c['side']}-{c['product']}-" \
+           f"ep{c['ep']}-{c['dtype']}]"
 
 
-def item(c: dict, outcome: str = "passed", reason: str = "") -> dict:
-    from spec.clauses import CLAUSE
+def item(c: dict, outcome: str = "passed", reason: str = "", skip_kind: str | None = None
+         ) -> dict:
+    """An item record as reports/records.py writes it; a skipped cell's kind (not_applicable,
+    unreachable) is data beside its reason."""
+    from ops.alltoallv_gmm.clauses import CLAUSE
 
-    return {"schema": "alltoallv-gmm-item/1", "nodeid": nodeid(c), "cell": c,
-            "area": CLAUSE[c["clause"]].area, "outcome": outcome, "reason": reason,
-            "seconds": 0.01}
+    rec = {"schema": "conformance-item/2", "nodeid": nodeid(c), "cell": c,
+           "area": CLAUSE[c["clause"]].area, "outcome": outcome, "reason": reason,
+           "seconds": 0.01}
+    if skip_kind is not None:
+        rec["skip_kind"] = skip_kind
+    return rec
 
 
 def case(c: dict, outcome: str = "passed", exercised: tuple[str, ...] = (),
@@ -130,10 +140,14 @@ def write_results(folder: Path, items: list[dict], cases: list[dict],
                   profile: str = "doc", products: tuple[str, ...] = ("910_95",),
                   world_sizes: dict | None = None) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    run = {"schema": "alltoallv-gmm-run/1", "backend": "sim", "backend_description": "sim",
-           "spec_profile": profile, "products": list(products),
-           "world_sizes": world_sizes or {p: [4] for p in products},
-           "hypothesis_profile": "debug", "judge": "mixed"}
+    run = {"schema": "conformance-run/2", "backend": "sim", "spec_profile": profile,
+           "operators": {OPERATOR: {
+               "title": "aclnnAlltoAllvGroupedMatMul", "home": "ops.alltoallv_gmm",
+               "backend": "sim", "backend_options": {}, "backend_description": "sim",
+               "backend_provenance": {}, "spec_profile": profile, "spec_profile_title": profile,
+               "spec_profile_kind": "published",
+               "world_sizes": world_sizes or {p: [4] for p in products}}},
+           "products": list(products), "hypothesis_profile": "debug", "judge": "mixed"}
     (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
     (folder / "items.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items),
                                         encoding="utf-8")

@@ -8,9 +8,9 @@ import numpy as np
 
 from fixtures.harness import materialise
 from fixtures.protocol import RankContext
-from fixtures.sim import SimBackend
 from fixtures.world import ThreadComm, ThreadExchange
-from spec.case import Case
+from ops.alltoallv_gmm.case import Case
+from ops.alltoallv_gmm.sim import SimBackend
 
 
 def sim_outputs(case: Case, behavior: str = "doc") -> list[dict[str, np.ndarray]]:

@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from fixtures.sim import SimBackend
+from ops.alltoallv_gmm.sim import SimBackend
 
 
 class TracedSim(SimBackend):

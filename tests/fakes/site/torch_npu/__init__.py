@@ -63,7 +63,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 import torch.distributed as dist  # noqa: E402
 
-from fixtures.sim import SimExecutor  # noqa: E402
+from ops.alltoallv_gmm.sim import SimExecutor  # noqa: E402
 from tests.fakes import npu_host, ranks  # noqa: E402
 from tests.fakes.schema import binding_errors, parse, type_tag  # noqa: E402
 from torch_npu import npu  # noqa: E402

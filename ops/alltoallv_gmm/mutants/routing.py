@@ -1,0 +1,107 @@
+"""Data-routing faults: rows that reach the wrong place in permuteOut or the wrong expert."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from fixtures.protocol import RankContext
+from ops.alltoallv_gmm.mutants._base import mutant
+from ops.alltoallv_gmm.sim import SimBackend
+
+
+@mutant("source_major_permute", "permute lays rows out source-rank-major (for s, for j) instead of "
+        "expert-major")
+class SourceMajorPermute(SimBackend):
+    def permute(self, a: dict, received: list[np.ndarray], out: np.ndarray) -> None:
+        offset = 0
+        for rows in received:
+            out[offset:offset + len(rows)] = rows
+            offset += len(rows)
+
+
+@mutant("reversed_expert_block", "the rows of the last local expert's block come out in reverse "
+        "order")
+class ReversedExpertBlock(SimBackend):
+    def permute(self, a: dict, received: list[np.ndarray], out: np.ndarray) -> None:
+        super().permute(a, received, out)
+        lo, hi = self.expert_rows(a)[-1]
+        out[lo:hi] = out[lo:hi][::-1].copy()
+
+
+@mutant("two_experts_swapped", "the rows of local experts 0 and 1 land in each other's places in "
+        "permuteOut (e >= 2)")
+class TwoExpertsSwapped(SimBackend):
+    def permute(self, a: dict, received: list[np.ndarray], out: np.ndarray) -> None:
+        super().permute(a, received, out)
+        bounds = self.expert_rows(a)
+        if len(bounds) >= 2:
+            (lo, mid), (_, hi) = bounds[0], bounds[1]
+            out[lo:hi] = np.concatenate([out[mid:hi], out[lo:mid]])
+
+
+@mutant("source_offset_off_by_one", "the offset of expert j in a source's rows sums the counts of "
+        "experts 0..j-2 (one count short)")
+class SourceOffsetOffByOne(SimBackend):
+    def permute(self, a: dict, received: list[np.ndarray], out: np.ndarray) -> None:
+        e = a["gmm_weight"].shape[0]
+        rc = a["recv_counts"]
+        offset = 0
+        for j in range(e):
+            for s, rows in enumerate(received):
+                start = sum(rc[s * e:s * e + max(j - 1, 0)])  # should end at s*e + j
+                n = rc[s * e + j]
+                out[offset:offset + n] = rows[start:start + n]
+                offset += n
+
+
+@mutant("expert_boundary_off_by_one", "every expert block after the first starts one row late in "
+        "the grouped matmul: its first row uses the previous expert's weight")
+class ExpertBoundaryOffByOne(SimBackend):
+    def expert_rows(self, a: dict) -> list[tuple[int, int]]:
+        bounds = super().expert_rows(a)
+        total = bounds[-1][1] if bounds else 0
+        shifted = [min(hi + 1, total) if j < len(bounds) - 1 else hi for j, (_, hi) in enumerate(bounds)]
+        starts = [0, *shifted[:-1]]
+        return [(lo, max(lo, hi)) for lo, hi in zip(starts, shifted, strict=True)]
+
+
+@mutant("send_recv_swapped", "sendCounts and recvCounts swapped: gmmX split by recvCounts, the "
+        "received rows read by sendCounts")
+class SendRecvSwapped(SimBackend):
+    def communicate(self, ctx: RankContext, a: dict) -> list[np.ndarray]:
+        return super().communicate(ctx, {**a, "send_counts": a["recv_counts"]})
+
+    def permute(self, a: dict, received: list[np.ndarray], out: np.ndarray) -> None:
+        super().permute({**a, "recv_counts": a["send_counts"]}, received, out)
+
+    def expert_rows(self, a: dict) -> list[tuple[int, int]]:
+        return super().expert_rows({**a, "recv_counts": a["send_counts"]})
+
+
+def _expert_major(counts: list[int], e: int, ep: int) -> list[int]:
+    """The counts as an expert-major reading sees them: position s*e + j holds counts[j*ep + s]."""
+    return [counts[j * ep + s] for s in range(ep) for j in range(e)]
+
+
+@mutant("counts_expert_major", "recvCounts read expert-major (recvCounts[j*ep + s]) instead of "
+        "rank-major (recvCounts[s*e + j])")
+class CountsExpertMajor(SimBackend):
+    def _reread(self, a: dict) -> dict:
+        e, ep = a["gmm_weight"].shape[0], a["ep_world_size"]
+        return {**a, "recv_counts": _expert_major(list(a["recv_counts"]), e, ep)}
+
+    def permute(self, a: dict, received: list[np.ndarray], out: np.ndarray) -> None:
+        super().permute(self._reread(a), received, out)
+
+    def expert_rows(self, a: dict) -> list[tuple[int, int]]:
+        return super().expert_rows(self._reread(a))
+
+
+@mutant("peers_reversed", "AlltoAllv sends the chunk for rank r to rank ep-1-r")
+class PeersReversed(SimBackend):
+    def communicate(self, ctx: RankContext, a: dict) -> list[np.ndarray]:
+        e = a["gmm_weight"].shape[0]
+        sc = a["send_counts"]
+        bounds = np.cumsum([0] + [sum(sc[r * e:(r + 1) * e]) for r in range(ctx.world_size)])
+        chunks = [a["gmm_x"][bounds[r]:bounds[r + 1]] for r in range(ctx.world_size)]
+        return ctx.comm.alltoallv(chunks[::-1])
