@@ -52,6 +52,8 @@ def pytest_suites(*args: str, env: dict | None = None, output: Path | None = Non
     (["--backend", "nosuch"], "--backend 'nosuch': expected a built-in name (sim, torch, torch_npu, "
                               "aclnn) or package.module:factory"),
     (["--backend", "tests.support.nosuch:factory"], "cannot import 'tests.support.nosuch'"),
+    (["--backend", "ci.mutants.routing:source_major_permute"],
+     "did you mean ops.alltoallv_gmm.mutants.routing:source_major_permute?"),
     (["--backend-option", "fast"], "--backend-option 'fast': expected key=value"),
     (["--backend-option", "behavior=fast"], "accepted: doc, cann-2025.12"),
     (["--world-sizes", "four"], "--world-sizes 'four': expected comma-separated positive integers"),
