@@ -20,6 +20,7 @@ from hypothesis.database import DirectoryBasedExampleDatabase
 import ops
 from fixtures.backends import BUILTINS, BackendError, BackendSpec, parse_options
 from golden.judges import JUDGES
+from reports.results import CASES_FILE
 from spec.operator import Operator
 from spec.products import PRODUCTS
 from spec.profiles import ProfileError
@@ -35,9 +36,10 @@ from suites._conformance import (
 
 ROOT = Path(__file__).parent
 
-# Allure labels and attachments, the item records of the compliance matrix (reports/plugin.py);
+# The run's records and the one coverage rule (reports/records.py), Allure labels and attachments
+# (reports/allure.py);
 # device leasing, worlds attached to torchrun, and `-n auto` on hardware (fixtures/plugin.py).
-pytest_plugins = ["reports.plugin", "fixtures.plugin"]
+pytest_plugins = ["reports.records", "reports.allure", "fixtures.plugin"]
 
 # Profiles are loaded explicitly (below), never picked by hypothesis from a CI variable.
 settings.register_profile(
@@ -231,7 +233,7 @@ def _profile(op, name: str, hardware: bool):
     if not hardware:
         _fail("--spec-profile auto: reads the installed CANN, so it needs a hardware backend "
               "(aclnn, torch_npu); a simulated backend follows the profile you name")
-    from reports.plugin import cann_version
+    from reports.records import cann_version
     from spec.installed import find_install, pick
 
     try:
@@ -313,7 +315,6 @@ def pytest_configure(config: pytest.Config) -> None:
     config._conformance_options = opts
     config._conformance_expectations = _expectations(config.getoption("expectations"))
     config._conformance_start = time.time()
-    config._conformance_records = []
 
 
 def _wants_conformance(config: pytest.Config) -> bool:
@@ -360,70 +361,13 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     opts = getattr(config, "_conformance_options", None)
     for item in items:
         cell = getattr(getattr(item, "callspec", None), "params", {}).get("cell")
-        if cell is None:
+        if not isinstance(cell, Cell):  # an area with no clause of the run's operators: NOTSET
             continue
         item.add_marker(pytest.mark.clause(cell.clause))
         for entry in expectations:
             if _matches(entry, cell, opts):
                 item.add_marker(pytest.mark.xfail(reason=entry["reason"], strict=True))
                 break
-
-
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    if report.when != "call":
-        return
-    config = _CONFIG.get("config")
-    if config is None or not hasattr(config, "_conformance_records"):
-        return
-    for key, value in report.user_properties:
-        if key == "conformance_cases":
-            config._conformance_records.extend(value)
-
-
-_CONFIG: dict = {}
-
-
-def pytest_sessionstart(session: pytest.Session) -> None:
-    _CONFIG["config"] = session.config
-
-
-def pytest_sessionfinish(session: pytest.Session) -> None:
-    config = session.config
-    if hasattr(config, "workerinput") or not hasattr(config, "_conformance_records"):
-        return
-    if config.option.collectonly:  # a collection must not replace the last run's records
-        return
-    opts: Options = config._conformance_options
-    opts.output.mkdir(parents=True, exist_ok=True)
-    with (opts.output / "cases.jsonl").open("w", encoding="utf-8") as f:
-        for rec in config._conformance_records:
-            f.write(json.dumps(rec, ensure_ascii=False) + "\n")
-
-
-def coverage(records: list[dict], op, products: tuple[str, ...], entry: str = "v1"
-             ) -> list[str]:
-    """Per product, how many of the operator's clause sides the records told about."""
-    lines = []
-    mine = [r for r in records if r["cell"]["operator"] == op.name]
-    for product in products:
-        if product not in op.products:
-            continue
-        valid_total = invalid_total = valid = invalid = 0
-        seen_valid = {c for r in mine if r["cell"]["product"] == product
-                      and r["outcome"] != "not_applicable" and r["cell"]["side"] == "valid"
-                      for c in r["exercised"]}
-        seen_invalid = {r["cell"]["clause"] for r in mine if r["cell"]["product"] == product
-                        and r["cell"]["side"] == "invalid"}
-        for clause in op.clauses_for(product, entry=entry):
-            valid_total += 1
-            valid += clause.id in seen_valid
-            if clause.has_invalid_side:
-                invalid_total += 1
-                invalid += clause.id in seen_invalid
-        lines.append(f"{product}: {valid + invalid}/{valid_total + invalid_total} clause sides "
-                     f"covered (valid side {valid}/{valid_total}, invalid side "
-                     f"{invalid}/{invalid_total})")
-    return lines
 
 
 def _counts(records: list[dict]) -> str:
@@ -434,10 +378,13 @@ def _counts(records: list[dict]) -> str:
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Config) -> None:
-    if hasattr(config, "workerinput") or not hasattr(config, "_conformance_records"):
+    from reports.records import coverage  # loaded as a plugin first: its asserts are rewritten
+
+    run = config.pluginmanager.get_plugin("conformance-records")
+    if hasattr(config, "workerinput") or run is None:
         return
     opts: Options = config._conformance_options
-    records = config._conformance_records
+    records = run.cases
     if not records and not terminalreporter.stats.get("passed"):
         return
     tr = terminalreporter
@@ -458,7 +405,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
         for line in coverage(records, op, opts.products, opts.entry):
             tr.write_line(f"clauses covered: {op.name} {line}")
     tr.write_line(f"wall time: {time.time() - config._conformance_start:.1f} s; "
-                  f"records: {opts.output / 'cases.jsonl'}")
+                  f"records: {opts.output / CASES_FILE}")
     if os.environ.get("CONFORMANCE_SUMMARY_JSON"):
         outcomes = {o: sum(r["outcome"] == o for r in records) for o in ("passed", "failed")}
         Path(os.environ["CONFORMANCE_SUMMARY_JSON"]).write_text(json.dumps({

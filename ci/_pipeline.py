@@ -19,10 +19,12 @@ from pathlib import Path
 
 from ci import _cli
 from reports import matrix as M
-from reports.plugin import DEFAULT_CLAUSE_LINK
+from reports import matrix_view
+from reports.allure import DEFAULT_CLAUSE_LINK
 from reports.render import RenderError, render
 from reports.results import Results, ResultsError, load
 from reports.trim import pack, prune_containers
+from spec.outcome import NOT_APPLICABLE, UNREACHABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "reports" / "out"
@@ -37,8 +39,8 @@ FORWARDED = {
 }
 # Everything a run writes in its output folder, removed before a new run (nothing else is).
 RUN_OUTPUTS = ("allure-results", "allure-results.zip", "html", "cases", "rerun", "screenshots",
-               "cases.jsonl", "items.jsonl", "run.json", "junit.xml", "compliance.json", "compliance.md",
-               "compliance.html", "gate.json")
+               "cases.jsonl.gz", "cases.jsonl", "items.jsonl", "run.json", "junit.xml",
+               "compliance.json", "compliance.md", "compliance.html", "gate.json")
 # How the one line of a bad option of ci.pr or ci.nightly ends (ci._cli.Parser's hint).
 HINT = "; see --help (pytest arguments go after --)"
 
@@ -157,7 +159,7 @@ def build_reports(args: argparse.Namespace, tier: str) -> Reports:
     try:
         rep.results = load(out)
         rep.matrix = M.build(rep.results)
-        M.write(rep.matrix, out)
+        matrix_view.write(rep.matrix, out)
     except ResultsError as err:
         rep.errors.append(f"compliance matrix: {err}")
     if (out / "allure-results").is_dir():
@@ -226,7 +228,7 @@ def plural(n: int, one: str, many: str) -> str:
 def tests_line(results: Results) -> str:
     n = outcome_counts(results)
     skipped_na = sum(1 for i in results.items.values() if i["outcome"] == "skipped"
-                     and i.get("reason", "").startswith(M.NA_PREFIXES))
+                     and i.get("skip_kind") in (NOT_APPLICABLE, UNREACHABLE))
     parts = [f"{n['passed']} passed"]
     if n["skipped"]:
         parts.append(f"{n['skipped']} skipped ({skipped_na} not applicable)")

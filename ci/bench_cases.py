@@ -35,10 +35,11 @@ from ci import _cli
 from fixtures.backends import BackendSpec
 from fixtures.runner import Worlds, plan_case, summarise
 from spec.expect import expect_case, forget_expectations
+from spec.outcome import Cell
 from spec.profiles import Profile
 from strategies import intended
 from strategies.choices import Seeded, Unreachable
-from suites._conformance import Cell, case_record
+from suites._conformance import case_record
 
 PHASES = ("draw", "expectation", "plan", "inputs", "backend", "judge", "world", "records")
 RANK_PHASES = ("inputs", "backend", "judge")

@@ -9,7 +9,7 @@ otherwise; a hardware backend names its own), with the expectations file (defaul
 ci/expectations.toml: a listed failure is a strict xfail), and leaves in --output-dir:
 allure-results.zip (the Allure results, packed once rendered; allure-results/ with
 --no-html), html/index.html (one offline page), compliance.json, compliance.md,
-compliance.html, junit.xml, cases.jsonl, items.jsonl and run.json.
+compliance.html, junit.xml, cases.jsonl.gz, items.jsonl and run.json.
 
 Exit status:
   0  every test passed or failed as listed (expected failures), and the reports were built

@@ -2,10 +2,13 @@
 
     python -m ci.replay CASE.json [--backend sim] [--backend-option KEY=VALUE ...]
                         [--spec-profile doc] [--judge mixed] [--case-timeout SECONDS]
-    python -m ci.replay reports/out/cases.jsonl --case-id ID [...]
+    python -m ci.replay reports/out/cases.jsonl.gz --case-id ID [...]
+    python -m ci.replay CASE.json --operator-home package.module [...]
 
 Every failing case the suite finds is saved as JSON and its failure message prints this command;
-any case of a run, passed or failed, replays from the run's cases.jsonl by its id.
+any case of a run, passed or failed, replays from the run's cases.jsonl.gz (or an older run's
+cases.jsonl) by its id. A case of an operator registered outside ops/ needs the module that
+registers it (its record's `home`), which the suite's replay command names with --operator-home.
 Exit status: 0 the case passed, 1 it failed, 2 bad input (a malformed case file, an unknown
 backend, profile or judge), 3 the backend cannot express the case (not applicable).
 """
@@ -13,6 +16,7 @@ backend, profile or judge), 3 the backend cannot express the case (not applicabl
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 from pathlib import Path
 
@@ -21,7 +25,7 @@ from ci import _cli
 from fixtures.backends import BackendError, BackendSpec, parse_options
 from fixtures.runner import CaseResult, Worlds
 from golden.judges import JUDGES
-from reports.results import record_case
+from reports.results import open_text, record_case
 from spec.case import CaseFormatError
 from spec.profiles import ProfileError
 
@@ -32,14 +36,17 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = _cli.Parser(prog="python -m ci.replay", command="replay",
                     description=__doc__.splitlines()[0])
     p.add_argument("case", type=Path, help="a case JSON saved by the suite, or a run's "
-                   "cases.jsonl with --case-id")
-    p.add_argument("--case-id", default=None, help="the case of this id in a cases.jsonl")
+                   "cases.jsonl.gz with --case-id")
+    p.add_argument("--case-id", default=None, help="the case of this id in a cases file")
     p.add_argument("--backend", default="sim")
     p.add_argument("--backend-option", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--spec-profile", default="doc")
     p.add_argument("--judge", default="mixed", choices=sorted(JUDGES))
     p.add_argument("--case-timeout", type=float, default=300.0)
     p.add_argument("--json", action="store_true", help="print the verdict as JSON")
+    p.add_argument("--operator-home", action="append", default=[], metavar="MODULE",
+                   help="a module registering an operator defined outside ops/, imported before "
+                        "the case is read (repeatable)")
     return p.parse_args(argv)
 
 
@@ -57,7 +64,7 @@ def verdict_lines(result: CaseResult) -> list[str]:
         lines.append(f"rank {r.rank}: first stage {r.status1}, workspace {r.workspace_size}, "
                      f"second stage {r.status2}")
     for f in result.findings:
-        lines.append(f"[{f.clause}] {f.kind} on rank {f.rank}: {f.message.splitlines()[0]}")
+        lines.append(f.line())
     for r in result.reports:
         for v in r.verdicts:
             lines.append(f"rank {r.rank} {v['clause']}: {v['standard']} "
@@ -68,35 +75,44 @@ def verdict_lines(result: CaseResult) -> list[str]:
 
 def read_case(path: Path, case_id: str | None) -> object:
     """The case (of whichever operator its schema names) of a case JSON file, or of the record
-    `case_id` of a cases.jsonl."""
+    `case_id` of a cases.jsonl(.gz)."""
     if case_id is None:
-        if path.suffix == ".jsonl":
-            raise CaseFormatError("a cases.jsonl holds many cases: name one with --case-id")
+        if path.name.endswith((".jsonl", ".jsonl.gz")):
+            raise CaseFormatError("a cases file holds many cases: name one with --case-id")
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
         except json.JSONDecodeError as err:
             raise CaseFormatError(f"not JSON: {err}") from err
         return ops.case_from_dict(data)
-    with path.open(encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if f'"case_id": "{case_id}"' not in line:
-                continue
-            try:
-                return ops.case_from_dict(record_case(json.loads(line)))
-            except (json.JSONDecodeError, KeyError) as err:
-                raise CaseFormatError(f"line {n} is not a case record: {err!r}") from err
+    try:
+        with open_text(path) as f:
+            for n, line in enumerate(f, 1):
+                if f'"case_id": "{case_id}"' not in line:
+                    continue
+                try:
+                    return ops.case_from_dict(record_case(json.loads(line)))
+                except (json.JSONDecodeError, KeyError) as err:
+                    raise CaseFormatError(f"line {n} is not a case record: {err!r}") from err
+    except (OSError, EOFError, UnicodeDecodeError) as err:
+        if isinstance(err, FileNotFoundError):
+            raise
+        raise CaseFormatError(f"not a readable cases file ({err})") from None
     raise CaseFormatError(f"no case {case_id!r} in this file (ids are the case_id of its lines)")
 
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     try:
+        for home in args.operator_home:
+            importlib.import_module(home)
         case = read_case(args.case, args.case_id)
         profile = ops.of(case).profile(args.spec_profile)
         spec = BackendSpec.for_profile(args.backend, parse_options(args.backend_option), profile)
         worlds = Worlds(spec, args.case_timeout)
     except FileNotFoundError:
         return _cli.usage("replay", f"{args.case}: no such file")
+    except ImportError as err:
+        return _cli.usage("replay", f"--operator-home: cannot import {err.name!r} ({err})")
     except (CaseFormatError, ProfileError, BackendError) as err:
         return _cli.usage("replay", f"{args.case}: {err}")
     try:

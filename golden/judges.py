@@ -20,6 +20,10 @@ _MIN_EXP = {"float16": -14, "bfloat16": -126, "float32": -126}
 
 @dataclass(frozen=True)
 class Verdict:
+    """A judge's finding on one output. `diagnosis`, where an operator's oracle can tell what
+    went wrong (a data-movement fault's pattern and where its wrong rows came from), is data for
+    reports; `reason` says the same in one line."""
+
     passed: bool
     standard: str
     output: str
@@ -32,6 +36,7 @@ class Verdict:
     worst_value: float | None
     worst_golden: float | None
     reason: str = ""
+    diagnosis: dict | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)

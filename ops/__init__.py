@@ -2,7 +2,7 @@
 
 `ops/<name>/__init__.py` builds its `spec.operator.Operator` and registers it; the engine asks
 `get(name)` and never imports an operator's module by name. The built-in operators are listed
-here by package, imported on first use; an operator defined elsewhere (a test's toy operator, a
+here by package, imported on first use; an operator defined elsewhere (one a test defines, a
 user's own) registers itself, and a rank process finds it again through its `home` module.
 """
 

@@ -1,10 +1,12 @@
-"""Reading a run's records back: run.json, items.jsonl and cases.jsonl of an output folder.
+"""Reading a run's records back: run.json, items.jsonl and cases.jsonl.gz of an output folder.
 
 A conformance run writes, in its --output-dir:
-- `run.json`: what ran (backend, spec profile, products, world sizes, tiers; reports/plugin.py);
-- `items.jsonl`: one line per test item (node id, cell, outcome, reason; reports/plugin.py);
-- `cases.jsonl`: one line per hypothesis example that ran (suites/_conformance.case_record,
-  with the node id of its test added by reports/plugin.py).
+- `run.json`: what ran (backend, spec profile, products, world sizes, tiers; reports/records.py);
+- `items.jsonl`: one line per test item (node id, cell, outcome, reason; reports/records.py);
+- `cases.jsonl.gz`: one line per hypothesis example that ran (suites/_conformance.case_record,
+  with the node id of its test added by reports/records.py), gzip-compressed as a whole: the
+  packed send matrices of thousands of passing cases are most of a run's bytes (`zcat` reads
+  it). Every reader here also takes an older run's plain `cases.jsonl`.
 
 A nightly run that re-ran its failed items once has the re-run's records in `rerun/` below the
 folder: a re-run item replaces its first result, marked `flaky` if it passed the second time.
@@ -13,6 +15,8 @@ Every problem with the files is a `ResultsError` whose message names the file an
 
 from __future__ import annotations
 
+import gzip
+import io
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,7 +26,9 @@ import ops
 
 RUN_FILE = "run.json"
 ITEMS_FILE = "items.jsonl"
-CASES_FILE = "cases.jsonl"
+CASES_FILE = "cases.jsonl.gz"
+PLAIN_CASES_FILE = "cases.jsonl"  # what runs wrote before the file was compressed
+GZIP_MAGIC = b"\x1f\x8b"
 RERUN_DIR = "rerun"
 ITEM_OUTCOMES = ("passed", "failed", "error", "skipped", "xfailed", "xpassed")
 
@@ -105,6 +111,39 @@ class Results:
                 yield item, rec
 
 
+def cases_path(folder: Path | str) -> Path:
+    """A run's case records: cases.jsonl.gz, or an older run's cases.jsonl when only it exists."""
+    folder = Path(folder)
+    packed, plain = folder / CASES_FILE, folder / PLAIN_CASES_FILE
+    return plain if not packed.exists() and plain.exists() else packed
+
+
+def open_text(path: Path | str) -> io.TextIOBase:
+    """A JSON-lines file for reading, gzip-compressed or not (told by its first bytes)."""
+    path = Path(path)
+    with path.open("rb") as f:
+        packed = f.read(2) == GZIP_MAGIC
+    if packed:
+        return gzip.open(path, "rt", encoding="utf-8")
+    return path.open(encoding="utf-8")
+
+
+def write_cases(path: Path | str, records: list[dict]) -> Path:
+    """Write case records as JSON lines, gzip-compressed (no timestamp in the header, so the
+    same records make the same bytes)."""
+    path = Path(path)
+    with path.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", compresslevel=6,
+                                               mtime=0, filename="") as z:
+        for rec in records:
+            z.write((json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
+    return path
+
+
+def read_cases(path: Path | str) -> Iterator[dict]:
+    """Every record of a cases file (cases.jsonl.gz or cases.jsonl), in order."""
+    yield from _read_jsonl(Path(path), ())
+
+
 def _read_json(path: Path) -> dict:
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
@@ -120,28 +159,31 @@ def _read_json(path: Path) -> dict:
 
 def _read_jsonl(path: Path, required: tuple[str, ...]) -> Iterator[dict]:
     try:
-        f = path.open(encoding="utf-8")
+        f = open_text(path)
     except FileNotFoundError:
         raise ResultsError(f"{path}: missing; expected the {path.name} a conformance run writes "
                            "in its --output-dir") from None
     with f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as err:
-                raise ResultsError(f"{path}:{n}: not valid JSON ({err.msg})") from None
-            if not isinstance(rec, dict) or any(k not in rec for k in required):
-                raise ResultsError(f"{path}:{n}: expected an object with keys "
-                                   f"{', '.join(required)}")
-            yield rec
+        try:
+            for n, line in enumerate(f, 1):
+                if not line.strip():
+                    continue
+                try:
+                    rec = json.loads(line)
+                except json.JSONDecodeError as err:
+                    raise ResultsError(f"{path}:{n}: not valid JSON ({err.msg})") from None
+                if not isinstance(rec, dict) or any(k not in rec for k in required):
+                    raise ResultsError(f"{path}:{n}: expected an object with keys "
+                                       f"{', '.join(required)}")
+                yield rec
+        except (OSError, EOFError, UnicodeDecodeError) as err:  # a cut or corrupt gzip stream
+            raise ResultsError(f"{path}: cannot be read ({err})") from None
 
 
 def _check_run(path: Path, run: dict) -> dict:
     for key in ("spec_profile", "products", "operators", "backend"):
         if key not in run:
-            raise ResultsError(f"{path}: no {key!r}; expected the run.json of reports/plugin.py")
+            raise ResultsError(f"{path}: no {key!r}; expected the run.json of reports/records.py")
     return run
 
 
@@ -157,7 +199,8 @@ def _read_folder(folder: Path) -> tuple[dict, dict[str, dict], dict[str, list[di
                                f"{', '.join(ITEM_OUTCOMES)}")
         items[record_key(rec)] = rec
     cases: dict[str, list[dict]] = {}
-    for rec in _read_jsonl(folder / CASES_FILE, ("cell", "outcome", "exercised", "failed_clauses")):
+    for rec in _read_jsonl(cases_path(folder), ("cell", "outcome", "exercised",
+                                                "failed_clauses")):
         cases.setdefault(record_key(rec), []).append(rec)
     return run, items, cases
 

@@ -174,6 +174,19 @@ def block_values(keys: list[int], sizes: list[int], dtype: str, scale: float = 1
     return out
 
 
+def block_elements(keys: np.ndarray, index: np.ndarray, dtype: str, scale: float = 1.0
+                   ) -> np.ndarray:
+    """Element `index[n]` of the block keyed `keys[n]` (uint64 arrays of one shape), the values
+    `block_values` gives: a single row of any block, without its block, to tell where a row came
+    from."""
+    keys = np.asarray(keys, np.uint64)
+    lo = (keys & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    hi = (keys >> np.uint64(32)).astype(np.uint32)
+    out = np.empty(keys.shape, np_dtype(dtype))
+    _fill(out, np.asarray(index).astype(np.uint32), lo, hi, dtype, scale)
+    return out
+
+
 def random_values(seed: int, name: str, address: tuple[int, ...], shape: tuple[int, ...],
                   dtype: str, scale: float = 1.0) -> np.ndarray:
     n = int(np.prod(shape, dtype=np.int64))

@@ -147,6 +147,10 @@ class Operator:
     def __repr__(self) -> str:
         return f"Operator({self.name})"
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """How hypothesis prints it (its pretty-printer walks a dataclass's fields otherwise)."""
+        printer.text(repr(self))
+
     # -- clauses ---------------------------------------------------------------------------
     @cached_property
     def clause(self) -> dict[str, Clause]:

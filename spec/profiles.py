@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Any
 
 from spec.operator import Operator
 from spec.rules import Rule
@@ -64,6 +65,10 @@ class Profile:
 
     def __repr__(self) -> str:  # a strategy's repr names it: the whole mapping is 40 kB
         return f"Profile({self.operator.name}: {self.name})"
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """How hypothesis prints it (its pretty-printer walks a dataclass's fields otherwise)."""
+        printer.text(repr(self))
 
     def enforces(self, clause_id: str, product: str | None = None) -> Enforcement:
         """What violating the clause gives (the first reading where the text admits several);

@@ -24,39 +24,20 @@ import ops
 from fixtures.backends import BackendSpec
 from fixtures.runner import CaseResult, Worlds
 from spec.operator import AREAS, Operator
+from spec.outcome import (
+    FAILURE,
+    NOT_APPLICABLE,
+    UNREACHABLE,
+    Cell,
+    ConformanceFailure,
+    Skip,
+)
 from spec.profiles import Profile
 from strategies import clause_cases, probe, world_bytes
 from strategies import tier as tiers
 
 INVALID_WORLD_SIZES = (2, 4, 12, 128)  # candidates for an unsupported epWorldSize
 DERANDOMIZED = "derandomized"  # the run seed of a profile with derandomize (pr, debug)
-
-
-@dataclass(frozen=True)
-class Cell:
-    """One test item: an operator's clause's side, on a product, in a world of ep ranks, in one
-    dtype."""
-
-    operator: str
-    clause: str
-    side: str
-    product: str
-    ep: int
-    dtype: str
-
-    @property
-    def id(self) -> str:
-        """The cell within its operator (its draws' seed derives from it)."""
-        return f"{self.clause}-{self.side}-{self.product}-ep{self.ep}-{self.dtype}"
-
-    @property
-    def key(self) -> str:
-        """The cell within the run: its test id and its hypothesis database entry."""
-        return f"{self.operator}-{self.id}"
-
-    @property
-    def area(self) -> str:
-        return ops.get(self.operator).clause[self.clause].area
 
 
 @dataclass
@@ -152,7 +133,10 @@ class Conformance:
     # -- replay --------------------------------------------------------------------------
     def replay_command(self, path: Path, operator: str) -> str:
         o, run = self.opts, self.opts.runs[operator]
-        parts = ["python", "-m", "ci.replay", str(path), "--backend", run.backend.name]
+        parts = ["python", "-m", "ci.replay", str(path)]
+        if run.operator.home not in ops.BUILT_IN:  # registered elsewhere: replay must import it
+            parts += ["--operator-home", run.operator.home]
+        parts += ["--backend", run.backend.name]
         for k, v in run.backend.options.items():
             parts += ["--backend-option", f"{k}={v}"]
         parts += ["--spec-profile", run.profile.name, "--judge", o.judge]
@@ -197,7 +181,7 @@ class Conformance:
         case, exp = result.case, result.expectation
         lines = []
         for f in result.findings[:8]:
-            lines.append(f"[{f.clause}] {f.kind} on rank {f.rank}: {f.message.splitlines()[0]}")
+            lines.append(f.line())
         if len(result.findings) > 8:
             lines.append(f"... and {len(result.findings) - 8} more findings")
         statuses = [(r.status1, r.status2) for r in result.reports]
@@ -209,31 +193,33 @@ class Conformance:
             f"statuses per rank (first, second stage): {statuses}",
             f"replay: {self.replay_command(path, op.name)}",
         ]
-        if op.regressions is not None:
-            lines.append(f"keep as a regression: cp {path} {op.regressions.relative_to(ROOT)}/")
+        folder = op.regressions  # an operator may keep none, or keep them outside the checkout
+        if folder is not None:
+            shown = folder.relative_to(ROOT) if folder.is_relative_to(ROOT) else folder
+            lines.append(f"keep as a regression: cp {path} {shown}/")
         return "\n".join(lines)
 
     # -- one cell ------------------------------------------------------------------------
-    def skip_reason(self, cell: Cell) -> str | None:
+    def skip_reason(self, cell: Cell) -> Skip | None:
         run = self.opts.runs[cell.operator]
         clause, profile, worlds = run.operator.clause[cell.clause], run.profile, \
             self.worlds[cell.operator]
         unfit = worlds.unfit(cell.ep)
         if unfit:
-            return f"not applicable: {unfit}"
+            return Skip(NOT_APPLICABLE, unfit)
         enforcement = profile.enforces(cell.clause, cell.product)
         if cell.side == "invalid" and enforcement.kind == "undefined":
-            return (f"not applicable: {cell.clause} is a caller precondition in profile "
-                    f"{profile.name}; breaking it is undefined behaviour")
+            return Skip(NOT_APPLICABLE, f"{cell.clause} is a caller precondition in profile "
+                                        f"{profile.name}; breaking it is undefined behaviour")
         missing = set(clause.needs) - worlds.capabilities if cell.side == "invalid" else set()
         if missing:
-            return (f"not applicable: backend {run.backend.name} cannot express this call "
-                    f"(needs {', '.join(sorted(missing))})")
+            return Skip(NOT_APPLICABLE, f"backend {run.backend.name} cannot express this call "
+                                        f"(needs {', '.join(sorted(missing))})")
         if cell not in self._probes:
             self._probes[cell] = probe(cell.clause, cell.side, cell.product, cell.ep, profile,
                                        cell.dtype, self.opts.entry, self.opts.comm_mode)
         why = self._probes[cell][1]
-        return None if why is None else f"unreachable at ep={cell.ep}: {why}"
+        return None if why is None else Skip(UNREACHABLE, why, cell.ep)
 
     def examples(self, cell: Cell) -> int:
         """The profile's number of examples, fewer for cells whose worlds are large to compute."""
@@ -248,8 +234,7 @@ class Conformance:
     def check(self, cell: Cell, item: pytest.Item) -> None:
         why = self.skip_reason(cell)
         if why:
-            item.user_properties.append(("conformance_skip", {"cell": cell.__dict__, "why": why}))
-            pytest.skip(why)
+            why.skip(item)
         records: list[dict] = []
         item.user_properties.append(("conformance_cases", records))
         not_applicable: list[str] = []
@@ -263,16 +248,25 @@ class Conformance:
                                  self.opts.entry, self.opts.comm_mode))
         def conformance_case(case) -> None:
             start = time.perf_counter()
+            watch = self._after_failure
+            # hypothesis asking again for a failure it has seen, to report it: answered from
+            # memory by run_case and recorded already (its record moves last, as the case the
+            # test reports), saved again as the case reported
+            seen = watch is not None and case.id in watch.failures
             result = self.run_case(case)
             event(f"stage: {result.plan.case.stage if result.plan else 'not run'}")
             if result.outcome == "not_applicable":
                 not_applicable.append(result.reason)
                 reject()
-            records.append(case_record(cell, result, time.perf_counter() - start))
+            known = next((r for r in records if seen and r["case_id"] == result.case.id
+                          and r["outcome"] == result.outcome), None)
+            if known is not None:
+                records.remove(known)
+            records.append(known or case_record(cell, result, time.perf_counter() - start))
             if not result.passed:
                 path = self.save_case(result.case, replay_name)
                 note(f"case JSON: {path}")
-                raise ConformanceFailure(self.failure_message(result, path), result)
+                self.fail(item, result, path)
 
         # Each cell its own database entry and its own stream of draws, both named by the cell
         # rather than by hypothesis's digest of this closure's source (hooks of the pinned
@@ -288,10 +282,26 @@ class Conformance:
             conformance_case()
         except Unsatisfiable:
             if not_applicable:
-                pytest.skip(f"not applicable: {not_applicable[0]}")
+                Skip(NOT_APPLICABLE, not_applicable[0]).skip(item)
             raise
+        except ConformanceFailure as failure:
+            # A verdict's message (and hypothesis's notes on it) say everything; the frames it
+            # was raised through (hypothesis's and this module's) are dropped, not formatted.
+            raise failure.with_traceback(None) from None
         finally:
             self._after_failure = None
+
+    def fail(self, item: pytest.Item, result: CaseResult, path: Path) -> None:
+        """Fail the item with the case's verdict: as text for people, and as data on the item
+        (its first finding and replay command) for the reports, which never read the text."""
+        op = ops.of(result.case)
+        failure = {"finding": result.findings[0].brief(), "case_id": result.case.id,
+                   "replay": self.replay_command(path, op.name)}
+        item.user_properties[:] = [p for p in item.user_properties if p[0] != FAILURE]
+        item.user_properties.append((FAILURE, failure))
+        raise ConformanceFailure(self.failure_message(result, path), result)
+
+
 
 
 class AfterFailure:
@@ -343,20 +353,25 @@ def replay_regression(conformance: Conformance, operator: str, path: Path, item:
     start = time.perf_counter()
     result = conformance.run_case(case)
     if result.outcome == "not_applicable":
-        pytest.skip(f"not applicable: {result.reason}")
+        Skip(NOT_APPLICABLE, result.reason).skip(item)
     records.append(case_record(cell, result, time.perf_counter() - start))
     if not result.passed:
-        raise ConformanceFailure(conformance.failure_message(result, path), result)
+        conformance.fail(item, result, path)
 
 
-class ConformanceFailure(AssertionError):
-    def __init__(self, message: str, result: CaseResult) -> None:
-        super().__init__(message)
-        self.result = result
+def _hide_for_verdicts(excinfo: pytest.ExceptionInfo | None) -> bool:
+    """Whether pytest leaves this module's frames out of a failure's traceback: for a verdict
+    (ConformanceFailure), whose message names the clause, the case and its replay command,
+    they are noise, and formatting them (pytest parses a frame's whole source file again for
+    each) was most of what a failing cell cost beyond its cases. Any other error keeps them."""
+    return excinfo is not None and excinfo.errisinstance(ConformanceFailure)
+
+
+__tracebackhide__ = _hide_for_verdicts
 
 
 def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:
-    """A case's line of cases.jsonl. A failing case keeps everything; a passing one what the
+    """A case's line of cases.jsonl.gz. A failing case keeps everything; a passing one what the
     matrix and a replay need: its verdict, what it exercised, its case compact, its timings."""
     plan = result.plan
     record = {

@@ -1,7 +1,9 @@
-"""Boundaries: both sides of every range (H1, N1, H2, N2, e, e*ep, K, BSK, the group length), reached
-without allocating what the first stage does not need.
+"""Boundaries: both sides of every range of each operator's contract (for the dispatch operator
+H1, N1, H2, N2, e, e*ep, K, BSK, the group length), reached without allocating what the first
+stage does not need.
 
-One test per cell (clause, side, product, ep): see suites/_conformance.py for what it checks.
+One test per cell (operator, clause, side, product, ep, dtype): see suites/_conformance.py for
+what it checks.
 """
 
 AREA = "boundaries"

@@ -1,7 +1,8 @@
 """Invalid parameters: dtypes, formats, ranks, shape relations, counts and the group name, each broken
 alone, against valid calls next to them.
 
-One test per cell (clause, side, product, ep): see suites/_conformance.py for what it checks.
+One test per cell (operator, clause, side, product, ep, dtype): see suites/_conformance.py for
+what it checks.
 """
 
 AREA = "params"

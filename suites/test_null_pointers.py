@@ -1,7 +1,8 @@
 """Null pointers: every required parameter passed as null returns the profile's code on every rank;
 optional ones may be null.
 
-One test per cell (clause, side, product, ep): see suites/_conformance.py for what it checks.
+One test per cell (operator, clause, side, product, ep, dtype): see suites/_conformance.py for
+what it checks.
 """
 
 AREA = "null"

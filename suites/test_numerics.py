@@ -1,7 +1,9 @@
-"""Numerics: permuteOut bit for bit, gmmY and mmY by the chosen accuracy standard, on valid worlds
-with zero counts, uneven splits and a rank that receives nothing.
+"""Numerics: each operator's data movement bit for bit and its products by the chosen accuracy
+standard (for the dispatch operator permuteOut, gmmY and mmY), on valid worlds with zero counts,
+uneven splits and a rank that receives nothing.
 
-One test per cell (clause, side, product, ep): see suites/_conformance.py for what it checks.
+One test per cell (operator, clause, side, product, ep, dtype): see suites/_conformance.py for
+what it checks.
 """
 
 AREA = "numerics"

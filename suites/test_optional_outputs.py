@@ -1,7 +1,8 @@
-"""Optional outputs and transposes: the shared expert, permuteOutFlag, transGmmWeight and
-transMmWeight, and every optional pair rule from both sides.
+"""Optional outputs and transposes: the shared expert, optional outputs and their flags, the
+weights' transposes, and every optional pair rule from both sides.
 
-One test per cell (clause, side, product, ep): see suites/_conformance.py for what it checks.
+One test per cell (operator, clause, side, product, ep, dtype): see suites/_conformance.py for
+what it checks.
 """
 
 AREA = "optional"

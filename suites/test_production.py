@@ -19,7 +19,7 @@ from fixtures.runner import Worlds
 from spec.expect import expect_case
 from strategies import tier as tiers
 from strategies import world_bytes
-from suites._conformance import Cell, ConformanceFailure, case_record
+from suites._conformance import Cell, case_record
 
 # Multiply-adds of every rank's products together that a host-side backend may spend on one
 # world, per tier (the nightly tier spends more).
@@ -134,4 +134,4 @@ def test_production(production_item, conformance, production_worlds, request) ->
           f"{world.tokens}; scaled: {scale['scaled']})")
     if not result.passed:
         path = conformance.save_case(result.case, request.node.nodeid)
-        raise ConformanceFailure(conformance.failure_message(result, path), result)
+        conformance.fail(request.node, result, path)

@@ -1,6 +1,8 @@
-"""Products: the world sizes each product supports, and Atlas A3's communication-volume rules.
+"""Products: the world sizes each product supports, and a product's own rules (Atlas A3's
+communication volumes, V2's commMode engines).
 
-One test per cell (clause, side, product, ep): see suites/_conformance.py for what it checks.
+One test per cell (operator, clause, side, product, ep, dtype): see suites/_conformance.py for
+what it checks.
 """
 
 AREA = "products"

@@ -1,7 +1,7 @@
 """Regressions: every case saved in an operator's regressions/ (ops/<name>/regressions/) runs on
 every run of its operator and product.
 
-A failure found by hypothesis prints its case file; copying it here keeps it forever (the
+A failure found by hypothesis prints its case file; copying it there keeps it forever (the
 `@example` of this suite, as data: no code to edit).
 """
 

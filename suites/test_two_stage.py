@@ -1,7 +1,8 @@
 """The two-stage protocol: null output pointers in the first stage, a null executor, a null or too
 small workspace in the second, and the honest workspace size.
 
-One test per cell (clause, side, product, ep): see suites/_conformance.py for what it checks.
+One test per cell (operator, clause, side, product, ep, dtype): see suites/_conformance.py for
+what it checks.
 """
 
 AREA = "stages"

@@ -16,10 +16,10 @@ import pytest
 
 from ops.alltoallv_gmm import OPERATOR as OP
 from ops.alltoallv_gmm.clauses import CLAUSE
-from reports.plugin import CATEGORIES, KINDS
+from reports.allure import CATEGORIES, KINDS
 from reports.trim import prune_containers
 from spec.operator import AREAS
-from tests.support.runs import OPERATOR, cell, item, pr_with_faults, run_module
+from tests.support.runs import OPERATOR, cell, item, pr_with_faults, read_cases, run_module
 
 
 @pytest.fixture(scope="module")
@@ -62,7 +62,7 @@ def test_exit_status_and_summary_come_from_the_run(pr):
     summary = output[output.index(" conformance: PR tier "):]
     assert (f"tests    5: {n['passed']} passed, {n['skipped']} skipped (1 not applicable), "
             f"1 expected failure, 1 unexpected pass, 1 failed") in summary
-    cases = [json.loads(line) for line in (out / "cases.jsonl").read_text().splitlines()]
+    cases = read_cases(out)
     assert f"cases    {len(cases)} run: " in summary
     assert "run      --backend tests.support.faulty:factory · spec profile doc · products 910_95" \
         in summary
@@ -82,7 +82,7 @@ def test_the_folder_holds_every_report(pr):
     _, _, out = pr
     assert not (out / "allure-results").exists()  # packed, once the HTML was rendered
     for name in ("allure-results.zip", "html/index.html", "compliance.json", "compliance.md",
-                 "compliance.html", "junit.xml", "cases.jsonl", "items.jsonl", "run.json"):
+                 "compliance.html", "junit.xml", "cases.jsonl.gz", "items.jsonl", "run.json"):
         assert (out / name).exists(), name
     assert any((out / "cases").glob("*RANGE.H1-invalid*.json"))  # the failing case, to replay
 
@@ -128,19 +128,50 @@ def test_allure_attachments_and_status_messages(pr):
     passed = by_story[("CALC.gmm", "failed")]  # a strict unexpected pass is a failed test
     assert passed["statusDetails"]["message"].startswith("[XPASS(strict)]")
     assert not [a for a in passed["attachments"] if a["name"] == "judge statistics"]
-    replay = _attachment(out, passed, "replay")  # a passing case: from cases.jsonl, not attached
-    assert re.search(r"^python -m ci\.replay \S+/cases\.jsonl .* --case-id [0-9a-f]{12}$", replay)
+    replay = _attachment(out, passed, "replay")  # a passing case: from cases.jsonl.gz, not attached
+    assert re.search(r"^python -m ci\.replay \S+/cases\.jsonl\.gz .* --case-id [0-9a-f]{12}$", replay)
     assert not [a for a in passed["attachments"] if a["name"].startswith("case JSON")]
     ok = next(r for r in _allure(out) if r["status"] == "passed")
     # A passing test carries no file of its own but what it printed (pytest's capture): its
-    # case is in cases.jsonl, its replay command a row of its page.
+    # case is in cases.jsonl.gz, its replay command a row of its page.
     assert {a["name"] for a in ok.get("attachments", [])} <= {"stdout", "stderr", "log"}
-    assert re.search(r"<th>replay</th><td><code>python -m ci\.replay \S+/cases\.jsonl .* "
+    assert re.search(r"<th>replay</th><td><code>python -m ci\.replay \S+/cases\.jsonl\.gz .* "
                      r"--case-id [0-9a-f]{12}</code>", ok["descriptionHtml"])
     assert prune_containers(_results(out)) == 0  # no fixture file that says nothing
     assert by_story[("RANGE.group_len", "skipped")]["statusDetails"]["message"].startswith("XFAIL")
     assert by_story[("CONSIST.counts", "skipped")]["statusDetails"]["message"].startswith(
         "Skipped: not applicable")
+
+
+def test_every_case_of_the_run_replays_from_its_compressed_records(pr):
+    """Passed or failed, a case replays by its id from cases.jsonl.gz with the verdict it had;
+    a failing cell keeps one record of its failing case, whole."""
+    _, _, out = pr
+    records = read_cases(out)
+    failed = [r for r in records if r["outcome"] == "failed"]
+    assert len({(r["nodeid"], r["case_id"]) for r in failed}) == len(failed)
+    assert all("case" in r and r["findings"] for r in failed)
+    options = ["--backend", "tests.support.faulty:factory", "--backend-option", "behavior=doc",
+               "--spec-profile", "doc"]
+    for rec in records:
+        proc = run_module("ci.replay", str(out / "cases.jsonl.gz"), "--case-id", rec["case_id"],
+                          *options, "--json")
+        verdict = json.loads(proc.stdout)
+        assert (proc.returncode, verdict["outcome"]) == (
+            {"passed": 0, "failed": 1}[rec["outcome"]], rec["outcome"]), proc.stderr
+        assert verdict["failed_clauses"] == rec["failed_clauses"]
+
+
+def test_a_failing_test_keeps_the_clause_on_its_page_and_a_passing_one_its_replay(pr):
+    _, _, out = pr
+    results = _allure(out)
+    failed = next(r for r in results if r["status"] == "failed" and "RANGE.H1" in r["name"])
+    assert "<th>contract text</th>" in failed["descriptionHtml"]
+    assert "<th>backend</th>" in failed["descriptionHtml"]
+    passed = next(r for r in results if r["status"] == "passed")
+    assert "contract text" not in passed["descriptionHtml"]
+    hidden = {p["name"] for p in passed["parameters"] if p.get("mode") == "hidden"}
+    assert hidden == {"cell", "backend", "spec profile"}  # the run's: in its environment
 
 
 def _category(message: str, status: str) -> str | None:

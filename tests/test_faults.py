@@ -17,6 +17,7 @@ from fixtures.backends import BackendSpec
 from fixtures.pool import ProcessWorld
 from tests.support import leaks
 from tests.support.pool_cases import any_world_plan, result_of
+from tests.support.runs import read_cases
 
 ROOT = Path(__file__).resolve().parent.parent
 FAULTY = BackendSpec("tests.support.pool_backends:faulty", {"behavior": "doc"})
@@ -124,7 +125,7 @@ def test_the_suite_finishes_with_a_verdict_for_every_faulty_case(tmp_path: Path)
     assert proc.returncode == 1, tail  # failures reported, the run went on to the end
     last = tail.strip().splitlines()[-1]
     assert "failed" in last and "error" not in last, tail  # verdicts, not errors of the run
-    records = [json.loads(line) for line in (out / "cases.jsonl").read_text().splitlines()]
+    records = read_cases(out)
     failed = [r for r in records if r["outcome"] == "failed"]
     messages = [f["message"] for r in failed for f in r["findings"] if f["rank"] == 2]
     assert any("rank 2 died by signal SIGSEGV" in m for m in messages), messages

@@ -3,7 +3,6 @@ larger than the host reported as not applicable instead of crashing."""
 
 from __future__ import annotations
 
-import json
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from fixtures import devices, plugin, pool
 from fixtures.backends import BackendSpec
 from fixtures.runner import Worlds
 from ops.alltoallv_gmm import load
+from reports.results import cases_path, read_cases
 from tests.fakes import npu_host
 from tests.support.pool_cases import any_world_plan
 
@@ -105,8 +105,8 @@ def test_hardware_a_default_a3_run_skips_worlds_beyond_the_host(tmp_path: Path) 
     last = tail.strip().splitlines()[-1]
     assert "skipped" in last and "failed" not in last and "passed" not in last, tail
     assert "a world of 32 ranks needs 32 devices; this host has 16" in proc.stdout, tail
-    records = (out / "cases.jsonl")
-    assert not records.exists() or not [json.loads(r) for r in records.read_text().splitlines()]
+    records = cases_path(out)
+    assert not records.exists() or not list(read_cases(records))
 
 
 def test_hardware_the_run_says_it_sorted_the_devices() -> None:

@@ -131,7 +131,7 @@ def test_the_harness_judges_linearly_past_the_threshold(monkeypatch) -> None:
     case = tile_case(shared=True)
     profile = load("doc")
     good = Worlds(BackendSpec("sim", {"behavior": "doc"}))
-    bad = Worlds(BackendSpec("ci.mutants.arithmetic:wrong_expert_weight", {"behavior": "doc"}))
+    bad = Worlds(BackendSpec("ops.alltoallv_gmm.mutants.arithmetic:wrong_expert_weight", {"behavior": "doc"}))
     try:
         ok = good.run(case, profile, "mixed")
         assert ok.passed, [f.message for f in ok.findings]

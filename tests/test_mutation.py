@@ -8,18 +8,25 @@ import os
 import subprocess
 import sys
 from argparse import Namespace
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from _pytest.reports import TestReport
 
+import ops
 from ci import _cli
-from ci import mutants as M
 from ci.mutation import modes, plan, report, tier
 from ci.mutation.__main__ import parser
 from ci.mutation.plugin import area_of, first_finding
+from fixtures.harness import Finding
+from spec.outcome import FAILURE
 from suites._conformance import cell_seed
+from tests.support.runs import read_cases
 
 ROOT = Path(__file__).resolve().parents[1]
+OP = ops.get("alltoallv_gmm")
+M = OP.part("mutants")
 
 
 def run(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
@@ -36,6 +43,7 @@ def run(args: list[str], timeout: float = 600) -> subprocess.CompletedProcess:
     (["--product", "A4"], "--product 'A4': unknown product A4"),
     (["--spec-profile", "cann-1999"], "unknown spec profile 'cann-1999'"),
     (["--quick", "routing"], "--quick runs its own subset"),
+    (["--operator", "nosuch"], "--operator 'nosuch': unknown operator nosuch"),
 ])
 def test_bad_input_is_one_line_and_exit_2(args, message):
     proc = run(["-m", "ci.mutation", *args])
@@ -44,11 +52,27 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
     assert len(lines) == 1 and lines[0].startswith("ci.mutation: ") and message in lines[0], lines
 
 
+def test_the_catalog_is_found_through_its_operator():
+    assert plan.operators(None) == (OP,) == plan.operators("alltoallv_gmm")
+    assert M.__name__ == "ops.alltoallv_gmm.mutants"
+    assert M.get("routing.source_major_permute").target == (
+        "ops.alltoallv_gmm.mutants.routing:source_major_permute")
+
+
+def test_an_operator_without_a_catalog_is_one_clear_error(monkeypatch):
+    bare = replace(OP, name="bare", parts={k: v for k, v in OP.parts.items() if k != "mutants"})
+    monkeypatch.setattr(ops, "select", lambda raw: (bare,))
+    with pytest.raises(_cli.UsageFailure, match="--operator bare: it has no mutant catalog"):
+        plan.operators("bare")
+    with pytest.raises(_cli.UsageFailure, match="no operator has a mutant catalog"):
+        plan.operators(None)
+
+
 def test_families_and_names_select_in_catalog_order():
-    chosen = plan.select(["variants", "routing.peers_reversed"])
+    chosen = plan.select(OP, ["variants", "routing.peers_reversed"])
     assert [e.name for e in chosen] == ["routing.peers_reversed"] + [
         e.name for e in M.entries("variant")]
-    assert plan.select([]) == M.entries()
+    assert plan.select(OP, []) == M.entries()
 
 
 def test_each_cell_of_a_seeded_run_has_its_own_seed():
@@ -62,12 +86,11 @@ def _case_ids(tmp: Path, *seed: str) -> list[str]:
                 "--product", "910_95", "--world-sizes", "4", "-k", "CALC.gmm and float16",
                 "--output-dir", str(tmp), *seed], timeout=300)
     assert proc.returncode == 0, proc.stdout[-2000:]
-    return [json.loads(line)["case_id"] for line in (tmp / "cases.jsonl").read_text().splitlines()]
+    return [r["case_id"] for r in read_cases(tmp)]
 
 
 def test_hypothesis_seed_reseeds_the_pr_profile(tmp_path):
-    """Under `pr` (derandomised) the seed used to be ignored; now each seed draws other cases,
-    and the same seed the same ones."""
+    """Under `pr` (derandomised) each seed draws other cases, and the same seed the same ones."""
     plain = _case_ids(tmp_path / "plain")
     one = _case_ids(tmp_path / "one", "--hypothesis-seed", "1")
     again = _case_ids(tmp_path / "again", "--hypothesis-seed", "1")
@@ -79,9 +102,14 @@ def test_hypothesis_seed_reseeds_the_pr_profile(tmp_path):
 def test_the_plugin_reads_areas_and_findings():
     assert area_of("suites/test_numerics.py::test_numerics[CALC.gmm-valid-A3-ep8-float16]") == "numerics"
     assert area_of("suites/test_regressions.py::test_regression[x]") == "regressions"
-    text = "E   ConformanceFailure: [RANGE.H1] status on rank 3: first stage returned 0\nmore"
-    assert first_finding(text) == "[RANGE.H1] status on rank 3: first stage returned 0"
-    assert first_finding("E   AssertionError: something else") is None
+    verdict = Finding("RANGE.H1", "status", "first stage returned 0\nmore", 3)
+    failing = TestReport("x", ("x", 1, "x"), {}, "failed", None, "call",
+                         user_properties=[(FAILURE, {"finding": verdict.brief()})])
+    assert first_finding(failing) == "[RANGE.H1] status on rank 3: first stage returned 0"
+    # The text of a failure that is not a verdict is never read for one.
+    other = TestReport("x", ("x", 1, "x"), {}, "failed",
+                       "E   ConformanceFailure: [RANGE.H1] status on rank 3: looks like one", "call")
+    assert first_finding(other) is None
 
 
 def _run(name: str, seed: int, ran: dict[str, int], failures: list[tuple[str, str]]
@@ -98,12 +126,13 @@ def test_a_survivor_and_a_false_alarm_fail_the_verdict():
                  [("numerics", "[CALC.gmm] numeric on rank 1: y")])
     clean = _run("variants.float64_accumulation", 1, {"numerics": 4}, [])
     entries = [killed.entry, survivor.entry, alarm.entry, clean.entry]
-    out = report.Outcome(entries, [1], [killed, survivor, alarm, clean], {1: 12.0})
+    out = report.Outcome(OP, entries, [1], [killed, survivor, alarm, clean], {1: 12.0})
     assert out.status() == _cli.FAILED
     assert out.survivors() == [(survivor.entry, 1)] and out.false_alarms() == [alarm]
     args = Namespace(product="A3", spec_profile="doc", hypothesis_profile="pr", world_sizes=None,
                      jobs=2, mode="replay", left_out=[])
     text = "\n".join(report.summary_lines(out, args))
+    assert "aclnnAlltoAllvGroupedMatMul: 2 mutants, 2 correct variants" in text
     assert "kill rate: 1/2 mutants killed in every seed (50.0 %)" in text
     assert "SURVIVED: validation.h1_accepts_65536 (seed 1)" in text
     assert "FALSE ALARM variants.chunked_pipeline seed 1: case of numerics: [CALC.gmm]" in text
@@ -111,13 +140,14 @@ def test_a_survivor_and_a_false_alarm_fail_the_verdict():
     row = next(line for line in text.splitlines() if line.startswith("routing.source_major_permute"))
     assert row.split()[1:5] == [".", "-", "-", "1"] and row.endswith("1/1 killed")
     data = report.to_json(out, args)
+    assert data["operator"] == "alltoallv_gmm"
     assert data["kill_rate"] == {"killed": 1, "mutants": 2}
     assert data["false_alarms"][0]["entry"] == "variants.chunked_pipeline"
 
 
 def test_a_broken_run_is_neither_a_kill_nor_a_pass():
     broken = report.Run(M.get("routing.peers_reversed"), 1, broken="pytest exit status 3: x")
-    out = report.Outcome([broken.entry], [1], [broken], {1: 1.0})
+    out = report.Outcome(OP, [broken.entry], [1], [broken], {1: 1.0})
     assert out.status() == _cli.BROKEN and not out.survivors()
 
 
@@ -133,7 +163,7 @@ def test_a_failing_reference_names_the_test_and_its_finding(monkeypatch, tmp_pat
     monkeypatch.setattr(tier, "run_pytest", fake_pytest)
     args = parser().parse_args(["--seeds", "5"])
     with pytest.raises(RuntimeError, match=r"seed 5: suites/t.py::t\[X\] \(timeout on rank 2\)"):
-        modes.reference_cases(5, args, [], tmp_path)
+        modes.reference_cases(OP, 5, args, [], tmp_path)
 
 
 def _quick(tmp: Path, *extra: str) -> tuple[subprocess.CompletedProcess, dict]:

@@ -11,7 +11,8 @@ import pytest
 
 from ops.alltoallv_gmm import OPERATOR as OP
 from reports import matrix as M
-from reports.results import ResultsError, load, load_many
+from reports import matrix_view as V
+from reports.results import ResultsError, cases_path, load, load_many, read_cases, write_cases
 from tests.support.runs import OPERATOR, case, cell, item, run_module, write_results
 
 
@@ -64,8 +65,9 @@ def test_states_failed_expected_not_applicable_and_unreachable(tmp_path):
     card = cell("RANGE.K", "invalid")
     items = [item(h1_bad, "failed", "[RANGE.H1] status on rank 0: first stage returned 161001"),
              item(h1_ok), item(n1, "xfailed", "known: tracked in issue 7"),
-             item(consist, "skipped", "not applicable: CONSIST.counts is a caller precondition"),
-             item(card, "skipped", "unreachable at ep=4: not valid")]
+             item(consist, "skipped", "not applicable: CONSIST.counts is a caller precondition",
+                  "not_applicable"),
+             item(card, "skipped", "unreachable at ep=4: not valid", "unreachable")]
     cases = [case(h1_ok), case(h1_bad, "failed", failed=("RANGE.H1",), deciding="RANGE.H1"),
              case(h1_bad, deciding="RANGE.H1"), case(n1, "failed", failed=("RANGE.N1",))]
     whole = _build(tmp_path, items, cases)
@@ -143,7 +145,7 @@ def test_unexpected_pass_and_flaky_rerun_are_flagged(tmp_path):
     assert h1_cell["state"] == "passed" and "flaky" in h1_cell["notes"]
     assert h1_cell["counts"]["failed"] == 0  # the first run's cases were replaced
     assert _cell(m, "CALC.gmm")["notes"] == ["unexpected_pass"]
-    assert "(flaky)" in M.to_markdown(whole)
+    assert "(flaky)" in V.to_markdown(whole)
 
 
 def test_world_sizes_outside_the_product_only_where_the_data_is(tmp_path):
@@ -180,7 +182,7 @@ def test_json_matches_its_schema_and_every_format_renders(tmp_path):
     assert (run["operator"], run["title"]) == (OPERATOR, OP.title)
     assert run["entry_points"] == dict(OP.symbols) and run["entry"] == "v1"
     assert run["backends"] == ["sim"] and (run["items"], run["cases"]) == (2, 2)
-    paths = M.write(whole, tmp_path / "out")
+    paths = V.write(whole, tmp_path / "out")
     assert [p.name for p in paths] == ["compliance.json", "compliance.md", "compliance.html"]
     assert json.loads(paths[0].read_text(encoding="utf-8")) == whole
     md = paths[1].read_text(encoding="utf-8")
@@ -195,7 +197,7 @@ def test_json_matches_its_schema_and_every_format_renders(tmp_path):
     page = paths[2].read_text(encoding="utf-8")
     assert f"<title>Compliance matrix: {OP.title}</title>" in page
     assert f"<h1>Compliance matrix of {OP.title}: spec profile <code>doc</code></h1>" in page
-    # the anchor the reports' clause links point at (reports/plugin.py: operator.clause)
+    # the anchor the reports' clause links point at (reports/allure.py: operator.clause)
     assert page.count(f'<dt id="{OPERATOR}.RANGE.H1">') == 1
     assert f'<a href="#{OPERATOR}.RANGE.H1">RANGE.H1</a>' in page
     assert not re.search(r"""(?:src|href)\s*=\s*["']?(?:https?:)?//""", page)
@@ -260,6 +262,7 @@ def test_runs_merged_keep_each_operators_world_sizes(tmp_path):
     (None, ["{tmp}/missing"], "not a folder"),
     ("bad_json", ["{tmp}/run"], r"items.jsonl:2: not valid JSON"),
     ("no_run", ["{tmp}/run"], r"run.json: missing"),
+    ("cut_cases", ["{tmp}/run"], r"cases.jsonl.gz: cannot be read"),
     ("ok", ["{tmp}/run", "--formats", "json,pdf"], r"unknown format 'pdf'; accepted: json, md"),
     ("ok", ["{tmp}/run", "--colour"], r"unrecognized arguments: --colour"),
 ])
@@ -272,10 +275,36 @@ def test_bad_input_is_one_line_and_exit_status_2(tmp_path, setup, args, message)
             f.write("{not json\n")
     if setup == "no_run":
         (folder / "run.json").unlink()
+    if setup == "cut_cases":
+        packed = folder / "cases.jsonl.gz"
+        write_cases(packed, [case(cell("RANGE.H1"))] * 50)
+        packed.write_bytes(packed.read_bytes()[:-20])
     proc = run_module("reports.matrix", *[a.replace("{tmp}", str(tmp_path)) for a in args])
     assert proc.returncode == 2, proc.stderr
     assert len(proc.stderr.strip().splitlines()) == 1
     assert re.search(message, proc.stderr), proc.stderr
+
+
+def test_an_older_runs_plain_cases_jsonl_reads_as_the_compressed_one(tmp_path):
+    """Runs before the records were compressed wrote cases.jsonl: their matrix is the same."""
+    h1 = cell("RANGE.H1", "invalid")
+    records = [case(h1, "failed", failed=("RANGE.H1",), deciding="RANGE.H1"), case(h1)]
+    packed = write_results(tmp_path / "new", [item(h1, "failed")], records)
+    plain = write_results(tmp_path / "old", [item(h1, "failed")], [])
+    (plain / "cases.jsonl.gz").unlink()
+    (plain / "cases.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records),
+                                       encoding="utf-8")
+    assert cases_path(plain).name == "cases.jsonl"
+    assert list(read_cases(cases_path(plain))) == list(read_cases(cases_path(packed))) == records
+
+    def content(folder) -> dict:
+        m = M.build(load(folder))
+        del m["generated"]
+        for part in m["operators"].values():
+            del part["run"]["sources"]
+        return m
+
+    assert content(plain) == content(packed)
 
 
 def test_command_line_writes_three_formats_and_prints_the_summary(tmp_path):
@@ -298,4 +327,16 @@ def test_an_ambiguous_clause_shows_as_such_with_the_reading_it_got(tmp_path):
     assert any("this backend gave OPTPAIR.mm: status 161002" in r
                for r in state["sides"]["invalid"]["reasons"])
     assert m["clauses"]["OPTPAIR.mm"]["enforcement"].startswith("ambiguous in the text")
-    assert "Tested: doc (the published text)" in M.to_markdown(whole)
+    assert "Tested: doc (the published text)" in V.to_markdown(whole)
+
+
+def test_a_skip_counts_as_not_applicable_by_its_kind_never_by_its_text(tmp_path):
+    """The matrix reads the kind the suite recorded; a reason that merely reads like one (a skip
+    of pytest's own, say) is an explained skip, not a not-applicable cell."""
+    kinded, worded = cell("RANGE.e", "invalid"), cell("RANGE.e_ep", "invalid")
+    m = _matrix(tmp_path, [item(kinded, "skipped", "backend cannot express it", "not_applicable"),
+                           item(worded, "skipped", "not applicable: only the words")], [])
+    assert _cell(m, "RANGE.e")["state"] == "not_applicable"
+    assert _cell(m, "RANGE.e_ep")["state"] == "untested"
+    assert "skipped: not applicable: only the words" in _cell(m, "RANGE.e_ep")["sides"][
+        "invalid"]["reasons"]

@@ -7,7 +7,8 @@ import json
 import math
 
 from ops.alltoallv_gmm import OPERATOR as OP
-from reports import plugin
+from reports import allure as plugin
+from reports import records
 from tests.support.runs import OPERATOR
 
 
@@ -51,12 +52,12 @@ def test_environment_properties_escaping_and_cann_version(tmp_path, monkeypatch)
     (toolkit / "ascend_toolkit_install.info").write_text("package_name=Ascend-cann-toolkit\n"
                                                          "version=8.2.RC1\n")
     monkeypatch.setenv("ASCEND_TOOLKIT_HOME", str(toolkit))
-    assert plugin.cann_version() == "8.2.RC1"
+    assert records.cann_version() == "8.2.RC1"
     monkeypatch.setenv("ASCEND_TOOLKIT_HOME", str(tmp_path / "none"))
     monkeypatch.delenv("ASCEND_HOME_PATH", raising=False)
     if not (plugin.Path("/usr/local/Ascend/ascend-toolkit/latest")).exists():
-        assert plugin.cann_version() is None
-    assert plugin.suite_version().startswith("0.1.0")
+        assert records.cann_version() is None
+    assert records.suite_version().startswith("0.1.0")
 
 
 def test_render_bad_input_is_one_line_and_exit_status_2(tmp_path):
@@ -92,7 +93,7 @@ def test_the_backends_provenance_is_in_run_json_the_allure_environment_and_the_s
                       "--alluredir", str(tmp_path / "allure"), "--output-dir", str(tmp_path / "out"))
     assert proc.returncode == 0, proc.stdout + proc.stderr
     run = json.loads((tmp_path / "out" / "run.json").read_text())
-    assert run["schema"] == plugin.RUN_SCHEMA and run["backend"] == "tests.support.traced:factory"
+    assert run["schema"] == records.RUN_SCHEMA and run["backend"] == "tests.support.traced:factory"
     own = run["operators"][OPERATOR]  # the provenance is the operator's backend's
     assert own["backend_provenance"] == {"op_library": library}  # the empty V2 entry dropped
     assert own["backend_options"] == {"op_library": library}
@@ -100,7 +101,7 @@ def test_the_backends_provenance_is_in_run_json_the_allure_environment_and_the_s
     assert (own["spec_profile"], own["spec_profile_kind"]) == ("doc", "published")
     assert own["world_sizes"] == {"910_95": [4]}
     items = [json.loads(line) for line in (tmp_path / "out" / "items.jsonl").read_text().splitlines()]
-    assert items and {i["schema"] for i in items} == {plugin.ITEM_SCHEMA}
+    assert items and {i["schema"] for i in items} == {records.ITEM_SCHEMA}
     assert {i["cell"]["operator"] for i in items} == {OPERATOR}
     props = (tmp_path / "allure" / "environment.properties").read_text().splitlines()
     assert f"{OPERATOR}.backend.op_library={library}" in props

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import re
+from dataclasses import replace
 
 import pytest
 
@@ -12,7 +13,7 @@ from fixtures.backends import BackendError, BackendSpec
 from fixtures.runner import Worlds
 from ops.alltoallv_gmm import load
 from ops.alltoallv_gmm.case import Case, Fault, Shared
-from ops.alltoallv_gmm.sim import SimBackend
+from ops.alltoallv_gmm.sim import BEHAVIORS, CHECKS, SimBackend
 from ops.alltoallv_gmm.worlds import Pins, build_world
 from strategies import intended
 from strategies.choices import Minimal, Seeded
@@ -72,6 +73,26 @@ def test_status_codes_follow_the_chosen_reading(worlds, behavior, h1_status, pai
     pair = worlds[behavior].run(_case(faults=(Fault("null", "mmWeight"),), clause="OPTPAIR.mm"),
                                 DOC)
     assert {r.status1 for r in pair.reports} == {pair_status}
+
+
+def test_every_version_is_a_row_with_a_code_for_every_check():
+    for name, row in BEHAVIORS.items():
+        assert set(row.codes) == set(CHECKS), name
+        assert row.absent <= set(CHECKS), name
+        assert set(row.ep_sizes) == {"A3", "910_95"}, name
+
+
+def test_a_new_version_is_a_new_row(monkeypatch):
+    """A version that differs in a limit and a code needs no code of the sim's: a row."""
+    doc = BEHAVIORS["doc"]
+    monkeypatch.setitem(BEHAVIORS, "doc-narrow", replace(
+        doc, limits={**doc.limits, "H1": (1, 4095)}, codes={**doc.codes, "range.H1": 561002}))
+    narrow = Worlds(BackendSpec("sim", {"behavior": "doc-narrow"}))
+    try:
+        result = narrow.run(_case(h1=4096, clause="RANGE.H1"), DOC)
+        assert {r.status1 for r in result.reports} == {561002}
+    finally:
+        narrow.close()
 
 
 def test_a_64_rank_world_runs_both_stages(worlds):

@@ -13,8 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.runs import read_cases
+
 ROOT = Path(__file__).resolve().parents[1]
 TITLE = "aclnnAlltoAllvGroupedMatMul"  # the operator under test (ops/alltoallv_gmm)
+BROKEN = "ops.alltoallv_gmm.mutants.routing:source_major_permute"  # permutes source-rank-major
 SMALL = ["--operator", "alltoallv_gmm", "--product", "910_95", "--world-sizes", "4",
          "--hypothesis-profile", "debug", "-p", "no:cacheprovider", "-q"]
 
@@ -49,6 +52,8 @@ def pytest_suites(*args: str, env: dict | None = None, output: Path | None = Non
     (["--backend", "nosuch"], "--backend 'nosuch': expected a built-in name (sim, torch, torch_npu, "
                               "aclnn) or package.module:factory"),
     (["--backend", "tests.support.nosuch:factory"], "cannot import 'tests.support.nosuch'"),
+    (["--backend", "ci.mutants.routing:source_major_permute"],
+     "did you mean ops.alltoallv_gmm.mutants.routing:source_major_permute?"),
     (["--backend-option", "fast"], "--backend-option 'fast': expected key=value"),
     (["--backend-option", "behavior=fast"], "accepted: doc, cann-2025.12"),
     (["--world-sizes", "four"], "--world-sizes 'four': expected comma-separated positive integers"),
@@ -87,13 +92,13 @@ def test_collection_is_the_same_on_every_worker():
 
 def test_a_broken_backend_is_caught_named_and_replayed(tmp_path):
     proc = pytest_suites("suites/test_numerics.py", "-k", "CALC.permute-valid",
-                         "--backend", "tests.support.broken:factory", output=tmp_path)
+                         "--backend", BROKEN, output=tmp_path)
     assert proc.returncode == 1, proc.stdout[-3000:]
     assert "[CALC.permute] movement on rank" in proc.stdout
     replay = re.search(r"replay: (python -m ci\.replay .+)", proc.stdout)
     assert replay, proc.stdout[-3000:]
     argv = shlex.split(replay.group(1))
-    assert argv[:3] == ["python", "-m", "ci.replay"] and "tests.support.broken:factory" in argv
+    assert argv[:3] == ["python", "-m", "ci.replay"] and BROKEN in argv
     again = run(argv[1:])
     assert again.returncode == 1, again.stdout + again.stderr
     assert "verdict: FAILED" in again.stdout and "[CALC.permute] movement" in again.stdout
@@ -107,7 +112,7 @@ def test_known_failures_pass_the_run_and_unexpected_passes_fail_it(tmp_path):
     known.write_text('[[expected_failure]]\nclause = "CALC.permute"\nside = "valid"\n'
                      'reason = "planted: source-rank-major permute"\n')
     broken = pytest_suites("suites/test_numerics.py", "-k", "CALC.permute-valid",
-                           "--backend", "tests.support.broken:factory", "--expectations",
+                           "--backend", BROKEN, "--expectations",
                            str(known), output=tmp_path)
     assert broken.returncode == 0, broken.stdout[-2000:]
     assert "xfailed" in broken.stdout
@@ -143,4 +148,4 @@ def test_the_summary_counts_cases_clauses_and_time(tmp_path):
     assert re.search(r"clauses covered: alltoallv_gmm 910_95: \d+/163 clause sides covered",
                      proc.stdout)
     assert re.search(r"wall time: [\d.]+ s", proc.stdout)
-    assert len((tmp_path / "cases.jsonl").read_text().splitlines()) == cases
+    assert len(read_cases(tmp_path)) == cases

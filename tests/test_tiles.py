@@ -1,4 +1,4 @@
-"""The tile boundaries as data, and the PR tier's computed worlds on them (issue 12).
+"""The tile boundaries as data, and the PR tier's computed worlds on them.
 
 The PR tier's draws are derandomised per cell, so drawing its tile cells here, as the suite
 does, counts what a PR-tier run computes without running it.
@@ -17,9 +17,10 @@ from ops.alltoallv_gmm.case import Case
 from ops.alltoallv_gmm.tile_worlds import categories
 from ops.alltoallv_gmm.tiles import KERNEL_2026, Axis, tiling
 from spec.expect import expect_case
+from spec.outcome import Cell
 from strategies import clause_cases, world_bytes
 from strategies import tier as tiers
-from suites._conformance import DERANDOMIZED, Cell, cell_seed
+from suites._conformance import DERANDOMIZED, cell_seed
 
 TILE_CLAUSES = ("CALC.gmm", "CALC.mm", "CALC.permute", "CALC.transGmmWeight",
                 "CALC.transMmWeight")

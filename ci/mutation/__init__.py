@@ -1,6 +1,12 @@
 """The suite's power, measured: `python -m ci.mutation` runs the PR tier against every entry of
-the catalog `ci/mutants` and prints a kill matrix. Every mutant must fail the tier and every
+an operator's mutant catalog and prints a kill matrix. Every mutant must fail the tier and every
 correct variant must pass it, in every seed.
+
+The catalog is the operator's `mutants` part (`ops.get(name).part("mutants")`, e.g.
+ops/alltoallv_gmm/mutants/): a module with `entries(kind=None)` in catalog order, `get(name)`,
+`CATALOG` (name: entry), `FAMILIES`, and the self-test subset `QUICK_ENTRIES`, `QUICK_OPTIONS`
+(product, world sizes) and `QUICK_KEYWORD` (a `-k` selection); its entries are `Entry`s. The job
+runs every operator that has one unless `--operator` names some.
 
 Two ways to run, with the same verdicts:
 
@@ -28,4 +34,39 @@ The modules, one job each:
     report.py         the verdict: runs and their outcome, the kill matrix, summary and JSON
 """
 
+from __future__ import annotations
+
+from types import ModuleType
+from typing import TYPE_CHECKING, Protocol
+
+if TYPE_CHECKING:
+    from spec.operator import Operator
+
 REGRESSIONS = "regressions"  # the area of the saved regressions, after spec.operator.AREAS
+PART = "mutants"  # the operator part that holds its catalog
+
+
+def catalog(op: Operator) -> ModuleType:
+    """The operator's mutant catalog."""
+    return op.part(PART)
+
+
+class Entry(Protocol):
+    """One implementation in a catalog, as the job reads it."""
+
+    name: str  # "<family>.<name>", unique in its catalog
+    kind: str  # "mutant" (the tier must fail it) or "variant" (the tier must pass it)
+    description: str  # one line
+    profiles: tuple[str, ...] | None  # the spec profiles it is a fault under (None: all)
+
+    @property
+    def family(self) -> str: ...
+
+    @property
+    def target(self) -> str:
+        """What `--backend` takes to load it."""
+
+    def applies(self, profile: str) -> bool: ...
+
+    def make(self, **options: object) -> object:
+        """The backend, with the sim's options (`behavior=`)."""

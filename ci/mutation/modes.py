@@ -23,12 +23,11 @@ from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor, as_compl
 from multiprocessing import get_context
 from pathlib import Path
 
-import ops
-from ci.mutants import OPERATOR, Entry
-from ci.mutation import REGRESSIONS, tier
+from ci.mutation import REGRESSIONS, Entry, tier
 from ci.mutation.replay_worker import replay_names
 from ci.mutation.report import COLUMNS, Outcome, Run
-from reports.results import record_case
+from reports.results import cases_path, read_cases, record_case
+from spec.operator import Operator
 
 Progress = Callable[[Run], None]  # told of every Run as it is done
 
@@ -36,14 +35,14 @@ Progress = Callable[[Run], None]  # told of every Run as it is done
 # -- mode pytest: one run per entry ---------------------------------------------------------
 
 
-def pytest_entry(entry: Entry, seed: int, args: argparse.Namespace, extra: list[str],
-                 work: Path) -> Run:
+def pytest_entry(op: Operator, entry: Entry, seed: int, args: argparse.Namespace,
+                 extra: list[str], work: Path) -> Run:
     """One tier run on one entry, read back from the plugin's records."""
     scratch = work / f"{entry.name}-seed{seed}"
     scratch.mkdir(parents=True)
     run = Run(entry, seed)
     start = time.perf_counter()
-    cmd = tier.pytest_command(args, entry.target, seed, scratch, extra,
+    cmd = tier.pytest_command(op, args, entry.target, seed, scratch, extra,
                               early_stop=entry.kind == "mutant", workers=0)
     _, run.broken = tier.run_pytest(cmd, args.timeout)
     run.seconds = time.perf_counter() - start
@@ -60,13 +59,13 @@ def pytest_entry(entry: Entry, seed: int, args: argparse.Namespace, extra: list[
     return run
 
 
-def pytest_seed(entries: list[Entry], seed: int, args: argparse.Namespace, extra: list[str],
-                work: Path, progress: Progress) -> list[Run]:
+def pytest_seed(op: Operator, entries: list[Entry], seed: int, args: argparse.Namespace,
+                extra: list[str], work: Path, progress: Progress) -> list[Run]:
     """Every entry's tier run under one seed, `args.jobs` at a time."""
     runs = []
     todo = sorted(entries, key=lambda e: e.kind != "variant")  # the long runs first
     with ThreadPoolExecutor(args.jobs) as pool:
-        for future in as_completed([pool.submit(pytest_entry, e, seed, args, extra, work)
+        for future in as_completed([pool.submit(pytest_entry, op, e, seed, args, extra, work)
                                     for e in todo]):
             runs.append(future.result())
             progress(runs[-1])
@@ -76,21 +75,20 @@ def pytest_seed(entries: list[Entry], seed: int, args: argparse.Namespace, extra
 # -- mode replay: the reference run's cases on every entry ----------------------------------
 
 
-def regression_ids() -> set[str]:
+def regression_ids(op: Operator) -> set[str]:
     """The ids of the operator's saved regressions (ops/<name>/regressions): their area is
     REGRESSIONS."""
-    op = ops.get(OPERATOR)
     return {op.case_type.from_json(p.read_text(encoding="utf-8")).id
             for p in op.regressions.glob("*.json")}
 
 
-def reference_cases(seed: int, args: argparse.Namespace, extra: list[str], work: Path
-                    ) -> tuple[list[dict], float]:
+def reference_cases(op: Operator, seed: int, args: argparse.Namespace, extra: list[str],
+                    work: Path) -> tuple[list[dict], float]:
     """Run the tier on the reference sim and return its cases ({"area", "case", "seconds"})."""
     scratch = work / f"reference-seed{seed}"
     scratch.mkdir(parents=True)
     start = time.perf_counter()
-    cmd = tier.pytest_command(args, "sim", seed, scratch, extra, early_stop=False,
+    cmd = tier.pytest_command(op, args, "sim", seed, scratch, extra, early_stop=False,
                               workers=args.jobs)
     code, broken = tier.run_pytest(cmd, args.timeout)
     if broken:
@@ -100,11 +98,12 @@ def reference_cases(seed: int, args: argparse.Namespace, extra: list[str], work:
                   for r in tier.read_jsonl(scratch / "records.jsonl") if r["outcome"] == "failed"]
         raise RuntimeError(f"the reference sim fails its own suite at seed {seed}: "
                            f"{', '.join(failed[:5]) or 'see pytest'}")
-    saved = regression_ids()
+    saved = regression_ids(op)
     cases = []
-    for rec in tier.read_jsonl(scratch / "out" / "cases.jsonl"):
+    records = cases_path(scratch / "out")
+    for rec in read_cases(records) if records.exists() else []:
         area = (REGRESSIONS if rec["case_id"] in saved
-                else ops.get(OPERATOR).clause[rec["cell"]["clause"]].area)
+                else op.clause[rec["cell"]["clause"]].area)
         cases.append({"area": area, "case": record_case(rec), "seconds": rec["seconds"]})
     if not cases:
         raise RuntimeError(f"the reference run (seed {seed}) ran no case")
@@ -123,10 +122,10 @@ def shards(cases: list[dict], n: int) -> list[list[dict]]:
     return [sorted(b, key=lambda c: c["case"]["ep"]) for b in bins if b]
 
 
-def replay_seed(entries: list[Entry], seed: int, args: argparse.Namespace, extra: list[str],
-                work: Path, progress: Progress) -> list[Run]:
+def replay_seed(op: Operator, entries: list[Entry], seed: int, args: argparse.Namespace,
+                extra: list[str], work: Path, progress: Progress) -> list[Run]:
     """The reference run's cases of one seed on every entry, in `args.jobs` worker processes."""
-    cases, ref_seconds = reference_cases(seed, args, extra, work)
+    cases, ref_seconds = reference_cases(op, seed, args, extra, work)
     print(f"seed {seed}: reference run (sim) passed, {len(cases)} cases in {ref_seconds:.0f} s; "
           f"replaying them on {len(entries)} entries", flush=True)
     names = [e.name for e in entries]
@@ -134,7 +133,7 @@ def replay_seed(entries: list[Entry], seed: int, args: argparse.Namespace, extra
                                for n in names}
     ctx = get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
-        futures = [pool.submit(replay_names, names, share, args.spec_profile, args.judge,
+        futures = [pool.submit(replay_names, op.name, names, share, args.spec_profile, args.judge,
                                args.case_timeout, f"seed {seed} replay worker {i + 1}")
                    for i, share in enumerate(shards(cases, args.jobs))]
         for future in as_completed(futures):
@@ -156,9 +155,10 @@ def replay_seed(entries: list[Entry], seed: int, args: argparse.Namespace, extra
     return runs
 
 
-def run_all(entries: list[Entry], seeds: list[int], args: argparse.Namespace, extra: list[str],
-            progress: Progress) -> Outcome:
-    """Every seed in `args.mode`; a seed whose reference run breaks is recorded as broken."""
+def run_all(op: Operator, entries: list[Entry], seeds: list[int], args: argparse.Namespace,
+            extra: list[str], progress: Progress) -> Outcome:
+    """Every seed in `args.mode` for the operator's entries; a seed whose reference run breaks
+    is recorded as broken."""
     runs: list[Run] = []
     wall: dict[int, float] = {}
     broken: list[str] = []
@@ -167,14 +167,14 @@ def run_all(entries: list[Entry], seeds: list[int], args: argparse.Namespace, ex
         for seed in seeds:
             start = time.perf_counter()
             if args.mode == "pytest":
-                runs += pytest_seed(entries, seed, args, extra, work, progress)
+                runs += pytest_seed(op, entries, seed, args, extra, work, progress)
             else:
                 try:
-                    runs += replay_seed(entries, seed, args, extra, work, progress)
+                    runs += replay_seed(op, entries, seed, args, extra, work, progress)
                 except RuntimeError as err:
                     broken.append(str(err))
                     print(f"seed {seed}: BROKEN: {err}", flush=True)
             wall[seed] = time.perf_counter() - start
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return Outcome(entries, seeds, runs, wall, broken)
+    return Outcome(op, entries, seeds, runs, wall, broken)

@@ -1,7 +1,8 @@
-"""What a mutation run runs: the catalog entries named (or of the families named), the seeds, the
-quick subset the suite's own tests use, and the entries left out under the spec profile; then a
-preflight that collects the tier once with every option, so that bad input stops the command
-in one line before any run starts. Bad input raises `ci._cli.UsageFailure`.
+"""What a mutation run runs: the operators whose catalogs it judges, their entries named (or of
+the families named), the seeds, a catalog's quick subset (the one the suite's own tests use), and
+the entries left out under the spec profile; then a preflight that collects the tier once with
+every option, so that bad input stops the command in one line before any run starts. Bad input
+raises `ci._cli.UsageFailure`.
 """
 
 from __future__ import annotations
@@ -11,36 +12,43 @@ import subprocess
 import tempfile
 from pathlib import Path
 
-from ci import mutants as catalog
+import ops
 from ci._cli import PYTEST_NO_TESTS, PYTEST_USAGE, UsageFailure
-from ci.mutants import Entry
-from ci.mutation import tier
-
-# The subset the suite's own tests run (tests/test_mutation.py): one mutant per family, each
-# caught at ep = 4 on 910_95, and every variant, on a selection that stays small.
-QUICK_ENTRIES = ("routing.source_major_permute", "arithmetic.wrong_expert_weight",
-                 "outputs.write_past_gmm_y", "validation.h1_accepts_65536",
-                 "tiles.m_tail_from_previous_tile",
-                 "nondeterminism.racy_split_k", "variants.float64_accumulation",
-                 "variants.reversed_block_order", "variants.chunked_pipeline")
-QUICK_OPTIONS = {"product": "910_95", "world_sizes": "4"}
-QUICK_KEYWORD = "(float16 and (CALC or OUT or RANGE.H1)) or regression"
+from ci.mutation import PART, Entry, catalog, tier
+from spec.operator import Operator
 
 
-def select(names: list[str]) -> list[Entry]:
+def operators(raw: str | None) -> tuple[Operator, ...]:
+    """`--operator NAME[,NAME]`: the operators whose catalogs to run; none named, every one
+    that has a catalog."""
+    try:
+        chosen = ops.select(raw)
+    except ValueError as err:
+        raise UsageFailure(str(err)) from None
+    lacking = [op.name for op in chosen if PART not in op.parts]
+    if raw and lacking:
+        raise UsageFailure(f"--operator {lacking[0]}: it has no mutant catalog (no '{PART}' part)")
+    with_catalog = tuple(op for op in chosen if PART in op.parts)
+    if not with_catalog:
+        raise UsageFailure(f"no operator has a mutant catalog (a '{PART}' part)")
+    return with_catalog
+
+
+def select(op: Operator, names: list[str]) -> list[Entry]:
     """Entries named, or of the families named, in catalog order; all when none is named."""
+    mutants = catalog(op)
     if not names:
-        return catalog.entries()
+        return mutants.entries()
     chosen: dict[str, Entry] = {}
     for name in names:
-        if name in catalog.FAMILIES:
-            chosen.update({e.name: e for e in catalog.entries() if e.family == name})
-        elif name in catalog.CATALOG:
-            chosen[name] = catalog.CATALOG[name]
+        if name in mutants.FAMILIES:
+            chosen.update({e.name: e for e in mutants.entries() if e.family == name})
+        elif name in mutants.CATALOG:
+            chosen[name] = mutants.CATALOG[name]
         else:
-            raise UsageFailure(f"unknown catalog entry or family {name!r}; families: "
-                               f"{', '.join(catalog.FAMILIES)} (--list shows every entry)")
-    order = {e.name: i for i, e in enumerate(catalog.entries())}
+            raise UsageFailure(f"unknown catalog entry or family {name!r} of {op.name}; families: "
+                               f"{', '.join(mutants.FAMILIES)} (--list shows every entry)")
+    order = {e.name: i for i, e in enumerate(mutants.entries())}
     return sorted(chosen.values(), key=lambda e: order[e.name])
 
 
@@ -55,10 +63,11 @@ def parse_seeds(raw: str) -> list[int]:
     return seeds
 
 
-def resolve(args: argparse.Namespace, extra: list[str]) -> tuple[list[Entry], list[int], list[str]]:
-    """(the entries to run, the seeds, the pytest arguments). `--quick` sets its own product,
-    world sizes and keyword; `args.left_out` gets the entries that are no fault under the spec
-    profile (faults of another contract version only)."""
+def resolve(op: Operator, args: argparse.Namespace, extra: list[str]
+            ) -> tuple[list[Entry], list[int], list[str]]:
+    """(the operator's entries to run, the seeds, the pytest arguments). `--quick` sets the
+    catalog's own product, world sizes and keyword; `args.left_out` gets the entries that are no
+    fault under the spec profile (faults of another contract version only)."""
     if args.jobs < 1:
         raise UsageFailure("--jobs must be at least 1")
     seeds = parse_seeds(args.seeds)
@@ -66,10 +75,12 @@ def resolve(args: argparse.Namespace, extra: list[str]) -> tuple[list[Entry], li
     if args.quick:
         if args.names:
             raise UsageFailure("--quick runs its own subset; name no entries with it")
-        names = list(QUICK_ENTRIES)
-        args.product, args.world_sizes = QUICK_OPTIONS["product"], QUICK_OPTIONS["world_sizes"]
-        extra = ["-k", QUICK_KEYWORD, *extra]
-    chosen = select(names)
+        quick = catalog(op)
+        names = list(quick.QUICK_ENTRIES)
+        args.product = quick.QUICK_OPTIONS["product"]
+        args.world_sizes = quick.QUICK_OPTIONS["world_sizes"]
+        extra = ["-k", quick.QUICK_KEYWORD, *extra]
+    chosen = select(op, names)
     args.left_out = [e.name for e in chosen if not e.applies(args.spec_profile)]
     chosen = [e for e in chosen if e.applies(args.spec_profile)]
     if not chosen:
@@ -77,12 +88,12 @@ def resolve(args: argparse.Namespace, extra: list[str]) -> tuple[list[Entry], li
     return chosen, seeds, extra
 
 
-def preflight(entries: list[Entry], seeds: list[int], args: argparse.Namespace,
+def preflight(op: Operator, entries: list[Entry], seeds: list[int], args: argparse.Namespace,
               extra: list[str]) -> int:
     """Collect once with the options every run gets: a bad option, profile or product fails
     here with the suite's own one line (exit 2) before any run starts; returns the item count."""
     with tempfile.TemporaryDirectory(prefix="mutation-preflight-") as tmp:
-        cmd = tier.pytest_command(args, entries[0].target, seeds[0], Path(tmp), extra,
+        cmd = tier.pytest_command(op, args, entries[0].target, seeds[0], Path(tmp), extra,
                                   early_stop=False, workers=0)
         proc = subprocess.run([*cmd, "--collect-only"], cwd=tier.ROOT, capture_output=True,
                               text=True, env=tier.pytest_env())

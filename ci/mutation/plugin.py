@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import importlib
 import json
-import re
 from functools import cache
 from pathlib import Path
 
@@ -24,8 +23,7 @@ import pytest
 from hypothesis import Phase, settings
 
 from ci.mutation import REGRESSIONS
-
-FINDING = re.compile(r"\[([A-Za-z0-9_.]+)\] (\w+) on rank (\d+)[^\n]*")
+from spec.outcome import FAILURE
 
 
 @cache
@@ -36,10 +34,11 @@ def area_of(nodeid: str) -> str:
     return getattr(module, "AREA", REGRESSIONS)
 
 
-def first_finding(text: str) -> str | None:
-    """The suite's first finding in a failure report, or None when the failure is not one."""
-    match = FINDING.search(text)
-    return match.group(0)[:300] if match else None
+def first_finding(report: pytest.TestReport) -> str | None:
+    """The suite's first finding of a failing item (the verdict it recorded as data), or None
+    when the failure is not a verdict."""
+    failure = dict(report.user_properties).get(FAILURE)
+    return failure["finding"]["line"][:300] if isinstance(failure, dict) else None
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -94,7 +93,7 @@ def pytest_runtest_logreport(report: pytest.TestReport) -> None:
         "area": area_of(report.nodeid),
         "when": report.when,
         "outcome": "xfailed" if hasattr(report, "wasxfail") and report.skipped else report.outcome,
-        "finding": first_finding(report.longreprtext) if failed else None,
+        "finding": first_finding(report) if failed else None,
         "seconds": round(report.duration, 3),
     }
     if failed and line["finding"] is None:

@@ -20,11 +20,12 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import ops
-from ci.mutants import OPERATOR, Entry
+from ci.mutation import Entry, catalog
 from fixtures import protocol as P
 from fixtures.runner import plan_case, summarise
 from fixtures.world import TurnWorld
 from spec import memo
+from spec.profiles import Profile
 
 
 class SharedPoolWorld(TurnWorld):
@@ -45,12 +46,11 @@ class SharedPoolWorld(TurnWorld):
 PROGRESS_EVERY = 300.0  # seconds between two progress lines of a worker
 
 
-def replay(entries: list[Entry], cases: list[dict], profile_name: str, judge: str,
+def replay(entries: list[Entry], cases: list[dict], profile: Profile, judge: str,
            timeout: float, label: str = "") -> dict[str, dict]:
     """Per entry: cases judged per area, failures ({"area", "where", "finding", "case"}) and
     seconds. A mutant skips an area's later cases once the area failed it; a variant meets all.
     With a `label`, a line of progress every few minutes (a full replay takes a while)."""
-    profile = ops.get(OPERATOR).profile(profile_name)
     started = last = time.perf_counter()
     result = {e.name: {"ran": defaultdict(int), "failures": [], "seconds": 0.0} for e in entries}
     killed: set[tuple[str, str]] = set()
@@ -75,7 +75,7 @@ def replay(entries: list[Entry], cases: list[dict], profile_name: str, judge: st
                         continue
                     if entry.name not in worlds:
                         def make(e: Entry = entry):
-                            return e.make(behavior=profile_name)
+                            return e.make(behavior=profile.name)
 
                         worlds[entry.name] = SharedPoolWorld(size, make, pool, timeout)
                     start = time.perf_counter()
@@ -95,12 +95,13 @@ def replay(entries: list[Entry], cases: list[dict], profile_name: str, judge: st
     return {name: {**r, "ran": dict(r["ran"])} for name, r in result.items()}
 
 
-def replay_names(names: list[str], cases: list[dict], profile_name: str, judge: str,
-                 timeout: float, label: str = "") -> dict[str, dict]:
-    """`replay` by catalog names: what a worker process is handed (modes.replay_seed)."""
-    from ci import mutants
-
-    return replay([mutants.get(n) for n in names], cases, profile_name, judge, timeout, label)
+def replay_names(operator: str, names: list[str], cases: list[dict], profile_name: str,
+                 judge: str, timeout: float, label: str = "") -> dict[str, dict]:
+    """`replay` by operator and catalog names: what a worker process is handed
+    (modes.replay_seed)."""
+    op = ops.get(operator)
+    return replay([catalog(op).get(n) for n in names], cases, op.profile(profile_name), judge,
+                  timeout, label)
 
 
 def judge_case(world: SharedPoolWorld, case: object, profile, judge: str) -> str | None:
@@ -122,4 +123,4 @@ def judge_case(world: SharedPoolWorld, case: object, profile, judge: str) -> str
     if result.outcome == "not_applicable":
         return f"[{case.clause}] not applicable: {result.reason}"
     f = result.findings[0]
-    return f"[{f.clause}] {f.kind} on rank {f.rank}: {f.message.splitlines()[0]}"[:300]
+    return f.line()[:300]

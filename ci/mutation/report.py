@@ -1,11 +1,12 @@
 """What a mutation run found, and how it is told.
 
-`Run` is one entry under one seed (what each area made of it), `Outcome` every run with the exit
-status it earns (ci._cli: OK every mutant killed and every variant passed in every seed, FAILED
-a survivor or a false alarm, BROKEN a run broke). The kill matrix has one row per entry and one
-column per area of the suite (spec.operator.AREAS, then the saved regressions); a cell counts the
-seeds in which that area failed the entry. The summary adds the kill rate, survivors, false
-alarms and broken runs; the JSON keeps every kill's first finding and case.
+`Run` is one entry under one seed (what each area made of it), `Outcome` every run of one
+operator's catalog with the exit status it earns (ci._cli: OK every mutant killed and every
+variant passed in every seed, FAILED a survivor or a false alarm, BROKEN a run broke). The kill
+matrix has one row per entry and one column per area of the suite (spec.operator.AREAS, then the
+saved regressions); a cell counts the seeds in which that area failed the entry. The summary
+adds the kill rate, survivors, false alarms and broken runs; the JSON keeps every kill's first
+finding and case.
 """
 
 from __future__ import annotations
@@ -14,9 +15,8 @@ import argparse
 from dataclasses import dataclass, field
 
 from ci._cli import BROKEN, FAILED, OK
-from ci.mutants import Entry
-from ci.mutation import REGRESSIONS
-from spec.operator import AREAS
+from ci.mutation import REGRESSIONS, Entry
+from spec.operator import AREAS, Operator
 
 COLUMNS = (*AREAS, REGRESSIONS)
 HEADS = {**{name: area.short for name, area in AREAS.items()}, REGRESSIONS: "regre"}
@@ -48,8 +48,9 @@ class Run:
 
 @dataclass
 class Outcome:
-    """Every run of a mutation run, and what they add up to."""
+    """Every run of one operator's catalog in a mutation run, and what they add up to."""
 
+    operator: Operator
     entries: list[Entry]
     seeds: list[int]
     runs: list[Run]
@@ -115,8 +116,8 @@ def summary_lines(out: Outcome, args: argparse.Namespace) -> list[str]:
     mutants = [e for e in out.entries if e.kind == "mutant"]
     variants = [e for e in out.entries if e.kind == "variant"]
     lines = ["", "=" * 30 + " mutation: the suite's power " + "=" * 30,
-             f"{len(mutants)} mutants, {len(variants)} correct variants; seeds "
-             f"{', '.join(map(str, out.seeds))}; mode {args.mode}; products {args.product}; "
+             f"{out.operator.title}: {len(mutants)} mutants, {len(variants)} correct variants; "
+             f"seeds {', '.join(map(str, out.seeds))}; mode {args.mode}; products {args.product}; "
              f"spec profile {args.spec_profile}; hypothesis profile {args.hypothesis_profile}"
              + (f"; world sizes {args.world_sizes}" if args.world_sizes else ""), ""]
     lines += matrix_lines(out)
@@ -163,6 +164,7 @@ def to_json(out: Outcome, args: argparse.Namespace) -> dict:
     """The run as JSON (schema alltoallv-gmm-mutation/1): the verdict and every entry's runs."""
     return {
         "schema": "alltoallv-gmm-mutation/1",
+        "operator": out.operator.name,
         "mode": args.mode,
         "seeds": out.seeds,
         "products": args.product,

@@ -15,7 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from ci.mutants import OPERATOR
+from spec.operator import Operator
 
 ROOT = Path(__file__).resolve().parents[2]
 # One BLAS thread per rank thread: a world of 16 rank threads each running a multi-threaded
@@ -31,14 +31,15 @@ def pytest_env() -> dict[str, str]:
     return env
 
 
-def pytest_command(args: argparse.Namespace, backend: str, seed: int, scratch: Path,
-                   extra: list[str], *, early_stop: bool, workers: int) -> list[str]:
-    """The PR tier, seeded, on one backend, with the mutation plugin's record. A catalog entry
-    honours the spec profile the way the sim does (`behavior`); the sim follows it by itself."""
+def pytest_command(op: Operator, args: argparse.Namespace, backend: str, seed: int,
+                   scratch: Path, extra: list[str], *, early_stop: bool, workers: int) -> list[str]:
+    """The operator's PR tier, seeded, on one backend, with the mutation plugin's record. A
+    catalog entry honours the spec profile the way the sim does (`behavior`); the sim follows it
+    by itself."""
     behavior = [] if backend == "sim" else ["--backend-option", f"behavior={args.spec_profile}"]
     cmd = [sys.executable, "-m", "pytest", "suites", "-p", "ci.mutation.plugin",
            "-p", "no:cacheprovider", "-q", "--no-header", "-rN", "--tb=short",
-           "--operator", OPERATOR, "--backend", backend, *behavior,
+           "--operator", op.name, "--backend", backend, *behavior,
            "--spec-profile", args.spec_profile,
            "--product", args.product,
            "--judge", args.judge, "--case-timeout", str(args.case_timeout),

@@ -8,8 +8,11 @@ as the engine knows it: one record (spec.operator.Operator) over the modules of 
 - `worlds.py`, `builders.py`, `volume.py`, `tiles.py`, `tile_worlds.py`: the strategies (valid
   worlds, both sides of every clause, the kernel's tile boundaries); `production.py`: named
   production worlds.
-- `oracle.py`: expected outputs in float64 and the judging of a rank's outputs.
+- `oracle.py`: expected outputs in float64 and the judging of a rank's outputs; `diagnose.py`:
+  where a wrong permuteOut's (or gmmY's) rows came from, and the fault's pattern.
 - `sim.py`: the independent simulator; `torch_backend.py`: the operator from torch ops.
+- `mutants/`: the mutant catalog, faulty and correct implementations built on the simulator,
+  by which `python -m ci.mutation` measures the suite's power.
 - `regressions/`: saved cases replayed as explicit examples.
 """
 
@@ -43,6 +46,7 @@ OPERATOR = register(Operator(
         "data": "ops.alltoallv_gmm.data",
         "production": "ops.alltoallv_gmm.production",
         "census": "ops.alltoallv_gmm.tile_worlds",
+        "mutants": "ops.alltoallv_gmm.mutants",
     },
     backends={
         "sim": "ops.alltoallv_gmm.sim:factory",

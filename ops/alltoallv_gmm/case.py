@@ -180,6 +180,13 @@ class Case:
     def with_(self, **changes: Any) -> Case:
         return replace(self, **changes)
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """How hypothesis prints a failing case: its id, clause and label. Its printer writes a
+        dataclass field by field, an ep 64 send matrix one count a line: thousands of lines a
+        failure, most of a failing cell's time. The saved case JSON has every field."""
+        printer.text(f"Case(id {self.id}: {self.side} side of {self.clause or '-'}, stage "
+                     f"{self.stage}; {self.label()})")
+
     def label(self) -> str:
         bits = [f"{self.product} ep={self.ep} e={self.e} {self.dtype} H1={self.h1} N1={self.n1}"]
         if self.shared:

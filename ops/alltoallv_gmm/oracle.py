@@ -5,6 +5,8 @@ The rows rank r receives are regenerated from their (source, r, expert) blocks a
 expert-major, source-rank-minor (OPERATOR.md section 1); the products are taken in float64, or,
 for a rank whose product is out of the host's reach, judged linearly (golden/linear.py).
 permuteOut must match bit for bit (data movement); gmmY and mmY by the chosen accuracy standard.
+A wrong permuteOut, or a wrong gmmY where permuteOut is not requested, is diagnosed as well
+(diagnose.py): where its wrong rows came from and the fault's pattern.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import numpy as np
 from golden import exact, judge, linear
 from golden.judges import Verdict, as_f64
 from golden.linear import Groups, linear_judge
-from ops.alltoallv_gmm import data
+from ops.alltoallv_gmm import data, diagnose
 from spec.memo import memoised
 
 CHUNK_ROWS = 2048
@@ -79,12 +81,16 @@ def judge_outputs(case, rank: int, outputs: dict[str, np.ndarray], asked: dict[s
     else:
         golden = expected_outputs(case, rank)
         gmm = judge(standard, "gmmY", outputs["gmmY"], golden["gmmY"], case.dtype)
+        if not asked["permuteOut"]:
+            gmm = diagnose.explain_gmm(gmm, case, rank, outputs["gmmY"], golden["gmmY"],
+                                       golden["permuteOut"], standard)
         mm = (judge(standard, "mmY", outputs["mmY"], golden["mmY"], case.dtype)
               if asked["mmY"] and golden["mmY"] is not None else None)
     checks = []
     if asked["permuteOut"] and "permuteOut" in outputs:
-        checks.append(("CALC.permute", "movement",
-                       exact("permuteOut", outputs["permuteOut"], golden["permuteOut"])))
+        out, want = outputs["permuteOut"], golden["permuteOut"]
+        checks.append(("CALC.permute", "movement", diagnose.explain_permute(
+            exact("permuteOut", out, want), case, rank, out, want)))
     checks.append(("CALC.transGmmWeight" if case.trans_gmm_weight else "CALC.gmm", "numeric", gmm))
     if mm is not None:
         checks.append(("CALC.transMmWeight" if case.trans_mm_weight else "CALC.mm", "numeric", mm))

@@ -3,7 +3,7 @@
 `shared_run` runs an entry point once per test session, even under xdist (the workers share a
 file lock and a cache in pytest's base temporary folder), so that several test modules can
 check one run's outputs without paying for it twice. `write_results` makes a synthetic output
-folder (run.json, items.jsonl, cases.jsonl) for the matrix's unit tests.
+folder (run.json, items.jsonl, cases.jsonl.gz) for the matrix's unit tests.
 """
 
 from __future__ import annotations
@@ -15,6 +15,8 @@ import sys
 from pathlib import Path
 
 from filelock import FileLock
+
+from reports import render, results
 
 ROOT = Path(__file__).resolve().parents[2]
 FAULTY = "tests.support.faulty:factory"
@@ -57,12 +59,12 @@ def shared_run(tmp_path_factory, name: str, module: str, args: list[str],
 
 def embedded_files(page: Path) -> dict[str, bytes]:
     """The data files a single-file Allure page embeds (name -> content)."""
-    import base64
-    import re
+    return render.embedded_files(page)
 
-    text = page.read_text(encoding="utf-8")
-    return {m.group(1): base64.b64decode(m.group(2))
-            for m in re.finditer(r'd\("([^"]+)","([A-Za-z0-9+/=]*)"\)', text)}
+
+def read_cases(out: Path) -> list[dict]:
+    """The case records of a run's output folder (cases.jsonl.gz)."""
+    return list(results.read_cases(results.cases_path(out)))
 
 
 # The PR entry point on the faulty sim, small: one failure (RANGE.H1's wrong status code), one
@@ -107,12 +109,18 @@ def nodeid(c: dict) -> str:
            f"ep{c['ep']}-{c['dtype']}]"
 
 
-def item(c: dict, outcome: str = "passed", reason: str = "") -> dict:
+def item(c: dict, outcome: str = "passed", reason: str = "", skip_kind: str | None = None
+         ) -> dict:
+    """An item record as reports/records.py writes it; a skipped cell's kind (not_applicable,
+    unreachable) is data beside its reason."""
     from ops.alltoallv_gmm.clauses import CLAUSE
 
-    return {"schema": "conformance-item/2", "nodeid": nodeid(c), "cell": c,
-            "area": CLAUSE[c["clause"]].area, "outcome": outcome, "reason": reason,
-            "seconds": 0.01}
+    rec = {"schema": "conformance-item/2", "nodeid": nodeid(c), "cell": c,
+           "area": CLAUSE[c["clause"]].area, "outcome": outcome, "reason": reason,
+           "seconds": 0.01}
+    if skip_kind is not None:
+        rec["skip_kind"] = skip_kind
+    return rec
 
 
 def case(c: dict, outcome: str = "passed", exercised: tuple[str, ...] = (),
@@ -143,6 +151,5 @@ def write_results(folder: Path, items: list[dict], cases: list[dict],
     (folder / "run.json").write_text(json.dumps(run), encoding="utf-8")
     (folder / "items.jsonl").write_text("".join(json.dumps(i) + "\n" for i in items),
                                         encoding="utf-8")
-    (folder / "cases.jsonl").write_text("".join(json.dumps(c) + "\n" for c in cases),
-                                        encoding="utf-8")
+    results.write_cases(folder / results.CASES_FILE, cases)
     return folder

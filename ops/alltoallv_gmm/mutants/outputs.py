@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ci.mutants._base import mutant, spill
 from fixtures.protocol import RankContext
+from ops.alltoallv_gmm.mutants._base import mutant, spill
 from ops.alltoallv_gmm.sim import SimBackend
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ci.mutants._base import logical_weight, mutant, rounded_matmul
+from ops.alltoallv_gmm.mutants._base import logical_weight, mutant, rounded_matmul
 from ops.alltoallv_gmm.sim import SimBackend
 
 

@@ -2,8 +2,8 @@
 
 `@mutant(...)` / `@variant(...)` register a class under `<module>.<name>` and put a factory named
 `<name>` into the class's module, so every entry loads as an ordinary backend:
-`--backend ci.mutants.<module>:<name>`. A factory takes the sim's options (`behavior=doc|...`,
-default "doc") and nothing else, like the sim itself.
+`--backend ops.alltoallv_gmm.mutants.<module>:<name>`. A factory takes the sim's options
+(`behavior=doc|...`, default "doc") and nothing else, like the sim itself.
 """
 
 from __future__ import annotations
@@ -41,8 +41,7 @@ class Entry:
     @property
     def target(self) -> str:
         """What `--backend` takes to load this entry."""
-        module, _, attr = self.name.partition(".")
-        return f"ci.mutants.{module}:{attr}"
+        return f"{self.cls.__module__}:{self.name.partition('.')[2]}"
 
     def make(self, **options) -> SimBackend:
         return self.cls(**options)

@@ -6,9 +6,9 @@ from __future__ import annotations
 
 import numpy as np
 
-from ci.mutants._base import logical_weight, variant
 from fixtures.protocol import RankContext
-from ops.alltoallv_gmm.sim import INVALID, NULLPTR, SUCCESS, SimBackend, SimExecutor
+from ops.alltoallv_gmm.mutants._base import logical_weight, variant
+from ops.alltoallv_gmm.sim import SimBackend, SimExecutor
 
 BLOCK = 64
 
@@ -53,14 +53,7 @@ class ReversedBlockOrder(SimBackend):
 @variant("chunked_pipeline", "one AlltoAllv per local expert; each expert's rows are permuted and "
          "multiplied as they arrive, with a slice of the shared expert computed in between")
 class ChunkedPipeline(SimBackend):
-    def execute(self, ctx: RankContext, workspace, workspace_size: int, executor, stream) -> int:
-        if executor is None:
-            return NULLPTR
-        if workspace_size > 0 and workspace is None:
-            return NULLPTR
-        if workspace_size < executor.workspace_size:
-            return INVALID
-        ex: SimExecutor = executor
+    def compute(self, ctx: RankContext, ex: SimExecutor, workspace: np.ndarray) -> None:
         a = ex.args
         received = self.buffer(a, workspace, 0)
         out = self.permute_target(a, workspace, ex)
@@ -85,8 +78,6 @@ class ChunkedPipeline(SimBackend):
             if shared_rows is not None:  # overlap: a slice of the shared expert per chunk
                 self.shared_slice(a, shared_rows[j])
             self.expert_block(a, out, j, lo, offset)
-        ex.used = True
-        return SUCCESS
 
     @staticmethod
     def shared_slice(a: dict, rows: np.ndarray) -> None:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from ci.mutants._base import mutant
 from fixtures.protocol import RankContext
+from ops.alltoallv_gmm.mutants._base import mutant
 from ops.alltoallv_gmm.sim import SimBackend
 
 
@@ -26,6 +26,17 @@ class ReversedExpertBlock(SimBackend):
         super().permute(a, received, out)
         lo, hi = self.expert_rows(a)[-1]
         out[lo:hi] = out[lo:hi][::-1].copy()
+
+
+@mutant("two_experts_swapped", "the rows of local experts 0 and 1 land in each other's places in "
+        "permuteOut (e >= 2)")
+class TwoExpertsSwapped(SimBackend):
+    def permute(self, a: dict, received: list[np.ndarray], out: np.ndarray) -> None:
+        super().permute(a, received, out)
+        bounds = self.expert_rows(a)
+        if len(bounds) >= 2:
+            (lo, mid), (_, hi) = bounds[0], bounds[1]
+            out[lo:hi] = np.concatenate([out[mid:hi], out[lo:mid]])
 
 
 @mutant("source_offset_off_by_one", "the offset of expert j in a source's rows sums the counts of "
