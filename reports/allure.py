@@ -21,9 +21,9 @@ from typing import TYPE_CHECKING
 import allure
 import pytest
 
+from fixtures.harness import FINDING_KINDS
 from reports.records import CASES, _cell_of, _dist_version, _regression_of, cann_version, suite_version
 from reports.results import CASES_FILE, record_case
-from fixtures.harness import FINDING_KINDS
 from spec.operator import AREAS
 from spec.outcome import FAILURE, Cell
 

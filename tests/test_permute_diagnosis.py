@@ -12,12 +12,12 @@ import json
 import numpy as np
 import pytest
 
-from ops.alltoallv_gmm import mutants as M
 from fixtures.backends import BackendSpec
 from fixtures.harness import POISON_BITS
 from fixtures.runner import Worlds
 from golden import exact, linear
 from ops.alltoallv_gmm import data, diagnose, load, oracle
+from ops.alltoallv_gmm import mutants as M
 from ops.alltoallv_gmm.case import Case
 from ops.alltoallv_gmm.oracle import expected_outputs, permute_out
 from strategies import probe
