@@ -122,6 +122,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps({"outcome": result.outcome, "reason": result.reason,
                           "failed_clauses": result.failing_clauses(),
+                          "told": [t.record() for t in result.told],
                           "findings": [f.__dict__ for f in result.findings]}, indent=1))
     else:
         print("\n".join(verdict_lines(result)))

@@ -13,13 +13,13 @@ that keep the clause; invalid: calls that break it) and then for the cell:
 - failed: a case that ran found the clause broken (a finding names it), or the clause's test
   failed before any case ran; a test listed in the expectations file makes it an
   expected_failure instead;
-- passed: at least one case exercised the clause and none found it broken. A clause is
-  exercised by a case only when the case reached the stage that checks it: outputs (CALC.*,
-  OUT.*) only when the case computed them, second-stage rules only when the second stage ran.
-  An invalid case whose status another clause decided (its violation cannot happen alone at
-  that world size, and the other clause is checked first) tells about its own clause too only
-  when the profile expects the same status of both; otherwise that side is not_applicable
-  (unreachable);
+- passed: at least one case told the clause held and none found it broken. Which sides of
+  which clauses a case told about, and what, the runner decided when it ran it
+  (`fixtures.runner.told`, the case record's `told`): a clause counts only where the case reached
+  the stage that checks it (outputs only when computed, second-stage rules only when the second
+  stage ran), and an invalid case whose status another clause decided tells about its own clause
+  only when the profile expects the same of both, else that side is unreachable. This module
+  only counts;
 - not_applicable: every test of the clause there was skipped as not applicable (the profile
   leaves it undefined, the backend cannot express the call) or as unreachable (the clause cannot
   be broken alone at that world size: shown as "n/a (unreachable)");
@@ -66,7 +66,7 @@ from pathlib import Path
 import ops
 from reports.results import Results, ResultsError, load_many
 from spec.operator import AREAS, Operator
-from spec.outcome import NOT_APPLICABLE, UNREACHABLE
+from spec.outcome import BROKEN, NOT_APPLICABLE, UNREACHABLE
 from spec.products import TITLES
 from spec.profiles import Profile
 
@@ -98,52 +98,6 @@ class Tally:
         return next((s for s in STATES[:-1] if self.counts[s]), "untested")
 
 
-def decided_elsewhere(record: dict) -> str | None:
-    """The clause that decided an invalid case's status when it is not the clause the case was
-    built to break (a violation of it that cannot happen alone, e.g. e*ep > 256 at ep=4 needs
-    e > 32, and RANGE.e is checked first), else None."""
-    cell, deciding = record["cell"], record.get("deciding_clause")
-    if cell["side"] == "invalid" and deciding not in (None, cell["clause"]):
-        return deciding
-    return None
-
-
-def stands_in(record: dict, profile: Profile) -> bool:
-    """Whether an invalid case decided by another clause also tells about its own clause: only
-    when the profile expects the same of a violation of either (then a right status is right,
-    and a wrong one wrong, for both)."""
-    other = decided_elsewhere(record)
-    product = record["cell"]["product"]
-    return other is None or (profile.enforces(other, product)
-                             == profile.enforces(record["cell"]["clause"], product))
-
-
-def exercises(record: dict, clause_id: str, profile: Profile) -> bool:
-    """Whether a case record really checked the clause (see the module doc)."""
-    if clause_id not in record["exercised"]:
-        return False
-    clause = profile.operator.clause.get(clause_id)
-    if clause is None:
-        return False
-    if clause_id == record["cell"]["clause"] and not stands_in(record, profile):
-        return False
-    if clause.rule is None:  # CALC.*, OUT.*: judged on computed outputs only
-        return bool(record.get("computed"))
-    if clause.stage == 2:
-        return record.get("stage") == "both" or record["cell"]["side"] == "invalid"
-    return True
-
-
-def _side(record: dict, clause_id: str) -> str:
-    """The side of `clause_id` a case tells about: an invalid case tells about the invalid side
-    of the clause it breaks and of the clause whose violation decides its status; every other
-    clause it exercises held in that call (its valid side)."""
-    cell = record["cell"]
-    if cell["side"] == "invalid" and clause_id in (cell["clause"], record.get("deciding_clause")):
-        return "invalid"
-    return "valid"
-
-
 def tally(results: Results, profile: Profile) -> dict[tuple[str, str, int, str], Tally]:
     """(clause, product, ep, side) -> Tally, from every item and case record of the run of the
     profile's operator."""
@@ -173,7 +127,7 @@ def tally(results: Results, profile: Profile) -> dict[tuple[str, str, int, str],
             else:
                 t.explain(f"skipped: {reason}")
         elif outcome in ("failed", "error", "xfailed") and not any(
-                r["failed_clauses"] for r in records):
+                t["verdict"] == BROKEN for r in records for t in r["told"]):
             # The test failed without a case naming a clause (an error before or around the
             # cases): the clause's own cell carries it.
             t.add("expected_failure" if outcome == "xfailed" else "failed",
@@ -192,28 +146,17 @@ def tally(results: Results, profile: Profile) -> dict[tuple[str, str, int, str],
                       + (rec.get("reading") or profile.enforces(cell["clause"], product)
                          .describe()))
         expected = item is not None and item["outcome"] == "xfailed"
-        failed = set(rec["failed_clauses"])
-        other = decided_elsewhere(rec)
-        if other is not None and not stands_in(rec, profile):
-            t = out[(cell["clause"], product, ep, "invalid")]
-            t.add("not_applicable", f"unreachable at ep={ep}: its violation also breaks "
-                                    f"{other}, which is checked first and expects otherwise")
-            t.notes.add("unreachable")
-        elif other in failed:  # the same status expected of both: wrong for both
-            failed.add(cell["clause"])
-        for clause_id in failed:
-            if clause_id not in op.clause:
-                continue
-            t = out[(clause_id, product, ep, _side(rec, clause_id))]
-            message = next((f"{f['kind']}: {f['message'].splitlines()[0]}"
-                            for f in rec.get("findings", []) if f["clause"] == clause_id), "")
-            if expected:
+        for told in rec["told"]:
+            t = out[(told["clause"], product, ep, told["side"])]
+            if told["verdict"] == UNREACHABLE:
+                t.add("not_applicable", told["why"])
+                t.notes.add("unreachable")
+            elif told["verdict"] == BROKEN and expected:
                 t.add("expected_failure", f"listed: {item.get('reason', '')}")
+            elif told["verdict"] == BROKEN:
+                t.add("failed", told.get("why", ""))
             else:
-                t.add("failed", message)
-        for clause_id in rec["exercised"]:
-            if clause_id not in failed and exercises(rec, clause_id, profile):
-                out[(clause_id, product, ep, _side(rec, clause_id))].add("passed")
+                t.add("passed")
     return out
 
 

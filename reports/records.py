@@ -24,7 +24,7 @@ import pytest
 
 import ops
 from reports.results import CASES_FILE, PLAIN_CASES_FILE, write_cases
-from spec.outcome import ERROR, FAILURE, SKIP, Cell, ConformanceFailure
+from spec.outcome import ERROR, FAILURE, SKIP, UNREACHABLE, Cell, ConformanceFailure
 
 if TYPE_CHECKING:
     pass
@@ -109,18 +109,18 @@ def _regression_of(item: pytest.Item) -> tuple[Path, Cell] | None:
 
 def coverage(records: list[dict], op, products: tuple[str, ...], entry: str = "v1"
              ) -> list[str]:
-    """Per product, how many of the operator's clause sides the records told about."""
+    """Per product, how many of the operator's clause sides the records told about (held or
+    broken; the runner's `told`, which the compliance matrix counts too)."""
     lines = []
     mine = [r for r in records if r["cell"]["operator"] == op.name]
     for product in products:
         if product not in op.products:
             continue
         valid_total = invalid_total = valid = invalid = 0
-        seen_valid = {c for r in mine if r["cell"]["product"] == product
-                      and r["outcome"] != "not_applicable" and r["cell"]["side"] == "valid"
-                      for c in r["exercised"]}
-        seen_invalid = {r["cell"]["clause"] for r in mine if r["cell"]["product"] == product
-                        and r["cell"]["side"] == "invalid"}
+        told = {(t["clause"], t["side"]) for r in mine if r["cell"]["product"] == product
+                for t in r["told"] if t["verdict"] != UNREACHABLE}
+        seen_valid = {clause for clause, side in told if side == "valid"}
+        seen_invalid = {clause for clause, side in told if side == "invalid"}
         for clause in op.clauses_for(product, entry=entry):
             valid_total += 1
             valid += clause.id in seen_valid

@@ -199,8 +199,7 @@ def _read_folder(folder: Path) -> tuple[dict, dict[str, dict], dict[str, list[di
                                f"{', '.join(ITEM_OUTCOMES)}")
         items[record_key(rec)] = rec
     cases: dict[str, list[dict]] = {}
-    for rec in _read_jsonl(cases_path(folder), ("cell", "outcome", "exercised",
-                                                "failed_clauses")):
+    for rec in _read_jsonl(cases_path(folder), ("cell", "outcome", "told")):
         cases.setdefault(record_key(rec), []).append(rec)
     return run, items, cases
 

@@ -50,6 +50,25 @@ NOT_APPLICABLE, UNREACHABLE = "not_applicable", "unreachable"  # the kinds of a 
 FAILURE, SKIP, ERROR = "conformance_failure", "conformance_skip", "conformance_error"
 
 
+HELD, BROKEN = "held", "broken"  # what a case tells of a clause side, besides UNREACHABLE
+
+
+@dataclass(frozen=True)
+class Told:
+    """One clause side a case told about: it held, it was broken (why: the first finding), or the
+    case could not reach it (UNREACHABLE; why: the clause checked first that decided instead).
+    The runner decides these when it runs the case; the reports only count them."""
+
+    clause: str
+    side: str
+    verdict: str
+    why: str = ""
+
+    def record(self) -> dict:
+        return {"clause": self.clause, "side": self.side, "verdict": self.verdict} | (
+            {"why": self.why} if self.why else {})
+
+
 @dataclass(frozen=True)
 class Skip:
     """Why a cell has nothing to test: its kind (not applicable, unreachable) and reason."""

@@ -372,7 +372,8 @@ __tracebackhide__ = _hide_for_verdicts
 
 def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:
     """A case's line of cases.jsonl.gz. A failing case keeps everything; a passing one what the
-    matrix and a replay need: its verdict, what it exercised, its case compact, its timings."""
+    matrix and a replay need: its verdict, the clause sides it told about, its case compact, its
+    timings."""
     plan = result.plan
     record = {
         "cell": cell.__dict__,
@@ -383,7 +384,7 @@ def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:
         "expected": result.expectation.describe(),
         "deciding_clause": result.expectation.clause,  # whose violation sets the status
         "reading": result.reading,  # the reading of an ambiguous clause the outcome followed
-        "exercised": sorted(result.exercised),
+        "told": [t.record() for t in result.told],
         "failed_clauses": result.failing_clauses(),
         "findings": [f.__dict__ for f in result.findings[:20]],
         "verdicts": [v for r in result.reports for v in r.verdicts][:12],

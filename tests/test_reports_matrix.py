@@ -117,11 +117,13 @@ def test_a_case_decided_by_another_clause(tmp_path):
     # Under cann-2025.12 a card below 2 MiB also breaks the per-peer floor, checked first; both
     # expect 561002. Under a profile where they differ, the card floor is unreachable instead.
     c = cell("VOLUME.A3.card_min", "invalid", product="A3", ep=8)
-    rec = case(c, exercised=("VOLUME.A3.per_peer_min",), deciding="VOLUME.A3.per_peer_min")
-    m = _matrix(tmp_path / "cann", [item(c)], [rec], profile="cann-2025.12", products=("A3",),
-                world_sizes={"A3": [8]})
+    rec = {profile: case(c, exercised=("VOLUME.A3.per_peer_min",),
+                         deciding="VOLUME.A3.per_peer_min", profile=profile)
+           for profile in ("cann-2025.12", "doc")}
+    m = _matrix(tmp_path / "cann", [item(c)], [rec["cann-2025.12"]], profile="cann-2025.12",
+                products=("A3",), world_sizes={"A3": [8]})
     assert _cell(m, "VOLUME.A3.card_min", "A3", 8)["sides"]["invalid"]["state"] == "passed"
-    m = _matrix(tmp_path / "doc", [item(c)], [rec], profile="doc", products=("A3",),
+    m = _matrix(tmp_path / "doc", [item(c)], [rec["doc"]], profile="doc", products=("A3",),
                 world_sizes={"A3": [8]})
     side = _cell(m, "VOLUME.A3.card_min", "A3", 8)["sides"]["invalid"]
     assert side["state"] == "not_applicable"

@@ -248,7 +248,7 @@ def test_a_passing_record_is_small_and_replays_from_cases_jsonl(tmp_path: Path) 
     record = case_record(Cell("alltoallv_gmm", "CALC.gmm", "valid", "910_95", 64, "float16"), result,
                          0.1)
     assert result.outcome == "passed" and "case" not in record and "verdicts" not in record
-    assert {"cell", "case_id", "outcome", "stage", "exercised", "timings", "case_z"} <= set(record)
+    assert {"cell", "case_id", "outcome", "stage", "told", "timings", "case_z"} <= set(record)
     assert len(json.dumps(record)) < 6000  # the whole case was 33 KB of JSON
     assert record_case(record) == json.loads(plan.case.to_json(None))
     path = tmp_path / "cases.jsonl"

@@ -125,15 +125,27 @@ def item(c: dict, outcome: str = "passed", reason: str = "", skip_kind: str | No
 
 def case(c: dict, outcome: str = "passed", exercised: tuple[str, ...] = (),
          failed: tuple[str, ...] = (), computed: bool = False, stage: str = "first",
-         deciding: str | None = None, kind: str = "status") -> dict:
-    findings = [{"clause": f, "kind": kind, "message": f"planted {kind} finding on {f}",
-                 "rank": 0, "stats": None} for f in failed]
+         deciding: str | None = None, kind: str = "status", profile: str = "doc") -> dict:
+    """A case record as suites/_conformance.py writes it, its `told` decided by the runner's own
+    rule (fixtures.runner.told) under `profile`."""
+    from types import SimpleNamespace
+
+    from fixtures.harness import Finding
+    from fixtures.runner import told
+    from ops.alltoallv_gmm import OPERATOR as OP
+
+    findings = [Finding(f, kind, f"planted {kind} finding on {f}", 0) for f in failed]
+    exercised = {c["clause"], *exercised, *failed}
+    result = SimpleNamespace(
+        case=SimpleNamespace(clause=c["clause"], side=c["side"], product=c["product"], ep=c["ep"]),
+        expectation=SimpleNamespace(clause=deciding), findings=findings, exercised=exercised,
+        plan=SimpleNamespace(data_mode=computed, case=SimpleNamespace(stage=stage)))
     return {"nodeid": nodeid(c), "cell": c, "case_id": "x", "outcome": outcome, "stage": stage,
             "computed": computed,
             "expected": "", "deciding_clause": deciding,
-            "exercised": sorted({c["clause"], *exercised, *failed}),
-            "failed_clauses": sorted(failed), "findings": findings, "verdicts": [],
-            "seconds": 0.01, "case": {"e": 1}}
+            "told": [t.record() for t in told(result, OP.profile(profile))],
+            "failed_clauses": sorted(failed), "findings": [f.__dict__ for f in findings],
+            "verdicts": [], "seconds": 0.01, "case": {"e": 1}}
 
 
 def write_results(folder: Path, items: list[dict], cases: list[dict],
