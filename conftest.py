@@ -25,6 +25,9 @@ from spec.operator import Operator
 from spec.products import PRODUCTS
 from spec.profiles import ProfileError
 from suites._conformance import (
+    KNOWN_FAILURES,
+    OPTIONS,
+    STARTED,
     Cell,
     Conformance,
     OperatorRun,
@@ -55,7 +58,7 @@ settings.register_profile(
 settings.register_profile("debug", parent=settings.get_profile("pr"), max_examples=1,
                           verbosity=Verbosity.verbose)
 HYPOTHESIS_PROFILES = ("pr", "nightly", "debug")
-EXPECTATION_KEYS = {"operator", "clause", "side", "product", "ep", "backend", "profile", "reason"}
+KNOWN_FAILURE_KEYS = {"operator", "clause", "side", "product", "ep", "backend", "profile", "reason"}
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -80,8 +83,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     g.addoption("--world-sizes", default="",
                 help="comma-separated ep values to test (default: all the product's)")
     g.addoption("--judge", default="mixed", help=f"accuracy standard: {', '.join(JUDGES)}")
-    g.addoption("--expectations", default=None, metavar="FILE",
-                help="TOML file of known failures, each with a reason")
+    g.addoption("--known-failures", "--expectations", dest="known_failures", default=None,
+                metavar="FILE", help="TOML file of known failures ([[expected_failure]] tables, "
+                "each with a reason); --expectations is its older name")
     g.addoption("--output-dir", default=str(ROOT / "reports" / "out"),
                 help="where failing cases and run records are written")
     g.addoption("--case-timeout", type=float, default=180.0,
@@ -276,23 +280,23 @@ def _seed(config: pytest.Config) -> str | None:
     return None if value is None else str(value)
 
 
-def _expectations(path: str | None) -> list[dict]:
+def _known_failures(path: str | None) -> list[dict]:
     if path is None:
         return []
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except FileNotFoundError:
-        _fail(f"--expectations {path}: no such file")
+        _fail(f"--known-failures {path}: no such file")
     except tomllib.TOMLDecodeError as err:
-        _fail(f"--expectations {path}: not valid TOML ({err})")
+        _fail(f"--known-failures {path}: not valid TOML ({err})")
     entries = data.get("expected_failure", [])
     if set(data) - {"expected_failure"} or not isinstance(entries, list):
-        _fail(f"--expectations {path}: expected only [[expected_failure]] tables")
+        _fail(f"--known-failures {path}: expected only [[expected_failure]] tables")
     for i, e in enumerate(entries):
-        where = f"--expectations {path}: expected_failure #{i + 1}"
-        if set(e) - EXPECTATION_KEYS:
-            _fail(f"{where}: unknown key {sorted(set(e) - EXPECTATION_KEYS)[0]!r}; accepted: "
-                  f"{', '.join(sorted(EXPECTATION_KEYS))}")
+        where = f"--known-failures {path}: expected_failure #{i + 1}"
+        if set(e) - KNOWN_FAILURE_KEYS:
+            _fail(f"{where}: unknown key {sorted(set(e) - KNOWN_FAILURE_KEYS)[0]!r}; accepted: "
+                  f"{', '.join(sorted(KNOWN_FAILURE_KEYS))}")
         if not str(e.get("reason", "")).strip():
             _fail(f"{where}: every known failure needs a reason")
         if "operator" in e and e["operator"] not in ops.names():
@@ -312,9 +316,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if not _wants_conformance(config):
         return
     opts = _options(config)
-    config._conformance_options = opts
-    config._conformance_expectations = _expectations(config.getoption("expectations"))
-    config._conformance_start = time.time()
+    config.stash[OPTIONS] = opts
+    config.stash[KNOWN_FAILURES] = _known_failures(config.getoption("known_failures"))
+    config.stash[STARTED] = time.time()
 
 
 def _wants_conformance(config: pytest.Config) -> bool:
@@ -326,10 +330,9 @@ def _wants_conformance(config: pytest.Config) -> bool:
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "cell" not in metafunc.fixturenames and "regression" not in metafunc.fixturenames:
         return
-    opts = getattr(metafunc.config, "_conformance_options", None)
+    opts = metafunc.config.stash.get(OPTIONS, None)
     if opts is None:
-        opts = _options(metafunc.config)
-        metafunc.config._conformance_options = opts
+        opts = metafunc.config.stash[OPTIONS] = _options(metafunc.config)
     if "cell" in metafunc.fixturenames:
         area_cells = cells(metafunc.module.AREA, opts)
         metafunc.parametrize("cell", area_cells, ids=[c.key for c in area_cells])
@@ -340,7 +343,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
 
 @pytest.fixture(scope="session")
 def conformance(request: pytest.FixtureRequest):
-    session = Conformance(request.config._conformance_options)
+    session = Conformance(request.config.stash[OPTIONS])
     yield session
     session.close()
 
@@ -357,14 +360,14 @@ def _matches(entry: dict, cell: Cell, opts: Options) -> bool:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    expectations = getattr(config, "_conformance_expectations", [])
-    opts = getattr(config, "_conformance_options", None)
+    known_failures = config.stash.get(KNOWN_FAILURES, [])
+    opts = config.stash.get(OPTIONS, None)
     for item in items:
         cell = getattr(getattr(item, "callspec", None), "params", {}).get("cell")
         if not isinstance(cell, Cell):  # an area with no clause of the run's operators: NOTSET
             continue
         item.add_marker(pytest.mark.clause(cell.clause))
-        for entry in expectations:
+        for entry in known_failures:
             if _matches(entry, cell, opts):
                 item.add_marker(pytest.mark.xfail(reason=entry["reason"], strict=True))
                 break
@@ -383,7 +386,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
     run = config.pluginmanager.get_plugin("conformance-records")
     if hasattr(config, "workerinput") or run is None:
         return
-    opts: Options = config._conformance_options
+    opts = config.stash[OPTIONS]
     records = run.cases
     if not records and not terminalreporter.stats.get("passed"):
         return
@@ -404,11 +407,11 @@ def pytest_terminal_summary(terminalreporter, exitstatus: int, config: pytest.Co
                       + f"; cases run: {_counts([r for r in records if r['cell']['operator'] == op.name])}")
         for line in coverage(records, op, opts.products, opts.entry):
             tr.write_line(f"clauses covered: {op.name} {line}")
-    tr.write_line(f"wall time: {time.time() - config._conformance_start:.1f} s; "
+    tr.write_line(f"wall time: {time.time() - config.stash[STARTED]:.1f} s; "
                   f"records: {opts.output / CASES_FILE}")
     if os.environ.get("CONFORMANCE_SUMMARY_JSON"):
         outcomes = {o: sum(r["outcome"] == o for r in records) for o in ("passed", "failed")}
         Path(os.environ["CONFORMANCE_SUMMARY_JSON"]).write_text(json.dumps({
             "cases": len(records), **outcomes,
             "first_stage_only": sum(1 for r in records if not r["computed"]),
-            "wall_seconds": time.time() - config._conformance_start}), encoding="utf-8")
+            "wall_seconds": time.time() - config.stash[STARTED]}), encoding="utf-8")

@@ -28,7 +28,7 @@ from spec.outcome import NOT_APPLICABLE, UNREACHABLE
 
 ROOT = Path(__file__).resolve().parents[1]
 DEFAULT_OUTPUT = ROOT / "reports" / "out"
-DEFAULT_EXPECTATIONS = ROOT / "ci" / "expectations.toml"
+DEFAULT_KNOWN_FAILURES = ROOT / "ci" / "known_failures.toml"
 
 # Conformance options forwarded to pytest as they are (conftest.py validates them).
 FORWARDED = {
@@ -50,8 +50,9 @@ def add_common_options(parser: argparse.ArgumentParser, hypothesis_profile: str,
     g = parser.add_argument_group("run")
     g.add_argument("--output-dir", type=Path, default=DEFAULT_OUTPUT,
                    help="where the records and reports go (default: reports/out)")
-    g.add_argument("--expectations", type=Path, default=None,
-                   help="TOML file of known failures (default: ci/expectations.toml)")
+    g.add_argument("--known-failures", "--expectations", dest="known_failures", type=Path,
+                   default=None, help="TOML file of known failures (default: "
+                   "ci/known_failures.toml); --expectations is its older name")
     g.add_argument("--workers", default="auto",
                    help="pytest-xdist workers: a number, 'auto', or 0 for none (default: auto)")
     g.add_argument("--hypothesis-profile", default=hypothesis_profile,
@@ -75,11 +76,11 @@ def parse(parser: argparse.ArgumentParser, argv: list[str] | None) -> argparse.N
     workers = str(args.workers)
     if workers != "auto" and not (workers.isdigit()):
         parser.error(f"argument --workers: {workers!r} is not a number, 'auto' or 0")
-    if args.expectations is None:
-        args.expectations = DEFAULT_EXPECTATIONS if DEFAULT_EXPECTATIONS.exists() else None
-    elif not args.expectations.is_file():
-        parser.error(f"argument --expectations: {args.expectations}: no such file; expected a "
-                     "TOML file of [[expected_failure]] tables (see ci/expectations.toml)")
+    if args.known_failures is None:
+        args.known_failures = DEFAULT_KNOWN_FAILURES if DEFAULT_KNOWN_FAILURES.exists() else None
+    elif not args.known_failures.is_file():
+        parser.error(f"argument --known-failures: {args.known_failures}: no such file; expected "
+                     "a TOML file of [[expected_failure]] tables (see ci/known_failures.toml)")
     if args.history is not None and args.history.exists() and not args.history.is_file():
         parser.error(f"argument --history: {args.history} is not a file; expected a JSON-lines "
                      "history file (it is created if missing)")
@@ -110,8 +111,8 @@ def pytest_command(args: argparse.Namespace, out: Path, selection: list[str] | N
             "--allure-link-pattern", f"clause:{DEFAULT_CLAUSE_LINK}",
             "--junitxml", _arg(junit or out / "junit.xml"),
             "--hypothesis-profile", args.hypothesis_profile]
-    if args.expectations is not None:
-        cmd += ["--expectations", str(args.expectations)]
+    if args.known_failures is not None:
+        cmd += ["--known-failures", str(args.known_failures)]
     for flag, dest in FORWARDED.items():
         value = getattr(args, dest)
         if value is not None:
@@ -133,6 +134,35 @@ def _arg(path: Path) -> str:
 def run_pytest(cmd: list[str]) -> int:
     print("+ " + " ".join(cmd[1:]), flush=True)
     return subprocess.run(cmd, cwd=ROOT, check=False).returncode
+
+
+class Stop(Exception):
+    """The tier did not run its tests; `status` is the tool's exit status (the reason printed)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__(status)
+        self.status = status
+
+
+def run_tier(args: argparse.Namespace, tool: str) -> tuple[Timer, int]:
+    """A tier's pytest run into its cleaned output folder: the timer started before it and
+    pytest's exit status, 0 or 1. Bad input (pytest's usage error or no test selected) and a
+    broken run (interrupted, internal error) raise `Stop` with the tool's exit status."""
+    timer = Timer()
+    out = args.output_dir
+    out.mkdir(parents=True, exist_ok=True)
+    clean(out)
+    code = run_pytest(pytest_command(args, out))
+    if code == _cli.PYTEST_USAGE:
+        raise Stop(_cli.USAGE)  # pytest (conftest) printed the one line that says what is wrong
+    if code == _cli.PYTEST_NO_TESTS:
+        print(f"{tool}: no test was selected; check -k and the options", file=sys.stderr)
+        raise Stop(_cli.USAGE)
+    if code not in (0, 1):
+        print(f"{tool}: pytest stopped with exit status {code} (interrupted or internal error)",
+              file=sys.stderr)
+        raise Stop(_cli.BROKEN)
+    return timer, code
 
 
 @dataclass

@@ -1,12 +1,12 @@
-"""The nightly entry point: the deep (randomised) profile, Allure history, the expectations file,
+"""The nightly entry point: the deep (randomised) profile, Allure history, the known-failures file,
 and a gate that fails only on what is new.
 
     python -m ci.nightly [--output-dir reports/out] [--history reports/history/history.jsonl]
-                         [--expectations ci/expectations.toml] [--backend ...] [--product ...]
+                         [--known-failures ci/known_failures.toml] [--backend ...] [--product ...]
                          [--spec-profile ...] [--world-sizes ...] [--no-rerun] [-- PYTEST ARGS]
 
 1. Runs `pytest suites --hypothesis-profile nightly --production all` (every production world,
-   scaled to the host on the simulator) with the expectations file: a listed
+   scaled to the host on the simulator) with the known-failures file: a listed
    failure is a strict xfail (it must fail; if it passes, that is an unexpected pass).
 2. Runs every failed test once more, in a fresh pytest process (the hypothesis database replays
    the failing example first). Failing again: a regression. Passing: a flake, reported, and not
@@ -16,7 +16,7 @@ and a gate that fails only on what is new.
    between runs, e.g. a CI cache), writes OUTPUT/gate.json and prints a one-screen summary.
 
 The gate passes when there is no regression and no unexpected pass. Expected failures (listed,
-with a reason, in the expectations file) pass it.
+with a reason, in the known-failures file) pass it.
 
 Exit status:
   0  gate passed (expected failures and flakes allowed)
@@ -94,20 +94,11 @@ def main(argv: list[str] | None = None) -> int:
     args = P.parse(parser(), argv)
     if not any(a == "--production" or a.startswith("--production=") for a in args.pytest_args):
         args.pytest_args = ["--production", "all", *args.pytest_args]  # every named world
-    timer = P.Timer()
+    try:
+        timer, _ = P.run_tier(args, "ci.nightly")
+    except P.Stop as stop:
+        return stop.status
     out = args.output_dir
-    out.mkdir(parents=True, exist_ok=True)
-    P.clean(out)
-    code = P.run_pytest(P.pytest_command(args, out))
-    if code == _cli.PYTEST_USAGE:
-        return _cli.USAGE
-    if code == _cli.PYTEST_NO_TESTS:
-        print("ci.nightly: no test was selected; check -k and the options", file=sys.stderr)
-        return _cli.USAGE
-    if code not in (0, 1):
-        print(f"ci.nightly: pytest stopped with exit status {code} (interrupted or internal "
-              "error)", file=sys.stderr)
-        return _cli.BROKEN
     failed = _failed_nodeids(out)
     if failed and not args.no_rerun:
         again = rerun(args, failed)
@@ -133,7 +124,7 @@ def main(argv: list[str] | None = None) -> int:
         several = len(res.operators) > 1
         lines += P.listing("regressions (fail the gate)", lists["regressions"], qualify=several)
         lines += P.listing("unexpected passes (fail the gate: remove them from the "
-                           "expectations file)", lists["unexpected"], qualify=several)
+                           "known-failures file)", lists["unexpected"], qualify=several)
         lines += P.listing("flaky (passed when run again; not a gate failure)", lists["flaky"],
                            qualify=several)
         lines += P.listing("expected failures (listed; pass the gate)", lists["expected"], 3,

@@ -5,8 +5,8 @@ report and the compliance matrix, then a one-screen summary.
                     [--spec-profile doc] [--world-sizes ...] [--workers auto] [-- PYTEST ARGS]
 
 It runs `pytest suites -n auto --hypothesis-profile pr` (every product unless --product says
-otherwise; a hardware backend names its own), with the expectations file (default
-ci/expectations.toml: a listed failure is a strict xfail), and leaves in --output-dir:
+otherwise; a hardware backend names its own), with the known-failures file
+(default ci/known_failures.toml: a listed failure is a strict xfail), and leaves in --output-dir:
 allure-results.zip (the Allure results, packed once rendered; allure-results/ with
 --no-html), html/index.html (one offline page), compliance.json, compliance.md,
 compliance.html, junit.xml, cases.jsonl.gz, items.jsonl and run.json.
@@ -38,20 +38,10 @@ def parser() -> _cli.Parser:
 
 def main(argv: list[str] | None = None) -> int:
     args = P.parse(parser(), argv)
-    timer = P.Timer()
-    out = args.output_dir
-    out.mkdir(parents=True, exist_ok=True)
-    P.clean(out)
-    code = P.run_pytest(P.pytest_command(args, out))
-    if code == _cli.PYTEST_USAGE:
-        return _cli.USAGE  # pytest (conftest) printed the one line that says what is wrong
-    if code == _cli.PYTEST_NO_TESTS:
-        print("ci.pr: no test was selected; check -k and the options", file=sys.stderr)
-        return _cli.USAGE
-    if code not in (0, 1):
-        print(f"ci.pr: pytest stopped with exit status {code} (interrupted or internal error)",
-              file=sys.stderr)
-        return _cli.BROKEN
+    try:
+        timer, code = P.run_tier(args, "ci.pr")
+    except P.Stop as stop:
+        return stop.status
     reports = P.build_reports(args, REPORT_TIER)
     lines = [P.banner("conformance: PR tier")]
     status = _cli.OK if code == 0 else _cli.FAILED

@@ -26,6 +26,7 @@ from reports.records import CASES, _cell_of, _dist_version, _regression_of, cann
 from reports.results import CASES_FILE, record_case
 from spec.operator import AREAS
 from spec.outcome import FAILURE, Cell
+from suites._conformance import OPTIONS
 
 if TYPE_CHECKING:
     from suites._conformance import Options
@@ -48,7 +49,7 @@ TIMEOUT_REGEX = r"^(?:[^\n]*\[[^\]\n]+\] timeout on rank|[^\n]*Timeout)[\s\S]*"
 KINDS = tuple(FINDING_KINDS)
 
 CATEGORIES: list[dict] = [
-    {"name": "Expected failure (listed in the expectations file)", "matchedStatuses": ["skipped"],
+    {"name": "Expected failure (listed in the known-failures file)", "matchedStatuses": ["skipped"],
      "messageRegex": r"^XFAIL[\s\S]*"},
     {"name": "Unexpected pass (listed as an expected failure)", "matchedStatuses": ["failed"],
      "messageRegex": r"^\[XPASS\(strict\)\][\s\S]*"},
@@ -195,7 +196,7 @@ class AllureReports:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.opts = config._conformance_options
+        self.opts = config.stash[OPTIONS]
         self.controller = not hasattr(config, "workerinput")
         self.allure_dir = getattr(config.option, "allure_report_dir", None)
         patterns = getattr(config.option, "allure_link_pattern", None)
@@ -339,5 +340,5 @@ class AllureReports:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Register the Allure reports for a conformance run (conftest has set its options by now)."""
-    if getattr(config, "_conformance_options", None) is not None:
+    if OPTIONS in config.stash:
         config.pluginmanager.register(AllureReports(config), "conformance-allure")

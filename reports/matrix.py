@@ -11,7 +11,7 @@ product. Each operator the runs tested has its own part, judged by its own profi
 How a cell (clause, product, world size) gets its state, per side of the clause (valid: calls
 that keep the clause; invalid: calls that break it) and then for the cell:
 - failed: a case that ran found the clause broken (a finding names it), or the clause's test
-  failed before any case ran; a test listed in the expectations file makes it an
+  failed before any case ran; a test listed in the known-failures file makes it an
   expected_failure instead;
 - passed: at least one case told the clause held and none found it broken. Which sides of
   which clauses a case told about, and what, the runner decided when it ran it

@@ -74,7 +74,7 @@ def _operator_markdown(matrix: dict, generated: str) -> str:
         f"Hypothesis profile: {', '.join(run['hypothesis_profiles'])}. "
         f"{run['items']} tests, {run['cases']} cases. Generated {generated}.", "",
         "A cell counts the cases that exercised the clause there (`pass N`, `FAIL N`, "
-        "`xfail N`: listed in the expectations file). `n/a`: not applicable (or unreachable "
+        "`xfail N`: listed in the known-failures file). `n/a`: not applicable (or unreachable "
         "alone at that world size); `untested`: nothing exercised it, which is never a pass. "
         "`[invalid: …]` shows a side of the clause whose state differs.", "",
         "## Summary", "",

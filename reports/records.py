@@ -18,16 +18,13 @@ import time
 from collections.abc import Iterator
 from importlib import metadata
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import pytest
 
 import ops
 from reports.results import CASES_FILE, PLAIN_CASES_FILE, write_cases
 from spec.outcome import ERROR, FAILURE, SKIP, UNREACHABLE, Cell, ConformanceFailure
-
-if TYPE_CHECKING:
-    pass
+from suites._conformance import OPTIONS
 
 ROOT = Path(__file__).resolve().parents[1]
 ITEMS_FILE = "items.jsonl"
@@ -138,7 +135,7 @@ class RunRecords:
 
     def __init__(self, config: pytest.Config) -> None:
         self.config = config
-        self.opts = config._conformance_options
+        self.opts = config.stash[OPTIONS]
         self.items: dict[str, dict] = {}
         self.cases: list[dict] = []  # every case record, in the order the controller saw them
         self.started = time.time()
@@ -246,7 +243,7 @@ class RunRecords:
             "world_size_filter": None if o.world_sizes is None else list(o.world_sizes),
             "hypothesis_profile": o.hypothesis_profile,
             "judge": o.judge,
-            "expectations": self.config.getoption("expectations"),
+            "known_failures": self.config.getoption("known_failures"),
             "keyword": self.config.getoption("keyword") or None,
             "items": len(self.items),
         }
@@ -313,5 +310,5 @@ def classify(report: pytest.TestReport) -> tuple[str | None, str]:
 @pytest.hookimpl(trylast=True)
 def pytest_configure(config: pytest.Config) -> None:
     """Register the records for a conformance run (conftest has set its options by now)."""
-    if getattr(config, "_conformance_options", None) is not None:
+    if OPTIONS in config.stash:
         config.pluginmanager.register(RunRecords(config), "conformance-records")

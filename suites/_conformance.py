@@ -84,6 +84,12 @@ class Options:
         return sizes
 
 
+# The run's state in pytest's config.stash, set by conftest.py's pytest_configure.
+OPTIONS = pytest.StashKey[Options]()
+KNOWN_FAILURES = pytest.StashKey[list]()  # the --known-failures entries ([[expected_failure]])
+STARTED = pytest.StashKey[float]()  # time.time() at configure: the summary's wall time
+
+
 def cells(area: str, opts: Options) -> list[Cell]:
     if area not in AREAS:
         raise KeyError(area)

@@ -19,7 +19,7 @@ from fixtures.runner import Worlds
 from spec.expect import expect_case
 from strategies import tier as tiers
 from strategies import world_bytes
-from suites._conformance import Cell, case_record
+from suites._conformance import OPTIONS, Cell, case_record
 
 # Multiply-adds of every rank's products together that a host-side backend may spend on one
 # world, per tier (the nightly tier spends more).
@@ -50,7 +50,7 @@ def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     raw = metafunc.config.getoption("production")
     items = []
     if raw:
-        opts = metafunc.config._conformance_options
+        opts = metafunc.config.stash[OPTIONS]
         for run in opts.runs.values():
             op = run.operator
             if "production" not in op.parts:

@@ -20,7 +20,7 @@ from tests.support.runs import (
     write_results,
 )
 
-EXPECTATIONS = """
+KNOWN_FAILURES = """
 [[expected_failure]]
 clause = "RANGE.group_len"
 side = "invalid"
@@ -30,10 +30,10 @@ SELECTION = "(RANGE.H1-invalid or RANGE.group_len-invalid or RANGE.N1-invalid) a
 
 
 def _nightly(tmp_path: Path, out: str, history: Path, selection: str = SELECTION):
-    (tmp_path / "expectations.toml").write_text(EXPECTATIONS, encoding="utf-8")
+    (tmp_path / "known_failures.toml").write_text(KNOWN_FAILURES, encoding="utf-8")
     proc = run_module(
         "ci.nightly", "--output-dir", str(tmp_path / out), "--history", str(history),
-        "--expectations", str(tmp_path / "expectations.toml"), "--backend", FAULTY,
+        "--known-failures", str(tmp_path / "known_failures.toml"), "--backend", FAULTY,
         "--backend-option", "behavior=doc", "--backend-option",
         f"flaky_marker={tmp_path / 'flaky.marker'}", "--product", "910_95",
         "--world-sizes", "4", "--workers", "0", "-k", selection,

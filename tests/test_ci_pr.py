@@ -227,7 +227,7 @@ def test_categories_are_written_once_and_take_every_kind(pr):
         story = next((lab["value"] for lab in r["labels"] if lab["name"] == "story"), None)
         expected = {"RANGE.H1": "Wrong status code", "CALC.gmm": "Unexpected pass (listed as "
                     "an expected failure)", "RANGE.group_len": "Expected failure (listed in "
-                    "the expectations file)", "CONSIST.counts": "Not applicable"}
+                    "the known-failures file)", "CONSIST.counts": "Not applicable"}
         if r["status"] != "passed" and story in expected:
             assert _category(message, r["status"]) == expected[story], message
 
@@ -288,7 +288,8 @@ def test_a_run_of_several_operators_names_the_operator_of_each_listed_test():
 
 @pytest.mark.parametrize(("module", "args", "message"), [
     ("ci.pr", ["--prodcut", "A3"], r"unrecognized arguments: --prodcut"),
-    ("ci.pr", ["--expectations", "/nonexistent.toml"], r"no such file"),
+    ("ci.pr", ["--known-failures", "/nonexistent.toml"], r"no such file"),
+    ("ci.pr", ["--expectations", "/nonexistent.toml"], r"--known-failures: /nonexistent.toml: no such file"),
     ("ci.pr", ["--workers", "many"], r"--workers: 'many' is not a number"),
     ("ci.nightly", ["--history", "/"], r"--history: / is not a file"),
     ("ci.nightly", ["stray"], r"unrecognized arguments: stray"),

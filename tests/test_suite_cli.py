@@ -57,7 +57,8 @@ def pytest_suites(*args: str, env: dict | None = None, output: Path | None = Non
     (["--backend-option", "fast"], "--backend-option 'fast': expected key=value"),
     (["--backend-option", "behavior=fast"], "accepted: doc, cann-2025.12"),
     (["--world-sizes", "four"], "--world-sizes 'four': expected comma-separated positive integers"),
-    (["--expectations", "/nonexistent.toml"], "--expectations /nonexistent.toml: no such file"),
+    (["--known-failures", "/nonexistent.toml"], "--known-failures /nonexistent.toml: no such file"),
+    (["--expectations", "/nonexistent.toml"], "--known-failures /nonexistent.toml: no such file"),
     (["--memory-budget", "lots"], "--memory-budget 'lots': expected a number of GiB"),
     (["--backend", "torch_npu"], "--product: a hardware backend runs on one product; name it: "
                                  "--product A3 or --product 910_95"),
@@ -69,10 +70,10 @@ def test_a_bad_option_stops_the_run_with_one_clear_line(args, message):
     assert len(errors) == 1 and message in errors[0], proc.stderr
 
 
-def test_a_malformed_expectations_file_names_the_entry(tmp_path):
+def test_a_malformed_known_failures_file_names_the_entry(tmp_path):
     path = tmp_path / "known.toml"
     path.write_text('[[expected_failure]]\nclause = "RANGE.H1"\n')
-    proc = run(["-m", "pytest", "suites", "--collect-only", "-q", "--expectations", str(path)])
+    proc = run(["-m", "pytest", "suites", "--collect-only", "-q", "--known-failures", str(path)])
     assert proc.returncode == 4
     assert "expected_failure #1: every known failure needs a reason" in proc.stderr
 
@@ -112,12 +113,12 @@ def test_known_failures_pass_the_run_and_unexpected_passes_fail_it(tmp_path):
     known.write_text('[[expected_failure]]\nclause = "CALC.permute"\nside = "valid"\n'
                      'reason = "planted: source-rank-major permute"\n')
     broken = pytest_suites("suites/test_numerics.py", "-k", "CALC.permute-valid",
-                           "--backend", BROKEN, "--expectations",
+                           "--backend", BROKEN, "--known-failures",
                            str(known), output=tmp_path)
     assert broken.returncode == 0, broken.stdout[-2000:]
     assert "xfailed" in broken.stdout
     healed = pytest_suites("suites/test_numerics.py", "-k", "CALC.permute-valid",
-                           "--expectations", str(known), output=tmp_path)
+                           "--expectations", str(known), output=tmp_path)  # its older name
     assert healed.returncode == 1 and "XPASS(strict)" in healed.stdout
 
 

@@ -21,7 +21,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import ops
 from ci.mutation import Entry, catalog
-from fixtures import protocol as P
+from fixtures import protocol
 from fixtures.runner import plan_case, summarise
 from fixtures.world import TurnWorld
 from spec import memo
@@ -108,7 +108,7 @@ def judge_case(world: SharedPoolWorld, case: object, profile, judge: str) -> str
     """None when the entry passes the case, else the suite's first finding (as the failure
     message of the tier words it)."""
     probe = world.backends[0]
-    exp, plan, why = plan_case(case, profile, P.capabilities(probe), judge, repeat=True,
+    exp, plan, why = plan_case(case, profile, protocol.capabilities(probe), judge, repeat=True,
                                two_stage=bool(getattr(probe, "two_stage", True)))
     if plan is None:
         return f"[{case.clause}] not applicable: {why}"

@@ -71,7 +71,7 @@ def read_cases(out: Path) -> list[dict]:
 # listed failure (RANGE.group_len's crash: an expected failure), one listed test that passes
 # (CALC.gmm: an unexpected pass), a not-applicable skip (CONSIST.counts), under xdist; float16
 # only (a failing cell shrinks its case, which is most of the run's cost).
-PR_EXPECTATIONS = """
+PR_KNOWN_FAILURES = """
 [[expected_failure]]
 clause = "RANGE.group_len"
 side = "invalid"
@@ -83,7 +83,7 @@ reason = "listed although it passes: the gate must call this an unexpected pass"
 """
 PR_ARGS = ["--backend", FAULTY, "--backend-option", "behavior=doc", "--product", "910_95",
            "--world-sizes", "4", "--workers", "2", "--hypothesis-profile", "debug",
-           "--expectations", "{dir}/expectations.toml",
+           "--known-failures", "{dir}/known_failures.toml",
            "-k", "(RANGE.H1-invalid or RANGE.group_len-invalid or CALC.gmm or CONSIST) "
                  "and ep4-float16", "--", "-p", "tests.support.no_shrink"]
 
@@ -91,7 +91,7 @@ PR_ARGS = ["--backend", FAULTY, "--backend-option", "behavior=doc", "--product",
 def pr_with_faults(tmp_path_factory) -> tuple[int, str, Path]:
     """The shared small PR run (see PR_ARGS): (exit status, output, output folder)."""
     return shared_run(tmp_path_factory, "pr-with-faults", "ci.pr", PR_ARGS,
-                      {"expectations.toml": PR_EXPECTATIONS})
+                      {"known_failures.toml": PR_KNOWN_FAILURES})
 
 
 # --- synthetic results for the matrix -----------------------------------------------------
