@@ -44,6 +44,12 @@ BEHAVIOR_ENV = {DISPATCH: ("FAKE_BEHAVIOR", "cann-2025.12"),
                 COMBINE: ("FAKE_COMBINE_BEHAVIOR", "cann-2026.07")}
 
 
+def operator_args(operator: str) -> dict[str, str]:
+    """The keyword naming `operator` to first_stage/second_stage: none for the dispatch, so the
+    calls the dispatch's fakes make keep the signature its tests patch (args, null)."""
+    return {} if operator == DISPATCH else {"operator": operator}
+
+
 def behavior(operator: str = DISPATCH) -> str:
     """The contract version the fake's `operator` honours (its shipped code by default)."""
     name, default = BEHAVIOR_ENV[operator]

@@ -122,7 +122,7 @@ def _stage1(call_ptr, size_ptr) -> int:
             args["comm_mode"] = None if mode is None else mode.decode("utf-8", "surrogateescape")
         null = frozenset(n for n, flag in (("workspaceSize", c.workspace_size_null),
                                            ("executor", c.executor_null)) if flag)
-        status, size, executor = ranks.first_stage(args, null, operator)
+        status, size, executor = ranks.first_stage(args, null, **ranks.operator_args(operator))
         if status == 0:
             with _executors_lock:
                 _executors[int(c.call_id)] = (operator, executor)
@@ -141,7 +141,7 @@ def _stage2(call_id: int, workspace: int | None, size: int) -> int:
         if workspace:
             ws = np.frombuffer((ctypes.c_char * size).from_address(workspace), np.uint8) if size else \
                 np.zeros(0, np.uint8)
-        status = int(ranks.second_stage(executor, ws, int(size), operator))
+        status = int(ranks.second_stage(executor, ws, int(size), **ranks.operator_args(operator)))
         if status == 0 and executor is not None:
             _misbehave(executor.args)
         return status

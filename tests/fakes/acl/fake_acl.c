@@ -1380,6 +1380,12 @@ static int32_t second_stage(const char *fn, void *workspace, uint64_t workspace_
     return status;
 }
 
+/* Every operator's second stage: aclnnXxx(workspace, workspaceSize, executor, stream). */
+#define SECOND_STAGE(name)                                                                        \
+    int32_t name(void *workspace, uint64_t workspace_size, void *executor, void *stream) {       \
+        return second_stage(#name, workspace, workspace_size, executor, stream);                 \
+    }
+
 int32_t aclnnAlltoAllvGroupedMatMulGetWorkspaceSize(
     const void *gmm_x, const void *gmm_weight, const void *send_counts_tensor, const void *recv_counts_tensor,
     const void *mm_x, const void *mm_weight, const char *group, int64_t ep_world_size, const void *send_counts,
@@ -1391,9 +1397,7 @@ int32_t aclnnAlltoAllvGroupedMatMulGetWorkspaceSize(
                        workspace_size, executor);
 }
 
-int32_t aclnnAlltoAllvGroupedMatMul(void *workspace, uint64_t workspace_size, void *executor, void *stream) {
-    return second_stage("aclnnAlltoAllvGroupedMatMul", workspace, workspace_size, executor, stream);
-}
+SECOND_STAGE(aclnnAlltoAllvGroupedMatMul)
 
 #ifndef FAKE_ACL_NO_V2
 /* V2: commMode right after group (contracts/alltoallv_gmm-v2.md); the operator callback sees it. */
@@ -1408,9 +1412,7 @@ int32_t aclnnAlltoAllvGroupedMatMulV2GetWorkspaceSize(
                        workspace_size, executor);
 }
 
-int32_t aclnnAlltoAllvGroupedMatMulV2(void *workspace, uint64_t workspace_size, void *executor, void *stream) {
-    return second_stage("aclnnAlltoAllvGroupedMatMulV2", workspace, workspace_size, executor, stream);
-}
+SECOND_STAGE(aclnnAlltoAllvGroupedMatMulV2)
 #endif
 
 /* The combine (contracts/gmm_alltoallv.md section 3), in its prototype's order. */
@@ -1424,9 +1426,7 @@ int32_t aclnnGroupedMatMulAlltoAllvGetWorkspaceSize(
                        recv_counts, trans_gmm_weight, trans_mm_weight, 0, y, mm_y, NULL, workspace_size, executor);
 }
 
-int32_t aclnnGroupedMatMulAlltoAllv(void *workspace, uint64_t workspace_size, void *executor, void *stream) {
-    return second_stage("aclnnGroupedMatMulAlltoAllv", workspace, workspace_size, executor, stream);
-}
+SECOND_STAGE(aclnnGroupedMatMulAlltoAllv)
 
 #ifndef FAKE_ACL_NO_V2
 /* V2: commMode right after group. */
@@ -1441,7 +1441,5 @@ int32_t aclnnGroupedMatMulAlltoAllvV2GetWorkspaceSize(
                        workspace_size, executor);
 }
 
-int32_t aclnnGroupedMatMulAlltoAllvV2(void *workspace, uint64_t workspace_size, void *executor, void *stream) {
-    return second_stage("aclnnGroupedMatMulAlltoAllvV2", workspace, workspace_size, executor, stream);
-}
+SECOND_STAGE(aclnnGroupedMatMulAlltoAllvV2)
 #endif

@@ -256,7 +256,7 @@ def _first_stage(entry: Entry, key: tuple | None, sim_args: dict) -> tuple[int, 
     cache = npu.pta_cache()
     if key is not None and key in cache:
         return 0, cache[key], entry.cached_executor(sim_args, cache[key]), True
-    status, size, executor = ranks.first_stage(sim_args, operator=entry.operator)
+    status, size, executor = ranks.first_stage(sim_args, **ranks.operator_args(entry.operator))
     if status == 0 and key is not None and len(cache) < npu.pta_cache_limit():
         cache[key] = size
     return status, size, executor, False
@@ -267,7 +267,8 @@ def _second_stage(entry: Entry, op: str, executor: object, size: int, queued: bo
     """The second stage: on the device (data moves now); a failure raises at once, or, queued,
     is parked in the task queue, and takes its call's cache entry with it. A planted device
     fault poisons this process's device."""
-    status = ranks.second_stage(executor, np.zeros(size, np.uint8), size, entry.operator)
+    status = ranks.second_stage(executor, np.zeros(size, np.uint8), size,
+                                **ranks.operator_args(entry.operator))
     if status != 0 and not cached and key is not None:
         npu.pta_cache().pop(key, None)
     if npu_host.take_planted_fault():
