@@ -10,7 +10,10 @@ knows it: one record (spec.operator.Operator) over the modules of this package. 
   content-addressed inputs.
 - `worlds.py`, `builders.py`: the strategies (valid worlds, both sides of every clause).
 - `oracle.py`: expected outputs in float64 and the judging of a rank's outputs.
-- `sim.py`: the independent simulator; `torch_backend.py`: the operator from torch ops.
+- `sim.py`: the independent simulator; `torch_backend.py`: the operator from torch ops;
+  `torch_npu_backend.py`, `aclnn.py`: the hardware paths (torch_npu's npu_gmm_alltoallv, the C
+  API through ctypes), the operator-specific halves of fixtures/torch_npu_backend.py and
+  fixtures/acl/.
 - `regressions/`: saved cases replayed as explicit examples.
 """
 
@@ -46,6 +49,8 @@ OPERATOR = register(Operator(
     backends={
         "sim": "ops.gmm_alltoallv.sim:factory",
         "torch": "ops.gmm_alltoallv.torch_backend:factory",
+        "torch_npu": "ops.gmm_alltoallv.torch_npu_backend:factory",
+        "aclnn": "ops.gmm_alltoallv.aclnn:factory",
     },
     regressions=HERE / "regressions",
     absent_profiles={
