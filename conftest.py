@@ -183,10 +183,11 @@ def _served(chosen: tuple[Operator, ...], backend: str, options: list[str], name
         _fail(str(err))
     if declared is None:
         return chosen
-    other = [op.name for op in chosen if op.name != declared]
+    # A composite operator made of the declared one runs too: it reports what it lacks.
+    other = [op.name for op in chosen if op.name != declared and declared not in op.halves]
     if named and other:
         _fail(f"--operator {other[0]}: --backend {backend} implements {declared} only")
-    served = tuple(op for op in chosen if op.name == declared)
+    served = tuple(op for op in chosen if op.name == declared or declared in op.halves)
     if not served:
         _fail(f"--backend {backend}: it implements {declared}, which this run does not test")
     return served
@@ -204,12 +205,31 @@ def _operator_run(config: pytest.Config, op, hardware: bool) -> OperatorRun:
         instance = backend.make()  # a bad name or option fails here, once, with one line
         backend.world_kind()
     except BackendError as err:
-        _fail(str(err))
+        _fail(str(err) + _composite_hint(op, parse_options(get("backend_option"))))
     try:
         provenance = backend_provenance(instance)
     except (TypeError, ValueError, OSError) as err:
         _fail(f"--backend {backend.name!r}: its provenance() failed: {err}")
     return OperatorRun(op, profile, backend, why, provenance)
+
+
+def _composite_hint(op: Operator, options: dict) -> str:
+    """Where an option the backend of `op` rejected is one of a composite operator's own (a
+    round trip's `dispatch=`), how to run that operator alone."""
+    if op.composer:
+        return ""
+    for name in ops.names():
+        other = ops.get(name)
+        if other.composer and op.name in other.halves:
+            import importlib
+
+            own = getattr(importlib.import_module(other.composer.partition(":")[0]),
+                          "OWN_OPTIONS", ())
+            mine = [k for k in options if k in own]
+            if mine:
+                return (f"; {mine[0]}= is an option of the {other.title} backend: run it alone "
+                        f"with --operator {other.name}")
+    return ""
 
 
 def _production_names(chosen, raw: str) -> None:

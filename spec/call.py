@@ -97,6 +97,22 @@ class CallBase:
                 if p.stage == 1 and p.role == "attribute" and not p.entries}
 
 
+@dataclass(frozen=True)
+class MoeCall(CallBase):
+    """The fields every MoE operator's Call begins with (the attributes the MoE quantities below
+    read, `MOE_ATTRIBUTE_QUANTITIES`); each operator's own follow."""
+
+    product: str
+    world_size: int
+    rank: int
+    tensors: Mapping[str, TensorDesc | None]
+    group: str | None
+    ep_world_size: int
+    send_counts: tuple[int, ...] | None
+    recv_counts: tuple[int, ...] | None
+    trans_gmm_weight: bool
+
+
 # -- readers a Call's QUANTITIES are built from -------------------------------------------------
 
 Reader = Callable[[Any], object]

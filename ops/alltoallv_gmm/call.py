@@ -4,16 +4,15 @@ clauses read off them (spec.call: what every operator's Call is).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ops.alltoallv_gmm.params import PARAM
 from spec.call import (
     MIB,
     MOE_ATTRIBUTE_QUANTITIES,
-    CallBase,
+    MoeCall,
     Stage2,
-    TensorDesc,
     Undefined,
     dim,
     read_dim,
@@ -22,16 +21,7 @@ from spec.call import (
 
 
 @dataclass(frozen=True)
-class Call(CallBase):
-    product: str
-    world_size: int
-    rank: int
-    tensors: Mapping[str, TensorDesc | None]
-    group: str | None
-    ep_world_size: int
-    send_counts: tuple[int, ...] | None
-    recv_counts: tuple[int, ...] | None
-    trans_gmm_weight: bool
+class Call(MoeCall):
     trans_mm_weight: bool
     permute_out_flag: bool
     null_pointers: frozenset[str] = frozenset()  # first-stage outputs passed as null

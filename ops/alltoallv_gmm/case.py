@@ -8,8 +8,6 @@ small named operation, so the JSON says exactly what was passed.
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any, ClassVar
@@ -19,17 +17,16 @@ from spec.call import TensorDesc
 from spec.case import (
     CaseFormatError,
     Fault,
+    JsonCase,
     Shared,
     apply_common,
     faults_list,
     is_int,
     need,
-    pack_compact,
     parse_faults,
     parse_matrix,
     parse_shared,
     shared_dict,
-    unpack_compact,
 )
 
 SCHEMA = "alltoallv-gmm-case/1"
@@ -45,7 +42,7 @@ STAGES = ("both", "first")
 
 
 @dataclass(frozen=True)
-class Case:
+class Case(JsonCase):
     OPERATOR: ClassVar[str] = "alltoallv_gmm"
     SCHEMA: ClassVar[str] = SCHEMA
 
@@ -148,44 +145,9 @@ class Case:
             d[f.name] = v
         return d
 
-    def to_json(self, indent: int | None = 1) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> Case:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise CaseFormatError(f"not JSON: {err}") from err
-        return cls.from_dict(data)
-
     @classmethod
     def from_dict(cls, data: Any) -> Case:
         return _parse(data)
-
-    def to_compact(self) -> str:
-        """The case for a passing case's record in cases.jsonl (spec.case.pack_compact: an ep 64
-        case's 33 KB of JSON in about 3 KB)."""
-        return pack_compact(self.to_dict())
-
-    @staticmethod
-    def dict_from_compact(text: str) -> dict[str, Any]:
-        """The JSON dict (`to_dict`) of a case written by `to_compact`."""
-        return unpack_compact(text)
-
-    @property
-    def id(self) -> str:
-        return hashlib.sha256(self.to_json(None).encode()).hexdigest()[:12]
-
-    def with_(self, **changes: Any) -> Case:
-        return replace(self, **changes)
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        """How hypothesis prints a failing case: its id, clause and label. Its printer writes a
-        dataclass field by field, an ep 64 send matrix one count a line: thousands of lines a
-        failure, most of a failing cell's time. The saved case JSON has every field."""
-        printer.text(f"Case(id {self.id}: {self.side} side of {self.clause or '-'}, stage "
-                     f"{self.stage}; {self.label()})")
 
     def label(self) -> str:
         bits = [f"{self.product} ep={self.ep} e={self.e} {self.dtype} H1={self.h1} N1={self.n1}"]

@@ -8,15 +8,14 @@ rows, the sum of recvCounts), K = BSK // BS with a shared expert.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ops.gmm_alltoallv.params import PARAM
 from spec.call import (
     MOE_ATTRIBUTE_QUANTITIES,
-    CallBase,
+    MoeCall,
     Stage2,
-    TensorDesc,
     Undefined,
     dim,
     weight_dim,
@@ -24,16 +23,7 @@ from spec.call import (
 
 
 @dataclass(frozen=True)
-class Call(CallBase):
-    product: str
-    world_size: int
-    rank: int
-    tensors: Mapping[str, TensorDesc | None]
-    group: str | None
-    ep_world_size: int
-    send_counts: tuple[int, ...] | None
-    recv_counts: tuple[int, ...] | None
-    trans_gmm_weight: bool
+class Call(MoeCall):
     trans_mm_weight: bool
     null_pointers: frozenset[str] = frozenset()  # first-stage outputs passed as null
     stage2: Stage2 = field(default_factory=Stage2)

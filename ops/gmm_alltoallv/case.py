@@ -19,8 +19,6 @@ checks bit for bit (the routing back, CALC.unpermute).
 
 from __future__ import annotations
 
-import hashlib
-import json
 from dataclasses import dataclass, field, fields, replace
 from functools import cached_property
 from typing import Any, ClassVar
@@ -30,17 +28,16 @@ from spec.call import TensorDesc
 from spec.case import (
     CaseFormatError,
     Fault,
+    JsonCase,
     Shared,
     apply_common,
     faults_list,
     is_int,
     need,
-    pack_compact,
     parse_faults,
     parse_matrix,
     parse_shared,
     shared_dict,
-    unpack_compact,
 )
 
 SCHEMA = "gmm-alltoallv-case/1"
@@ -57,9 +54,10 @@ __all__ = ["SCHEMA", "Case", "CaseFormatError", "Fault", "Shared"]
 
 
 @dataclass(frozen=True)
-class Case:
+class Case(JsonCase):
     OPERATOR: ClassVar[str] = "gmm_alltoallv"
     SCHEMA: ClassVar[str] = SCHEMA
+    COMPACT_MATRIX: ClassVar[str] = MATRIX
 
     product: str
     ep: int
@@ -151,36 +149,9 @@ class Case:
             d[f.name] = v
         return d
 
-    def to_json(self, indent: int | None = 1) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> Case:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise CaseFormatError(f"not JSON: {err}") from err
-        return cls.from_dict(data)
-
     @classmethod
     def from_dict(cls, data: Any) -> Case:
         return _parse(data)
-
-    def to_compact(self) -> str:
-        """The case for a passing case's record in cases.jsonl (spec.case.pack_compact)."""
-        return pack_compact(self.to_dict(), MATRIX)
-
-    @staticmethod
-    def dict_from_compact(text: str) -> dict[str, Any]:
-        """The JSON dict (`to_dict`) of a case written by `to_compact`."""
-        return unpack_compact(text, MATRIX)
-
-    @property
-    def id(self) -> str:
-        return hashlib.sha256(self.to_json(None).encode()).hexdigest()[:12]
-
-    def with_(self, **changes: Any) -> Case:
-        return replace(self, **changes)
 
     def label(self) -> str:
         bits = [f"{self.product} ep={self.ep} e={self.e} {self.dtype} H1={self.h1} N1={self.n1}"]
