@@ -5,6 +5,7 @@ command that reproduces them; a backend with one operator only not applicable, n
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shlex
 
@@ -20,6 +21,7 @@ from golden.judges import as_f64
 from ops.alltoallv_gmm import data as dispatch_data
 from ops.alltoallv_gmm.case import Case as DispatchCase
 from ops.moe_layer import data, oracle
+from ops.moe_layer import pair as pair_module
 from ops.moe_layer.case import Case
 from reports import matrix
 from reports.results import load
@@ -149,9 +151,27 @@ def test_a_backend_of_one_operator_is_not_applicable_never_passed():
         assert "implements alltoallv_gmm, not aclnnGroupedMatMulAlltoAllv" in result.reason
     finally:
         worlds.close()
-    # a built-in name one operator has no backend of: the same
+
+
+def test_a_built_in_name_one_operator_lacks_is_not_applicable(monkeypatch):
+    combine = pair_module.ROLES["combine"]
+    lacking = dataclasses.replace(combine, backends={k: v for k, v in combine.backends.items()
+                                                     if k != "torch_npu"})
+    monkeypatch.setitem(pair_module.ROLES, "combine", lacking)
     npu = BackendSpec.for_profile("sim", {"combine": "torch_npu"}, DOC).make()
     assert npu.missing == ["aclnnGroupedMatMulAlltoAllv has no torch_npu backend"]
+
+
+def test_the_combine_starts_after_the_dispatch_has_written_its_input():
+    """A device backend takes its inputs to the device in its first stage: the combine's first
+    stage must come after the dispatch's second, or it reads gmmY before it is written."""
+    worlds = _worlds(combine="tests.support.combine_faults:inputs_at_first_stage")
+    try:
+        for mode in ("identity", "composite"):
+            result = worlds.run(_case(mode), DOC)
+            assert result.outcome == "passed", [f.line() for f in result.findings]
+    finally:
+        worlds.close()
 
 
 def test_a_half_that_cannot_be_loaded_is_bad_input():

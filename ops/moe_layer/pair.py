@@ -48,7 +48,11 @@ def half_spec(role: str, name: str, behavior: str | None, options: dict[str, Any
 
 @dataclass
 class PairExecutor:
-    steps: list[tuple[object, object, int]]  # (half backend, its executor, its workspace size)
+    """A round trip between its stages: the halves' calls in order, each a backend and either
+    its executor and workspace size or, for a half whose first stage must wait for the previous
+    half's outputs, the keyword arguments of that first stage."""
+
+    steps: list[tuple[object, object, int] | tuple[object, dict]]
     keep: tuple[np.ndarray, ...]  # the intermediate buffers the halves write and read
 
 
@@ -126,27 +130,35 @@ class Pair:
         rows, (_, h1, n1) = sum(recv_counts), gmm_weight.shape
         hidden = np.empty((rows, n1), gmm_x.dtype)  # the dispatch's gmmY, the combine's gmmX
         permuted = np.empty((rows, h1), gmm_x.dtype)  # kept for dW, as MindSpeed keeps it
-        status, size1, ex1 = dispatch.get_workspace_size(
+        status, size, ex = dispatch.get_workspace_size(
             ctx, **common, gmm_x=gmm_x, gmm_weight=gmm_weight, send_counts=send_counts,
             recv_counts=recv_counts, trans_gmm_weight=False, permute_out_flag=True,
             gmm_y=hidden, permute_out=permuted)
         if status != 0:
             return status, 0, None
-        status, size2, ex2 = combine.get_workspace_size(
-            ctx, gmm_x=hidden, gmm_weight=combine_weight, trans_gmm_weight=False, **back)
-        if status != 0:
-            return status, 0, None
-        return 0, max(size1, size2), PairExecutor([(dispatch, ex1, size1),
-                                                   (combine, ex2, size2)], (hidden, permuted))
+        # The combine's first stage waits for the dispatch's outputs, as in the layer: a device
+        # backend takes its inputs to the device in its first stage.
+        later = dict(back, gmm_x=hidden, gmm_weight=combine_weight, trans_gmm_weight=False)
+        return 0, size, PairExecutor([(dispatch, ex, size), (combine, later)], (hidden, permuted))
 
     def execute(self, ctx: RankContext, workspace: np.ndarray | None, workspace_size: int,
                 executor: PairExecutor | None, stream: object) -> int:
-        """Each half's second stage in turn, each in the shared workspace."""
+        """Each half in turn: its second stage in the run's workspace, or, for a half that waited,
+        both its stages (its own workspace where the run's is too small)."""
         if executor is None:
             return 161001
-        for half, ex, size in executor.steps:
-            status = half.execute(ctx, None if workspace is None else workspace[:size], size,
-                                  ex, stream)
+        for step in executor.steps:
+            if len(step) == 2:
+                half, kwargs = step
+                status, size, ex = half.get_workspace_size(ctx, **kwargs)
+                if status != 0:
+                    return status
+                own = workspace is None or size > workspace_size
+                space = np.zeros(size, np.uint8) if own else workspace[:size]
+            else:
+                half, ex, size = step
+                space = None if workspace is None else workspace[:size]
+            status = half.execute(ctx, space, size, ex, stream)
             if status != 0:
                 return status
         return 0

@@ -1,5 +1,8 @@
 """Faulty simulators of aclnnGroupedMatMulAlltoAllv (ops/gmm_alltoallv/sim.py), each with one
 planted fault that the oracle must catch; load as `--backend tests.support.combine_faults:NAME`.
+One correct simulator beside them, `inputs_at_first_stage`, reads gmmX in its first stage as a
+device backend does (it copies it to the device there): a caller that fills gmmX between the two
+stages gets the old contents.
 
 - `expert_major_unpermute`: sends the rows back in gmmX's own order (expert-major, source-minor)
   instead of destination-rank-major: every destination gets the right number of rows, some of
@@ -44,6 +47,17 @@ class UnpermuteSkipsLastExpert(SimBackend):
                 src = starts[j] + sum(sc[t * e + j] for t in range(s))
                 out[at:at + n] = rows[src:src + n]
                 at += sc[s * e + j]  # the skipped expert's rows stay as the workspace held them
+
+
+class InputsAtFirstStage(SimBackend):
+    def get_workspace_size(self, ctx, **a):
+        if isinstance(a.get("gmm_x"), np.ndarray):
+            a["gmm_x"] = a["gmm_x"].copy()
+        return super().get_workspace_size(ctx, **a)
+
+
+def inputs_at_first_stage(**options) -> InputsAtFirstStage:
+    return InputsAtFirstStage(**options)
 
 
 def expert_major_unpermute(**options) -> ExpertMajorUnpermute:
