@@ -12,6 +12,8 @@ operator's (the same tensors of the same shapes).
 
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
 from ops.alltoallv_gmm.data import mm_weight, mm_weight_logical, mm_x
@@ -45,11 +47,31 @@ def identity_scale(j: int) -> float:
 
 
 def gmm_weight_expert(case, rank: int, j: int) -> np.ndarray:
-    """gmmWeight[j] of `rank` as the formula uses it: (H1, N1)."""
-    if case.weights == "identity":
-        return (identity_scale(j) * np.eye(case.h1, case.n1)).astype(np_dtype(case.dtype))
-    return random_values(case.seed, "gmmWeight", (rank, j), (case.h1, case.n1), case.dtype,
-                         max(case.h1, 1) ** -0.5)
+    """gmmWeight[j] of `rank` as the formula uses it: (H1, N1), read-only.
+
+    Every rank's oracle reads every rank's expert weights (its rows went through all of them),
+    so in a world whose ranks share this process a small weight is made once, not once a rank
+    (at most 64 Ki elements each, 1024 of them); spec.data keeps the large blocks itself."""
+    address = (case.seed, case.weights, case.h1, case.n1, case.dtype, rank, j)
+    if case.h1 * case.n1 <= SMALL_WEIGHT:
+        return _small_weight(*address)
+    return _expert_weight(*address)
+
+
+SMALL_WEIGHT = 1 << 16  # elements
+
+
+def _expert_weight(seed: int, weights: str, h1: int, n1: int, dtype: str, rank: int, j: int
+                   ) -> np.ndarray:
+    if weights == "identity":
+        w = (identity_scale(j) * np.eye(h1, n1)).astype(np_dtype(dtype))
+    else:
+        w = random_values(seed, "gmmWeight", (rank, j), (h1, n1), dtype, max(h1, 1) ** -0.5)
+    w.flags.writeable = False
+    return w
+
+
+_small_weight = functools.lru_cache(maxsize=1024)(_expert_weight)
 
 
 def gmm_weight_logical(case, rank: int) -> np.ndarray:
