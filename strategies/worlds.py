@@ -37,3 +37,30 @@ def bs_for_k(bsk: int, k: int) -> int:
         if bs > 0 and bsk // bs == k:
             return bs
     raise Unreachable(f"no BS gives K={k} for BSK={bsk}")
+
+
+def shared_bs(rng: np.random.Generator, send: list[list[int]], k: int | None, divides: bool
+              ) -> tuple[int, ...]:
+    """Every rank's BS for a shared expert over routing rows `send` (a rank's row is its BSK):
+    K = BSK // BS in [2, 8] (`k` when pinned), a divisor of BSK where the profile rejects a
+    remainder (`divides`; the remainder is taken off the rank's largest blocks, in place). Both
+    MoE operators' shared experts are sized this way, so one draw serves both."""
+    bs = []
+    for row in send:
+        rows = sum(row)
+        if k is not None:
+            bs.append(bs_for_k(rows, k))
+        elif rows < 2:
+            raise Unreachable("a shared expert needs BSK >= 2 (K = BSK // BS >= 2)")
+        elif divides:  # BS = BSK // K, the remainder taken off this rank's largest blocks
+            drawn = int(rng.integers(2, min(8, rows) + 1))
+            extra = rows - (rows // drawn) * drawn
+            while extra:
+                j = int(np.argmax(row))
+                taken = min(extra, row[j])
+                row[j] -= taken
+                extra -= taken
+            bs.append(rows // drawn)
+        else:
+            bs.append(int(rng.integers(rows // 9 + 1, rows // 2 + 1)))
+    return tuple(bs)

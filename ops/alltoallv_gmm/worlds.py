@@ -21,7 +21,7 @@ from spec.profiles import Profile
 from strategies import tier as tiers
 from strategies.choices import Choices, Unreachable
 from strategies.volume import ROW_BYTES_PER_ELEMENT, Volume, min_rows_per_rank, policy, unmet
-from strategies.worlds import balanced_matrix, bs_for_k, small_matrix
+from strategies.worlds import balanced_matrix, shared_bs, small_matrix
 
 SMALL_H1 = (16, 1, 2, 3, 7, 32, 64, 100, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 VOLUME_H1 = (16384, 8192, 32768, 65535, 12288, 20000, 4096)
@@ -133,25 +133,7 @@ def build_world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins
         n2 = pins.n2 if pins.n2 is not None else ch.choice(SMALL_N, "N2")
         # A version that rejects a BSK with a remainder (COUNTS.bsk_multiple) gets divisors.
         divides = profile.enforces("COUNTS.bsk_multiple", product).kind == "status"
-        bs = []
-        for row in send:
-            rows = sum(row)
-            if pins.k is not None:
-                bs.append(bs_for_k(rows, pins.k))
-            elif rows < 2:
-                raise Unreachable("a shared expert needs BSK >= 2 (K = BSK // BS >= 2)")
-            elif divides:  # BS = BSK // K, the remainder taken off this rank's largest blocks
-                k = int(rng.integers(2, min(8, rows) + 1))
-                extra = rows - (rows // k) * k
-                while extra:
-                    j = int(np.argmax(row))
-                    taken = min(extra, row[j])
-                    row[j] -= taken
-                    extra -= taken
-                bs.append(rows // k)
-            else:
-                bs.append(int(rng.integers(rows // 9 + 1, rows // 2 + 1)))
-        shared_desc = Shared(tuple(bs), h2, n2)
+        shared_desc = Shared(shared_bs(rng, send, pins.k, divides), h2, n2)
     case = Case(
         product=product, ep=ep, e=e, h1=h1, n1=n1,
         send=tuple(tuple(int(v) for v in row) for row in send), dtype=dtype,

@@ -20,7 +20,7 @@ from spec.profiles import Profile, known
 from strategies import tier as tiers
 from strategies.choices import Choices, Unreachable
 from strategies.volume import min_rows_per_rank, policy, unmet
-from strategies.worlds import balanced_matrix, bs_for_k, small_matrix
+from strategies.worlds import balanced_matrix, shared_bs, small_matrix
 
 SMALL_H1 = (16, 1, 2, 3, 7, 32, 64, 100, 128, 256, 512, 1024, 2048, 4096, 8192)
 SMALL_N = (8, 1, 2, 3, 5, 16, 31, 64)
@@ -86,31 +86,6 @@ def _matrix(ch: Choices, rng: np.random.Generator, product: str, ep: int, e: int
     return send
 
 
-def _shared(rng: np.random.Generator, send: list[list[int]], pins: Pins, h2: int, n2: int,
-            divides: bool) -> Shared:
-    """Every rank's BS: K = BSK // BS in [2, 8] (the pinned K), a divisor of BSK where the
-    profile rejects a remainder (taken off the rank's largest blocks)."""
-    bs = []
-    for row in send:
-        rows = sum(row)
-        if pins.k is not None:
-            bs.append(bs_for_k(rows, pins.k))
-        elif rows < 2:
-            raise Unreachable("a shared expert needs BSK >= 2 (K = BSK // BS >= 2)")
-        elif divides:
-            k = int(rng.integers(2, min(8, rows) + 1))
-            extra = rows - (rows // k) * k
-            while extra:
-                j = int(np.argmax(row))
-                taken = min(extra, row[j])
-                row[j] -= taken
-                extra -= taken
-            bs.append(rows // k)
-        else:
-            bs.append(int(rng.integers(rows // 9 + 1, rows // 2 + 1)))
-    return Shared(tuple(bs), h2, n2)
-
-
 def remainder_rejected(profile: Profile, product: str) -> bool:
     """Whether some version (or some reading of one) rejects a BSK that is no multiple of BS:
     then valid worlds draw divisors, so a world valid under one version is valid under all."""
@@ -150,7 +125,8 @@ def build_world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins
     if shared:
         h2 = pins.h2 if pins.h2 is not None else ch.choice(SMALL_H2, "H2")
         n2 = pins.n2 if pins.n2 is not None else ch.choice(SMALL_N, "N2")
-        shared_desc = _shared(rng, send, pins, h2, n2, remainder_rejected(profile, product))
+        bs = shared_bs(rng, send, pins.k, remainder_rejected(profile, product))
+        shared_desc = Shared(bs, h2, n2)
     case = Case(
         product=product, ep=ep, e=e, h1=h1, n1=n1,
         dispatch=tuple(tuple(int(v) for v in row) for row in send), dtype=dtype,
