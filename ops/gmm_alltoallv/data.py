@@ -7,7 +7,7 @@ processes and sends back. So the oracle of rank s regenerates every block that c
 without rank r's data, and a row sent back to the wrong rank or into the wrong place shows. Each
 expert's weight is a block of its own, (rank r, expert j), so that oracle regenerates just the
 weights of the experts its rows went through. The shared expert's recipe is the dispatch
-operator's (the same tensors of the same shapes).
+operators' (ops/moe/data.py: the same tensors of the same shapes).
 """
 
 from __future__ import annotations
@@ -16,10 +16,8 @@ import functools
 
 import numpy as np
 
-from ops.alltoallv_gmm.data import mm_weight, mm_weight_logical, mm_x
-from spec.call import TensorDesc
+from ops.moe.data import input_recipe, mm_weight, mm_weight_logical, mm_x
 from spec.data import block_values, key, np_dtype, random_values
-from spec.memo import memoised
 
 __all__ = ["gmm_weight", "gmm_weight_expert", "gmm_weight_logical", "gmm_x", "gmm_x_blocks",
            "identity_scale", "input_for", "key", "mm_weight", "mm_weight_logical", "mm_x"]
@@ -91,22 +89,4 @@ def gmm_weight(case, rank: int) -> np.ndarray:
 INPUT_MAKERS = {"gmmX": gmm_x, "gmmWeight": gmm_weight, "mmX": mm_x, "mmWeight": mm_weight}
 
 
-@memoised(copy=True)
-def input_tensor(case, rank: int, name: str, desc: TensorDesc, counts: tuple[int, ...] | None
-                 ) -> np.ndarray:
-    """The value of input `name` on `rank` as the call describes it: the recipe's tensor when
-    the call passes it as the case defines it; a count tensor holding the call's counts;
-    otherwise (a fault changed its shape or dtype) content-addressed values of that shape."""
-    natural = case.natural_tensors(rank).get(name)
-    if name in INPUT_MAKERS and natural == desc:
-        return INPUT_MAKERS[name](case, rank)
-    if name.endswith("CountsTensor") and counts is not None and desc.shape == (len(counts),):
-        return np.asarray(counts, dtype=np_dtype(desc.dtype))
-    return random_values(case.seed, f"fault:{name}", (rank,), desc.shape, desc.dtype)
-
-
-def input_for(case, rank: int, call, name: str, desc: TensorDesc) -> np.ndarray:
-    """The value of input `name` as `call` passes it on `rank` (the count tensors hold the
-    call's own counts)."""
-    counts = call.send_counts if name.startswith("send") else call.recv_counts
-    return input_tensor(case, rank, name, desc, None if counts is None else tuple(counts))
+input_for = input_recipe(INPUT_MAKERS)

@@ -18,6 +18,7 @@ from golden import exact, judge, linear
 from golden.judges import Verdict, as_f64
 from golden.linear import Groups, linear_judge
 from ops.gmm_alltoallv import data
+from ops.moe.oracle import judge_seed, mm_groups, mm_y
 from spec.data import np_dtype
 
 CHUNK_ROWS = 2048
@@ -63,12 +64,6 @@ def y_golden(case, rank: int, rows: np.ndarray | None = None) -> np.ndarray:
     return y
 
 
-def mm_y(case, rank: int) -> np.ndarray | None:
-    if case.shared is None:
-        return None
-    return as_f64(data.mm_x(case, rank)) @ as_f64(data.mm_weight_logical(case, rank))
-
-
 # -- what a rank's outputs are checked against -------------------------------------------------
 
 
@@ -111,16 +106,6 @@ def y_groups(case, rank: int) -> Groups:
     e = case.e
     return Groups(returned_rows(case, rank),
                   lambda g: data.gmm_weight_expert(case, g // e, g % e), group_offsets(case, rank))
-
-
-def mm_groups(case, rank: int) -> Groups:
-    x = data.mm_x(case, rank)
-    w = data.mm_weight_logical(case, rank)
-    return Groups(x, lambda j: w, [0, x.shape[0]])
-
-
-def judge_seed(case, rank: int, output: str) -> int:
-    return data.key(case.seed, f"linear:{output}", rank)
 
 
 def preferred(case, rank: int) -> tuple[bool, bool]:
