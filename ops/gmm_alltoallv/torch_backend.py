@@ -16,9 +16,9 @@ from __future__ import annotations
 import numpy as np
 
 from fixtures.protocol import RankContext
-from ops.alltoallv_gmm.torch_backend import as_tensor, row_bytes
 from ops.gmm_alltoallv import sim
 from ops.gmm_alltoallv.sim import INVALID, NULLPTR, SUCCESS, SimBackend, SimExecutor
+from ops.moe.torch_ops import grouped_matmul, row_bytes, shared_expert
 
 BEHAVIORS = sim.BEHAVIORS  # its first stage is the sim's, so it follows the same versions
 
@@ -59,11 +59,11 @@ class TorchBackend(SimBackend):
         ex: SimExecutor = executor  # type: ignore[assignment]
         a = ex.args
         if ex.write_mm_y:
-            self.torch_shared_expert(a)
+            shared_expert(a)
         e, ep = a["gmm_weight"].shape[0], ctx.world_size
         sc, rc = list(a["send_counts"]), list(a["recv_counts"])
         gmm_y = self.buffer(a, workspace, 0)
-        self.torch_grouped_matmul(a, gmm_y)
+        grouped_matmul(a, a["gmm_x"], gmm_y, self.expert_rows(a))
         unpermuted = self.buffer(a, workspace, 1)
         index = torch.from_numpy(unpermute_index(sc, e, ep))
         torch.index_select(row_bytes(gmm_y), 0, index, out=row_bytes(unpermuted, writable=True))
@@ -73,19 +73,6 @@ class TorchBackend(SimBackend):
                                recv_rows, send_rows)
         ex.used = True
         return SUCCESS
-
-    def torch_shared_expert(self, a: dict) -> None:
-        w = as_tensor(a["mm_weight"]).float()
-        w = w.T if a["trans_mm_weight"] else w
-        y = as_tensor(a["mm_y"])
-        y.copy_((as_tensor(a["mm_x"]).float() @ w).to(y.dtype))
-
-    def torch_grouped_matmul(self, a: dict, out: np.ndarray) -> None:
-        rows, weights, y = as_tensor(a["gmm_x"]), as_tensor(a["gmm_weight"]), as_tensor(out)
-        for j, (lo, hi) in enumerate(self.expert_rows(a)):
-            w = weights[j].float()
-            w = w.T if a["trans_gmm_weight"] else w
-            y[lo:hi].copy_((rows[lo:hi].float() @ w).to(y.dtype))
 
 
 def factory(**options: object) -> TorchBackend:
