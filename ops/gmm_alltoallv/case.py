@@ -19,34 +19,30 @@ checks bit for bit (the routing back, CALC.unpermute).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields, replace
-from functools import cached_property
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from ops.gmm_alltoallv.call import Call
+from ops.moe.case import (
+    DEFAULT_GROUP,
+    MoeCase,
+    applicable,
+    natural_present,
+    parse_run,
+    parse_world,
+)
 from spec.call import TensorDesc
 from spec.case import (
     CaseFormatError,
     Fault,
-    JsonCase,
     Shared,
     apply_common,
-    faults_list,
-    is_int,
     need,
     parse_faults,
-    parse_matrix,
     parse_shared,
-    shared_dict,
 )
 
 SCHEMA = "gmm-alltoallv-case/1"
-DEFAULT_GROUP = "ep_group"  # stands for the world's communicator name in rule evaluation
-PRODUCTS = ("A3", "910_95")
-DTYPES = ("float16", "bfloat16", "float32", "int8", "int32", "int64")
-SIDES = ("valid", "invalid")
-ENTRIES = ("v1", "v2")
-STAGES = ("both", "first")
 WEIGHTS = ("random", "identity")
 MATRIX = "dispatch"  # the routing matrix's field (spec.case.pack_compact)
 
@@ -54,10 +50,11 @@ __all__ = ["SCHEMA", "Case", "CaseFormatError", "Fault", "Shared"]
 
 
 @dataclass(frozen=True)
-class Case(JsonCase):
+class Case(MoeCase):
     OPERATOR: ClassVar[str] = "gmm_alltoallv"
     SCHEMA: ClassVar[str] = SCHEMA
     COMPACT_MATRIX: ClassVar[str] = MATRIX
+    MATRIX: ClassVar[str] = MATRIX
 
     product: str
     ep: int
@@ -79,22 +76,15 @@ class Case(JsonCase):
     comm_mode: str | None = None  # V2's commMode (None: a null pointer)
 
     # -- the world's counts -------------------------------------------------------------
-    @cached_property
-    def _send(self) -> tuple[tuple[int, ...], ...]:
-        """Every rank's sendCounts, read off the matrix once (a world of ep 64 asks often)."""
-        e = self.e
-        return tuple(tuple(self.dispatch[s][r * e + j] for s in range(self.ep) for j in range(e))
-                     for r in range(self.ep))
-
     def send_counts(self, rank: int) -> tuple[int, ...]:
-        return self._send[rank]
+        return self.columns[rank]
 
     def recv_counts(self, rank: int) -> tuple[int, ...]:
         return self.dispatch[rank]
 
     def a(self, rank: int) -> int:
         """Rows rank `rank`'s experts process: gmmX's rows."""
-        return sum(self._send[rank])
+        return sum(self.columns[rank])
 
     def bsk(self, rank: int) -> int:
         """Rows that come back to rank `rank`: y's rows."""
@@ -132,42 +122,14 @@ class Case(JsonCase):
             call = apply_fault(self, call, fault)
         return call
 
-    def calls(self, group: str = DEFAULT_GROUP) -> list[Call]:
-        return [self.call(r, group) for r in range(self.ep)]
-
     # -- identity and JSON --------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"schema": SCHEMA}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name == MATRIX:
-                v = [list(row) for row in v]
-            elif f.name == "shared":
-                v = shared_dict(v)
-            elif f.name == "faults":
-                v = faults_list(v)
-            d[f.name] = v
-        return d
-
     @classmethod
     def from_dict(cls, data: Any) -> Case:
         return _parse(data)
 
-    def label(self) -> str:
-        bits = [f"{self.product} ep={self.ep} e={self.e} {self.dtype} H1={self.h1} N1={self.n1}"]
-        if self.weights != "random":
-            bits.append(f"{self.weights} weights")
-        if self.shared:
-            bits.append(f"shared H2={self.shared.h2} N2={self.shared.n2}")
-        if self.trans_gmm_weight:
-            bits.append("transGmmWeight")
-        if self.trans_mm_weight:
-            bits.append("transMmWeight")
-        if self.entry == "v2":
-            bits.append(f"V2 commMode={self.comm_mode!r}")
-        bits += [f"{f.op}({f.param}{'' if f.arg is None else ', ' + repr(f.arg)})"
-                 for f in self.faults]
-        return ", ".join(bits)
+    def lead_bits(self) -> list[str]:
+        return [f"{self.weights} weights"] if self.weights != "random" else []
+
 
 
 def apply_fault(case: Case, call: Call, fault: Fault) -> Call:
@@ -175,61 +137,25 @@ def apply_fault(case: Case, call: Call, fault: Fault) -> Call:
     its natural shape (the counts the call passes; mmY of the arg's shape); every other op is
     the parameter table's (spec.case.apply_common)."""
     if fault.op == "present":
-        counts = {"sendCountsTensor": call.send_counts, "recvCountsTensor": call.recv_counts}
-        if fault.param in counts:
-            desc = TensorDesc((len(counts[fault.param] or ()),), "int64")
-        elif fault.param == "mmY":
-            desc = TensorDesc(tuple(fault.arg or (1, 1)), case.dtype)
-        else:
+        natural = natural_present(call, fault, case.dtype)
+        if fault.param not in natural:
             raise CaseFormatError(f"faults: cannot make {fault.param} present")
-        return replace(call, tensors={**call.tensors, fault.param: desc})
+        return replace(call, tensors={**call.tensors, fault.param: natural[fault.param]})
     return apply_common(call, fault, case.e)
 
 
 def _parse(data: Any) -> Case:
-    need(isinstance(data, dict), "(top level)", "a JSON object", type(data).__name__)
-    if data.get("schema") != SCHEMA:
-        raise CaseFormatError(f"case field 'schema': expected {SCHEMA!r}, got {data.get('schema')!r}")
-    known = {f.name for f in fields(Case)} | {"schema"}
-    extra = sorted(set(data) - known)
-    if extra:
-        raise CaseFormatError(f"case field '{extra[0]}' is unknown; accepted: {sorted(known)}")
-    for name in ("product", "ep", "e", "h1", "n1", MATRIX):
-        need(name in data, name, "a value (the field is required)", None)
-    need(data["product"] in PRODUCTS, "product", f"one of {PRODUCTS}", data["product"])
-    for name in ("ep", "e", "h1", "n1", "seed"):
-        if name in data:
-            need(is_int(data[name]) and data[name] >= 0, name, "a non-negative integer", data[name])
-    ep, e = data["ep"], data["e"]
-    need(ep >= 1, "ep", "a world size of at least 1", ep)
-    matrix = parse_matrix(data, MATRIX, ep, e)
-    dtype = data.get("dtype", "float16")
-    need(dtype in DTYPES, "dtype", f"one of {DTYPES}", dtype)
-    for name in ("trans_gmm_weight", "trans_mm_weight"):
-        if name in data:
-            need(isinstance(data[name], bool), name, "true or false", data[name])
+    ep, e, matrix, dtype = parse_world(data, Case, ("trans_gmm_weight", "trans_mm_weight"))
     weights = data.get("weights", "random")
     need(weights in WEIGHTS, "weights", f"one of {WEIGHTS}", weights)
     need(weights != "identity" or data["h1"] == data["n1"], "weights",
          "identity weights only where H1 == N1", weights)
-    side, stage = data.get("side", "valid"), data.get("stage", "both")
-    need(side in SIDES, "side", f"one of {SIDES}", side)
-    need(stage in STAGES, "stage", f"one of {STAGES}", stage)
-    need(isinstance(data.get("clause", ""), str), "clause", "a clause id string", data.get("clause"))
-    entry, comm_mode = data.get("entry", "v1"), data.get("comm_mode")
-    need(entry in ENTRIES, "entry", f"one of {ENTRIES}", entry)
-    need(comm_mode is None or (entry == "v2" and isinstance(comm_mode, str)), "comm_mode",
-         "null, or a string for an entry v2 case", comm_mode)
-    case = Case(
+    side, stage, entry, comm_mode = parse_run(data)
+    return applicable(Case(
         product=data["product"], ep=ep, e=e, h1=data["h1"], n1=data["n1"], dispatch=matrix,
         dtype=dtype, shared=parse_shared(data, ep),
         trans_gmm_weight=data.get("trans_gmm_weight", False),
         trans_mm_weight=data.get("trans_mm_weight", False), weights=weights,
         seed=data.get("seed", 0), clause=data.get("clause", ""), side=side, stage=stage,
         faults=parse_faults(data), entry=entry, comm_mode=comm_mode,
-    )
-    try:
-        case.calls()
-    except (CaseFormatError, KeyError, IndexError, TypeError, ValueError, StopIteration) as err:
-        raise CaseFormatError(f"case field 'faults': cannot be applied: {err}") from err
-    return case
+    ))
