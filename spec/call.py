@@ -177,3 +177,51 @@ MOE_ATTRIBUTE_QUANTITIES: dict[str, Reader] = {
     "stage2.workspace": lambda c: not c.stage2.workspace_null,
     "stage2.workspace_enough": lambda c: c.stage2.workspace_short <= 0,
 }
+
+
+def experts(c: Any) -> int:
+    """e: the local experts, gmmWeight's first dimension."""
+    return c.tensor("gmmWeight", 3).shape[0]
+
+
+def peer_blocks(c: Any, which: str) -> list[int]:
+    """Rows exchanged with each peer: the sums of `which` counts over each peer's experts."""
+    counts = c.counts(which)
+    e = experts(c)
+    if len(counts) != e * c.ep_world_size:
+        raise Undefined("counts length differs from e * epWorldSize")
+    return [sum(counts[p * e:(p + 1) * e]) for p in range(c.ep_world_size)]
+
+
+def card_bytes(c: Any, row_bytes: int) -> list[int]:
+    """Bytes this card sends and receives, rows of `row_bytes` each."""
+    return [sum(c.counts("send")) * row_bytes, sum(c.counts("recv")) * row_bytes]
+
+
+def peer_bytes_min(c: Any, row_bytes: int) -> int:
+    """The smallest block this card exchanges with one peer, either way, in bytes."""
+    return min(min(peer_blocks(c, "send")), min(peer_blocks(c, "recv"))) * row_bytes
+
+
+# What the rules of both MoE operators read off the tensors they share (gmmX, gmmWeight and the
+# shared expert's mmX, mmWeight, mmY); each operator's own outputs and counts come on top.
+MOE_TENSOR_QUANTITIES: dict[str, Reader] = {
+    "rows.gmmX": dim("gmmX", 2, 0),
+    "rows.mmY": dim("mmY", 2, 0),
+    "H1": dim("gmmX", 2, 1),
+    "H1.gmmWeight": weight_dim("gmmWeight", 3, 1, 2, "trans_gmm_weight"),
+    "N1": weight_dim("gmmWeight", 3, 2, 1, "trans_gmm_weight"),
+    "e": experts,
+    "e*ep": lambda c: experts(c) * c.ep_world_size,
+    "BS": dim("mmX", 2, 0),
+    "H2": dim("mmX", 2, 1),
+    "H2.mmWeight": weight_dim("mmWeight", 2, 0, 1, "trans_mm_weight"),
+    "N2": weight_dim("mmWeight", 2, 1, 0, "trans_mm_weight"),
+    "N2.mmY": dim("mmY", 2, 1),
+    "has.mmX": lambda c: c.has("mmX"),
+    "has.mmWeight": lambda c: c.has("mmWeight"),
+    "has.mm": lambda c: c.has("mmX") and c.has("mmWeight"),
+    "has.mm_any": lambda c: c.has("mmX") or c.has("mmWeight"),
+    "has.mmY": lambda c: c.has("mmY"),
+    "flag.transMm": lambda c: c.trans_mm_weight,
+}

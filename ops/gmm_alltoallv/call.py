@@ -14,11 +14,13 @@ from dataclasses import dataclass, field
 from ops.gmm_alltoallv.params import PARAM
 from spec.call import (
     MOE_ATTRIBUTE_QUANTITIES,
+    MOE_TENSOR_QUANTITIES,
     MoeCall,
     Stage2,
     Undefined,
+    card_bytes,
     dim,
-    weight_dim,
+    peer_bytes_min,
 )
 
 
@@ -31,10 +33,6 @@ class Call(MoeCall):
     comm_mode: str | None = None  # V2's commMode (None: a null pointer)
 
 
-def _e(c: Call) -> int:
-    return c.tensor("gmmWeight", 3).shape[0]
-
-
 def _bs(c: Call) -> int:
     if not c.has("mmX"):
         raise Undefined("no shared expert")
@@ -44,56 +42,23 @@ def _bs(c: Call) -> int:
     return bs
 
 
-def _peer_blocks(c: Call, which: str) -> list[int]:
-    counts = c.counts(which)
-    e = _e(c)
-    if len(counts) != e * c.ep_world_size:
-        raise Undefined("counts length differs from e * epWorldSize")
-    return [sum(counts[p * e:(p + 1) * e]) for p in range(c.ep_world_size)]
-
-
 def _row_bytes(c: Call) -> int:
     """Bytes of one moved row: the AlltoAllv moves rows of gmmY, N1 wide, two bytes an element
     (the width the volume note speaks of is not stated; the rows on the wire are these)."""
     return QUANTITIES["N1"](c) * 2
 
 
-def _card_bytes(c: Call) -> list[int]:
-    return [sum(c.counts("send")) * _row_bytes(c), sum(c.counts("recv")) * _row_bytes(c)]
-
-
-def _peer_bytes_min(c: Call) -> int:
-    return min(min(_peer_blocks(c, "send")), min(_peer_blocks(c, "recv"))) * _row_bytes(c)
-
-
 QUANTITIES: dict[str, Callable[[Call], object]] = {
     **MOE_ATTRIBUTE_QUANTITIES,
+    **MOE_TENSOR_QUANTITIES,
     "A": lambda c: sum(c.counts("send")),
     "BSK": lambda c: sum(c.counts("recv")),
-    "rows.gmmX": dim("gmmX", 2, 0),
     "rows.y": dim("y", 2, 0),
-    "rows.mmY": dim("mmY", 2, 0),
-    "H1": dim("gmmX", 2, 1),
-    "H1.gmmWeight": weight_dim("gmmWeight", 3, 1, 2, "trans_gmm_weight"),
-    "N1": weight_dim("gmmWeight", 3, 2, 1, "trans_gmm_weight"),
     "N1.y": dim("y", 2, 1),
-    "e": _e,
-    "e*ep": lambda c: _e(c) * c.ep_world_size,
-    "BS": dim("mmX", 2, 0),
-    "H2": dim("mmX", 2, 1),
-    "H2.mmWeight": weight_dim("mmWeight", 2, 0, 1, "trans_mm_weight"),
-    "N2": weight_dim("mmWeight", 2, 1, 0, "trans_mm_weight"),
-    "N2.mmY": dim("mmY", 2, 1),
     "K": lambda c: sum(c.counts("recv")) // _bs(c),
     "bsk_multiple_of_bs": lambda c: sum(c.counts("recv")) % _bs(c) == 0,
-    "has.mmX": lambda c: c.has("mmX"),
-    "has.mmWeight": lambda c: c.has("mmWeight"),
-    "has.mm": lambda c: c.has("mmX") and c.has("mmWeight"),
-    "has.mm_any": lambda c: c.has("mmX") or c.has("mmWeight"),
-    "has.mmY": lambda c: c.has("mmY"),
-    "flag.transMm": lambda c: c.trans_mm_weight,
-    "card_bytes.min": lambda c: min(_card_bytes(c)),
-    "peer_bytes.min": _peer_bytes_min,
+    "card_bytes.min": lambda c: min(card_bytes(c, _row_bytes(c))),
+    "peer_bytes.min": lambda c: peer_bytes_min(c, _row_bytes(c)),
 }
 
 
