@@ -12,14 +12,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from ops.alltoallv_gmm.call import Call
-from ops.moe.case import (
-    DEFAULT_GROUP,
-    MoeCase,
-    applicable,
-    natural_present,
-    parse_run,
-    parse_world,
-)
+from ops.moe.case import DEFAULT_GROUP, MoeCase, applicable, natural_present, parse_run, parse_world
 from spec.call import TensorDesc
 from spec.case import CaseFormatError, Fault, Shared, apply_common, parse_faults, parse_shared
 
@@ -82,11 +75,7 @@ class Case(MoeCase):
             "mmY": None,
             "permuteOut": TensorDesc((self.a(rank), h1), d) if self.permute_out_flag else None,
         }
-        if self.shared is not None:
-            bs, h2, n2 = self.shared.bs[rank], self.shared.h2, self.shared.n2
-            t["mmX"] = TensorDesc((bs, h2), d)
-            t["mmWeight"] = TensorDesc((n2, h2) if self.trans_mm_weight else (h2, n2), d)
-            t["mmY"] = TensorDesc((bs, n2), d)
+        t.update(self.shared_tensors(rank))
         return t
 
     def call(self, rank: int, group: str = DEFAULT_GROUP) -> Call:

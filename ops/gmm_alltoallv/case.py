@@ -23,14 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from ops.gmm_alltoallv.call import Call
-from ops.moe.case import (
-    DEFAULT_GROUP,
-    MoeCase,
-    applicable,
-    natural_present,
-    parse_run,
-    parse_world,
-)
+from ops.moe.case import DEFAULT_GROUP, MoeCase, applicable, natural_present, parse_run, parse_world
 from spec.call import TensorDesc
 from spec.case import (
     CaseFormatError,
@@ -103,11 +96,7 @@ class Case(MoeCase):
             "y": TensorDesc((self.bsk(rank), n1), d),
             "mmY": None,
         }
-        if self.shared is not None:
-            bs, h2, n2 = self.shared.bs[rank], self.shared.h2, self.shared.n2
-            t["mmX"] = TensorDesc((bs, h2), d)
-            t["mmWeight"] = TensorDesc((n2, h2) if self.trans_mm_weight else (h2, n2), d)
-            t["mmY"] = TensorDesc((bs, n2), d)
+        t.update(self.shared_tensors(rank))
         return t
 
     def call(self, rank: int, group: str = DEFAULT_GROUP) -> Call:

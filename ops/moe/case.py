@@ -47,6 +47,16 @@ class MoeCase(JsonCase):
         return tuple(tuple(m[s][r * e + j] for s in range(self.ep) for j in range(e))
                      for r in range(self.ep))
 
+    def shared_tensors(self, rank: int) -> dict[str, TensorDesc]:
+        """The shared expert's mmX, mmWeight and mmY of `rank` (none without one)."""
+        c: Any = self
+        if c.shared is None:
+            return {}
+        d, bs, h2, n2 = c.dtype, c.shared.bs[rank], c.shared.h2, c.shared.n2
+        return {"mmX": TensorDesc((bs, h2), d),
+                "mmWeight": TensorDesc((n2, h2) if c.trans_mm_weight else (h2, n2), d),
+                "mmY": TensorDesc((bs, n2), d)}
+
     def calls(self, group: str = DEFAULT_GROUP) -> list[Any]:
         return [self.call(r, group) for r in range(self.ep)]  # type: ignore[attr-defined]
 
