@@ -11,6 +11,8 @@ knows it: one record (spec.operator.Operator) over the modules of this package. 
 - `worlds.py`, `builders.py`: the strategies (valid worlds, both sides of every clause).
 - `oracle.py`: expected outputs in float64 and the judging of a rank's outputs.
 - `sim.py`: the independent simulator; `torch_backend.py`: the operator from torch ops.
+- `mutants/`: the mutant catalog, faulty and correct implementations built on the simulator,
+  by which `python -m ci.mutation --operator gmm_alltoallv` measures the suite's power.
 - `regressions/`: saved cases replayed as explicit examples.
 """
 
@@ -42,6 +44,7 @@ OPERATOR = register(Operator(
         "strategies": "ops.gmm_alltoallv.builders",
         "oracle": "ops.gmm_alltoallv.oracle",
         "data": "ops.gmm_alltoallv.data",
+        "mutants": "ops.gmm_alltoallv.mutants",
     },
     backends={
         "sim": "ops.gmm_alltoallv.sim:factory",

@@ -18,14 +18,14 @@ from both: an entry of the row changed (a code, a limit, a check left out), or a
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any, NamedTuple
+from typing import Any
 
 import ml_dtypes
 import numpy as np
 
-from fixtures.checks import SUCCESS, Bounds, Check, CheckedSim, changed, within
+from fixtures.checks import SECOND_STAGE, SUCCESS, Check, CheckedSim, Row, within
 from fixtures.protocol import ALL_CAPABILITIES, ENTRY_V2, NotApplicable, RankContext, tensor_format
 
 NULLPTR = 161001
@@ -182,19 +182,6 @@ TILING_CHECKS: tuple[Check, ...] = (
 FIRST_STAGE = API_CHECKS + TILING_CHECKS
 
 
-class Launch(NamedTuple):
-    """A second-stage call as its checks read it."""
-
-    workspace: np.ndarray | None
-    size: int
-    executor: SimExecutor | None
-
-
-SECOND_STAGE: tuple[Check, ...] = (
-    Check("executor.null", lambda s, b: s.executor is None),
-    Check("workspace.null", lambda s, b: s.size > 0 and s.workspace is None),
-    Check("workspace.small", lambda s, b: s.size < s.executor.workspace_size),
-)
 CHECKS = tuple(c.name for c in FIRST_STAGE + SECOND_STAGE)
 
 
@@ -202,21 +189,12 @@ CHECKS = tuple(c.name for c in FIRST_STAGE + SECOND_STAGE)
 
 
 @dataclass(frozen=True)
-class Behavior:
+class Behavior(Row):
     """One contract version as the sim reads it: the status each check returns, the limits the
     checks hold, the checks it does not have, and what it accepts per product."""
 
-    codes: Mapping[str, int]  # every check: the status it returns
-    limits: Mapping[str, Bounds]  # a checked quantity: its valid values
-    absent: frozenset[str]  # the checks this version does not run
     ep_sizes: Mapping[str, tuple[int, ...]]
     comm_modes: Mapping[str, tuple[str, ...]]  # V2's engines per product
-
-    def changed(self, codes: Mapping[str, int], limits: Mapping[str, Bounds],
-                omitted: Iterable[str]) -> Behavior:
-        """This row with some codes and limits replaced and some checks left out (a mutant's
-        fault; fixtures.checks.changed)."""
-        return changed(self, codes, limits, omitted)
 
 
 _VOLUME = frozenset({"volume.card", "volume.peer"})
@@ -286,12 +264,6 @@ class SimBackend(CheckedSim):
         return self.first_broken(FIRST_STAGE, Args(ctx.product, a, null_outputs, comm_mode))
 
     # -- second stage -------------------------------------------------------------------
-    def check_stage2(self, workspace: np.ndarray | None, workspace_size: int,
-                     executor: SimExecutor | None) -> int:
-        """The second stage's misuse checks, which every implementation built on the sim's first
-        stage shares: a null executor, a null workspace of a nonzero size, a short one."""
-        return self.first_broken(SECOND_STAGE, Launch(workspace, workspace_size, executor))
-
     def execute(self, ctx: RankContext, workspace, workspace_size: int, executor, stream) -> int:
         status = self.check_stage2(workspace, workspace_size, executor)
         if status != SUCCESS:
