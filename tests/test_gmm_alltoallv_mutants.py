@@ -236,3 +236,21 @@ def test_the_quick_subset_kills_every_mutant_and_passes_every_variant(tmp_path):
     assert len(variants) == len(M.entries("variant"))
     for e in variants:
         assert not e["runs"][0]["failures"] and e["runs"][0]["ran"], e["name"]
+
+
+def test_a_fault_of_v2s_comm_mode_is_left_out_of_a_v1_tier_and_run_in_a_v2_one():
+    from argparse import Namespace
+
+    v2_only = {e.name for e in M.entries() if e.entry_points == ("v2",)}
+    assert v2_only >= {"validation.no_comm_mode_null_check", "validation.a3_accepts_ccu"}
+
+    def resolve(extra: list[str]) -> tuple[set[str], list[str]]:
+        args = Namespace(jobs=1, seeds="1", names=["validation"], quick=False,
+                         spec_profile="doc", product="A3,910_95", world_sizes=None)
+        chosen, _, _ = plan.resolve(OP, args, extra)
+        return {e.name for e in chosen}, args.left_out_entry
+
+    v1, left_out = resolve([])
+    assert not v1 & v2_only and set(left_out) == v2_only
+    v2, left_out = resolve(["-k", "invalid", "--entry", "v2"])
+    assert v2 >= v2_only and not left_out

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fixtures.protocol import RankContext
 from ops.gmm_alltoallv.mutants._base import logical, mutant, products, rounded_matmul
 from ops.gmm_alltoallv.sim import SimBackend, f32
 
@@ -56,7 +57,7 @@ class SharedRowsShifted(SimBackend):
 @mutant("shared_added_into_y", "y formed as routed + shared: each token's shared-expert row "
         "(mmY[i // K], the columns y has) is added into y where the contract keeps mmY apart")
 class SharedAddedIntoY(SimBackend):
-    def send_back(self, ctx, a: dict, rows: np.ndarray) -> None:
+    def send_back(self, ctx: RankContext, a: dict, rows: np.ndarray) -> None:
         super().send_back(ctx, a, rows)
         y, my = a["y"], a["mm_y"]
         if a["mm_x"] is None or my is None or not len(my) or not len(y):

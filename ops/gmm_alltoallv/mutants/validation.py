@@ -69,10 +69,14 @@ def _swapped(code: int) -> int:
     return NULLPTR if code == INVALID else INVALID
 
 
-def _make(name: str, description: str, body: dict, profiles: tuple[str, ...] | None) -> None:
+V2 = ("v2",)  # commMode is V2's: only a tier calling it (`-- --entry v2`) shows its faults
+
+
+def _make(name: str, description: str, body: dict, profiles: tuple[str, ...] | None,
+          check: str = "") -> None:
     cls = type("".join(p.title() for p in name.split("_")), (SimBackend,),
                {"__module__": __name__, "__doc__": description, **body})
-    mutant(name, description, profiles)(cls)
+    mutant(name, description, profiles, V2 if check.startswith("comm_mode.") else None)(cls)
 
 
 def _code_swapped(check: str) -> None:
@@ -83,13 +87,13 @@ def _code_swapped(check: str) -> None:
     only = (SHIPPED,) if check in DOC.absent or check in TWO_READINGS else None
     _make(f"{_ident(check)}_code_swapped",
           f"{check}: returns the other code (161001 for 161002, 161002 for 161001 or 561002)",
-          {"row": row}, only)
+          {"row": row}, only, check)
 
 
 def _left_out(check: str) -> None:
     only = (SHIPPED,) if check in DOC.absent or check in SHADOWED_UNDER_DOC else None
     _make(f"no_{_ident(check)}_check", f"{check}: the check is left out",
-          {"omitted": frozenset({check})}, only)
+          {"omitted": frozenset({check})}, only, check)
 
 
 def _off_by_one(limit: str, bounds: Bounds) -> None:
@@ -140,14 +144,15 @@ class Npu950RejectsEp2(SimBackend):
 
 
 @mutant("a3_accepts_ccu", "PRODUCT.A3.commMode: Atlas A3 accepts \"ccu\" (950's engines used on "
-        "every product)")
+        "every product)", entry_points=V2)
 class A3AcceptsCcu(SimBackend):
     def row(self, version: Behavior) -> Behavior:
         row = super().row(version)
         return replace(row, comm_modes={**row.comm_modes, "A3": row.comm_modes["910_95"]})
 
 
-@mutant("npu950_rejects_ccu", "PRODUCT.910_95.commMode: 950 accepts \"ai_cpu\" only")
+@mutant("npu950_rejects_ccu", "PRODUCT.910_95.commMode: 950 accepts \"ai_cpu\" only",
+        entry_points=V2)
 class Npu950RejectsCcu(SimBackend):
     def row(self, version: Behavior) -> Behavior:
         row = super().row(version)
