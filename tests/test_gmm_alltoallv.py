@@ -1,5 +1,5 @@
 """aclnnGroupedMatMulAlltoAllv (ops/gmm_alltoallv): every clause reachable on both sides and
-each violation alone, the combine's count layout, the oracle catching a planted unpermute fault
+each violation alone, the combine's count layout, the oracle catching the catalog's unpermute fault
 and a wrong expert weight, the simulator agreeing with the oracle, complete profiles whose
 departures are exactly the shipped code's, and cases that round-trip JSON and compact form."""
 
@@ -166,7 +166,7 @@ def test_a_planted_unpermute_fault_is_caught(identity):
     case = build_world(Seeded(11), "910_95", 4, DOC,
                        Pins(e=2, bsk=16, identity=identity, dtype="bfloat16",
                             trans_gmm=False), "CALC.gmm")
-    result = _run("tests.support.combine_faults:expert_major_unpermute", case)
+    result = _run("ops.gmm_alltoallv.mutants.routing:expert_major_unpermute", case)
     assert result.outcome == "failed"
     want = ("CALC.unpermute", "movement") if identity else ("CALC.gmm", "numeric")
     assert want in {(f.clause, f.kind) for f in result.findings}
@@ -175,7 +175,7 @@ def test_a_planted_unpermute_fault_is_caught(identity):
 def test_a_wrong_expert_weight_is_caught():
     case = build_world(Seeded(12), "910_95", 4, DOC, Pins(e=3, bsk=24, trans_gmm=False),
                        "CALC.gmm")
-    result = _run("tests.support.combine_faults:wrong_expert_weight", case)
+    result = _run("ops.gmm_alltoallv.mutants.weights:wrong_expert_weight", case)
     assert result.outcome == "failed"
     assert ("CALC.gmm", "numeric") in {(f.clause, f.kind) for f in result.findings}
 
@@ -415,7 +415,7 @@ def test_the_two_operators_cases_are_told_apart_by_schema():
 
 
 def test_a_backend_of_its_own_runs_the_operator_it_names():
-    assert BackendSpec("tests.support.combine_faults:wrong_expert_weight").operator_of() == OP.name
+    assert BackendSpec("ops.gmm_alltoallv.mutants.weights:wrong_expert_weight").operator_of() == OP.name
     assert BackendSpec("tests.support.faulty:factory").operator_of() == "alltoallv_gmm"
     assert BackendSpec("sim").operator_of() is None
 
@@ -453,7 +453,7 @@ def test_a_backend_of_one_operator_runs_that_one_alone_in_a_run_of_both():
     root = Path(__file__).resolve().parents[1]
     proc = subprocess.run([sys.executable, "-m", "pytest", "suites", "--collect-only", "-q",
                            "-p", "no:cacheprovider", "--product", "910_95", "--world-sizes", "4",
-                           "--backend", "tests.support.combine_faults:wrong_expert_weight"],
+                           "--backend", "ops.gmm_alltoallv.mutants.weights:wrong_expert_weight"],
                           cwd=root, capture_output=True, text=True, timeout=300)
     cells = [line for line in proc.stdout.splitlines() if "::" in line and "NOTSET" not in line]
     # ... and the round trip made of it (ops/moe_layer/), which reports the missing dispatch as

@@ -32,7 +32,7 @@ from tests.support.runs import run_module
 OP = ops.get("moe_layer")
 DOC = OP.profile("doc")
 DISPATCH_MUTANT = "ops.alltoallv_gmm.mutants.routing:source_major_permute"
-COMBINE_FAULT = "tests.support.combine_faults:unpermute_skips_last_expert"
+COMBINE_FAULT = "ops.gmm_alltoallv.mutants.routing:last_expert_dropped"
 MODES = ("identity", "composite", "backward")
 # ep 4, e 3: expert 0 of rank 1 and every expert of rank 3 empty (rank 3 receives nothing),
 # expert 2 of rank 0 hot, uneven rows everywhere.

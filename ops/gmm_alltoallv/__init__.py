@@ -14,6 +14,8 @@ knows it: one record (spec.operator.Operator) over the modules of this package. 
   `torch_npu_backend.py`, `aclnn.py`: the hardware paths (torch_npu's npu_gmm_alltoallv, the C
   API through ctypes), the operator-specific halves of fixtures/torch_npu_backend.py and
   fixtures/acl/.
+- `mutants/`: the mutant catalog, faulty and correct implementations built on the simulator,
+  by which `python -m ci.mutation --operator gmm_alltoallv` measures the suite's power.
 - `regressions/`: saved cases replayed as explicit examples.
 """
 
@@ -45,6 +47,7 @@ OPERATOR = register(Operator(
         "strategies": "ops.gmm_alltoallv.builders",
         "oracle": "ops.gmm_alltoallv.oracle",
         "data": "ops.gmm_alltoallv.data",
+        "mutants": "ops.gmm_alltoallv.mutants",
     },
     backends={
         "sim": "ops.gmm_alltoallv.sim:factory",

@@ -3,25 +3,31 @@
 Its checks are written out by hand, in the order contracts/gmm_alltoallv.md section 5 gives for
 the shipped code (op_api, nnopbase, tiling), from that file and not generated from the clauses:
 the suite and the simulator are two readings of the contract, so a mistake in one shows up as a
-disagreement with the other. `behavior=` names the contract version it honours (`BEHAVIORS`,
-one row of data each, keyed by profile name); a new version is a new row, never a new branch.
+disagreement with the other. The checks are a table (`FIRST_STAGE`, `SECOND_STAGE`, run by
+fixtures/checks.py): a row names a check and says whether a call breaks it; what each returns,
+the limits it holds and whether a version has it at all are data. `behavior=` names the contract
+version it honours (`BEHAVIORS`, one row of data each, keyed by profile name); a new version is a
+new row, never a new branch.
 
 The second stage computes every local expert's rows (GroupedMatMul) into a workspace buffer,
 reorders them destination-rank-major (Unpermute) into a second one, and sends each destination
 its rows through `ctx.comm.alltoallv`, whose arrivals, in rank order, are y. The class is built
-from small overridable steps so that faulty variants (tests) can be derived.
+from small overridable steps. The mutant catalog (ops/gmm_alltoallv/mutants) derives its faults
+from both: an entry of the row changed (a code, a limit, a check left out), or a step replaced.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 import ml_dtypes
 import numpy as np
 
+from fixtures.checks import SECOND_STAGE, SUCCESS, Check, CheckedSim, Row, within
 from fixtures.protocol import ALL_CAPABILITIES, ENTRY_V2, NotApplicable, RankContext, tensor_format
 
-SUCCESS = 0
 NULLPTR = 161001
 INVALID = 161002
 TILING = 561002
@@ -39,41 +45,6 @@ def f32(a: np.ndarray) -> np.ndarray:
     return a.astype(np.float32)
 
 
-@dataclass(frozen=True)
-class Behavior:
-    """One contract version as the sim reads it: codes, limits, and which checks exist."""
-
-    tiling: int  # what every tiling check returns
-    count_tensors: int  # a non-null sendCountsTensor / recvCountsTensor
-    group_empty: int
-    mm_triple: int  # mmX, mmWeight and mmY partly null
-    counts_null: int  # sendCounts or recvCounts null
-    comm_mode_null: int
-    trans_mm_alone: bool  # transMmWeight without a shared expert is rejected
-    bsk_multiple: bool  # with a shared expert, BSK % BS == 0
-    e_max: int
-    e_ep_max: int
-    ep_sizes: dict[str, tuple[int, ...]]
-    comm_modes: dict[str, tuple[str, ...]]  # V2's engines per product
-    volume: str | None = None  # Atlas A3: "peer" (2 MiB every peer, both ways), "card", None
-
-
-_DOC = Behavior(
-    tiling=INVALID, count_tensors=INVALID, group_empty=INVALID, mm_triple=NULLPTR,
-    counts_null=NULLPTR, comm_mode_null=NULLPTR, trans_mm_alone=False, bsk_multiple=False,
-    e_max=32, e_ep_max=256, ep_sizes={"A3": (8, 16, 32, 64, 128), "910_95": (2, 4, 8, 16, 32, 64)},
-    comm_modes={"A3": ("ai_cpu",), "910_95": ("ai_cpu", "ccu")})
-BEHAVIORS: dict[str, Behavior] = {
-    # the published text (ffed75a38): where it admits two outcomes, the first reading
-    "doc": _DOC,
-    "doc-2026.07": _DOC,
-    # the code at 3a280bcc (contracts/gmm_alltoallv.md section 5)
-    "cann-2026.07": replace(
-        _DOC, tiling=TILING, count_tensors=NULLPTR, group_empty=NULLPTR, counts_null=INVALID,
-        comm_mode_null=INVALID, trans_mm_alone=True, bsk_multiple=True),
-}
-
-
 @dataclass
 class SimExecutor:
     args: dict
@@ -87,17 +58,184 @@ def _dim(t: np.ndarray, i: int) -> int:
     return int(t.shape[i]) if t.ndim > i else -1
 
 
-class SimBackend:
+# -- the checks, in the shipped order (contracts/gmm_alltoallv.md section 5) --------------------
+
+
+class Args:
+    """One rank's first-stage call as the checks read it; the sizes the tiling derives (e, H1,
+    N1, ...) are read only by checks after the ones that make them readable (ranks, shapes)."""
+
+    def __init__(self, product: str, a: Mapping[str, Any], null_outputs: frozenset,
+                 comm_mode: object) -> None:
+        self.product, self.a, self.null_outputs, self.mode = product, a, null_outputs, comm_mode
+        self.gx, self.gw, self.y = a["gmm_x"], a["gmm_weight"], a["y"]
+        self.mx, self.mw, self.my = a["mm_x"], a["mm_weight"], a["mm_y"]
+        self.group, self.sc, self.rc = a["group"], a["send_counts"], a["recv_counts"]
+        self.ep = a["ep_world_size"]
+
+    @property
+    def shared(self) -> bool:
+        return self.mx is not None
+
+    @property
+    def tensors(self) -> list[np.ndarray]:
+        """Every float tensor the operator uses."""
+        return [self.gx, self.gw, self.y] + ([self.mx, self.mw, self.my] if self.shared else [])
+
+    @property
+    def trans(self) -> bool:
+        return bool(self.a["trans_gmm_weight"])
+
+    @property
+    def trans_mm(self) -> bool:
+        return bool(self.a["trans_mm_weight"])
+
+    @property
+    def e(self) -> int:
+        return int(self.gw.shape[0])
+
+    @property
+    def h1(self) -> int:
+        return int(self.gx.shape[1])
+
+    @property
+    def n1(self) -> int:
+        return int(self.gw.shape[1] if self.trans else self.gw.shape[2])
+
+    @property
+    def bsk(self) -> int:
+        return sum(self.rc)
+
+    @property
+    def bs(self) -> int:
+        return int(self.mx.shape[0])
+
+    def mw_dim(self, logical: int) -> int:
+        """mmWeight's size along its logical (H2, N2) axis 0 or 1, transposed or not."""
+        return int(self.mw.shape[1 - logical if self.trans_mm else logical])
+
+
+def _volume(c: Args, b: Behavior, per_peer: bool) -> bool:
+    """Atlas A3's volume on y's rows (N1 wide, two bytes an element) outside its limits: the
+    card's least direction, or any peer's share in either."""
+    row = c.n1 * 2
+    if not per_peer:
+        return not within(min(sum(c.sc), sum(c.rc)) * row, b.limits["volume.card"])
+    return any(not within(sum(counts[p * c.e:(p + 1) * c.e]) * row, b.limits["volume.peer"])
+               for counts in (c.sc, c.rc) for p in range(c.ep))
+
+
+API_CHECKS: tuple[Check, ...] = (
+    # op_api, step 1: required pointers, the count tensors, the group, the mm triple.
+    Check("null.required", lambda c, b: bool(c.null_outputs)
+          or c.gx is None or c.gw is None or c.y is None),
+    Check("count_tensors", lambda c, b: c.a["send_counts_tensor"] is not None
+          or c.a["recv_counts_tensor"] is not None),
+    Check("group.null", lambda c, b: c.group is None),
+    Check("group.empty", lambda c, b: c.group == ""),
+    Check("mm.triple", lambda c, b: len({t is None for t in (c.mx, c.mw, c.my)}) > 1),
+    # step 2: the group's length; step 3: the counts arrays.
+    Check("group.len", lambda c, b: not within(len(c.group), b.limits["group_len"])),
+    Check("counts.null", lambda c, b: c.sc is None or c.rc is None),
+    Check("counts.empty", lambda c, b: len(c.sc) == 0 or len(c.rc) == 0),
+    # step 4 (V2): commMode.
+    Check("comm_mode.null", lambda c, b: c.mode is None),
+    Check("comm_mode.engine", lambda c, b: c.mode is not _V1
+          and c.mode not in b.comm_modes[c.product]),
+    # step 5, nnopbase: one float dtype for every tensor, ND.
+    Check("dtype.supported", lambda c, b: any(t.dtype not in _FLOATS for t in c.tensors)),
+    Check("dtype.match", lambda c, b: any(t.dtype != c.gx.dtype for t in c.tensors)),
+    Check("format", lambda c, b: any(tensor_format(t) != "ND" for t in c.tensors)),
+)
+TILING_CHECKS: tuple[Check, ...] = (
+    # step 6, tiling, in its order.
+    Check("rank", lambda c, b: c.gx.ndim != 2 or c.gw.ndim != 3 or c.y.ndim != 2),
+    Check("rank.mm", lambda c, b: c.shared and (c.mx.ndim != 2 or c.mw.ndim != 2
+                                                 or c.my.ndim != 2)),
+    Check("shape.mmY.BS", lambda c, b: c.shared and c.my.shape[0] != c.mx.shape[0]),
+    Check("transMm", lambda c, b: c.trans_mm and not c.shared),
+    Check("shape.H1", lambda c, b: (c.gw.shape[2] if c.trans else c.gw.shape[1]) != c.h1),
+    Check("shape.N1", lambda c, b: c.n1 != c.y.shape[1]),
+    Check("shape.H2", lambda c, b: c.shared and c.mw_dim(0) != c.mx.shape[1]),
+    Check("shape.N2", lambda c, b: c.shared and c.mw_dim(1) != c.my.shape[1]),
+    Check("epWorldSize", lambda c, b: c.ep not in b.ep_sizes[c.product]),
+    Check("range.e", lambda c, b: not within(c.e, b.limits["e"])),
+    Check("range.e_ep", lambda c, b: not within(c.e * c.ep, b.limits["e_ep"])),
+    Check("counts.send_len", lambda c, b: len(c.sc) != c.e * c.ep),
+    Check("counts.recv_len", lambda c, b: len(c.rc) != c.e * c.ep),
+    Check("counts.send_sum", lambda c, b: sum(c.sc) != c.gx.shape[0]),
+    Check("counts.recv_sum", lambda c, b: c.bsk != c.y.shape[0]),
+    Check("counts.send_range", lambda c, b: any(not 0 <= v <= sum(c.sc) for v in c.sc)),
+    Check("counts.recv_range", lambda c, b: any(not 0 <= v <= c.bsk for v in c.rc)),
+    Check("range.H1", lambda c, b: not within(c.h1, b.limits["H1"])),
+    Check("range.BSK", lambda c, b: not within(c.bsk, b.limits["BSK"])),
+    Check("range.N1", lambda c, b: not within(c.n1, b.limits["N1"])),
+    Check("range.BS", lambda c, b: c.shared and not within(c.bs, b.limits["BS"])),
+    Check("counts.bsk_multiple", lambda c, b: c.shared and c.bsk % c.bs != 0),
+    Check("range.K", lambda c, b: c.shared and not within(c.bsk // c.bs, b.limits["K"])),
+    Check("range.H2", lambda c, b: c.shared and not within(c.mx.shape[1], b.limits["H2"])),
+    Check("range.N2", lambda c, b: c.shared and not within(c.my.shape[1], b.limits["N2"])),
+    # Atlas A3's volume, in a version that has it as a rule (none of those recorded).
+    Check("volume.card", lambda c, b: c.product == "A3" and _volume(c, b, per_peer=False)),
+    Check("volume.peer", lambda c, b: c.product == "A3" and _volume(c, b, per_peer=True)),
+)
+FIRST_STAGE = API_CHECKS + TILING_CHECKS
+
+
+CHECKS = tuple(c.name for c in FIRST_STAGE + SECOND_STAGE)
+
+
+# -- the contract versions --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Behavior(Row):
+    """One contract version as the sim reads it: the status each check returns, the limits the
+    checks hold, the checks it does not have, and what it accepts per product."""
+
+    ep_sizes: Mapping[str, tuple[int, ...]]
+    comm_modes: Mapping[str, tuple[str, ...]]  # V2's engines per product
+
+
+_VOLUME = frozenset({"volume.card", "volume.peer"})
+_DOC = Behavior(
+    codes={**dict.fromkeys(CHECKS, INVALID), **dict.fromkeys((
+        "null.required", "group.null", "mm.triple", "counts.null", "comm_mode.null",
+        "executor.null", "workspace.null"), NULLPTR)},
+    limits={"group_len": (1, 127), "e": (1, 32), "e_ep": (1, 256), "H1": (1, 65535),
+            "BSK": (1, 52428799), "N1": (1, 65535), "BS": (1, None), "K": (2, 8),
+            "H2": (1, 12288), "N2": (1, 65535), "volume.card": (2 * MIB, None),
+            "volume.peer": (2 * MIB, None)},
+    # transMmWeight alone and a BSK with a remainder are the shipped code's checks only.
+    absent=frozenset({"transMm", "counts.bsk_multiple"}) | _VOLUME,
+    ep_sizes={"A3": (8, 16, 32, 64, 128), "910_95": (2, 4, 8, 16, 32, 64)},
+    comm_modes={"A3": ("ai_cpu",), "910_95": ("ai_cpu", "ccu")})
+BEHAVIORS: dict[str, Behavior] = {
+    # the published text (ffed75a38): where it admits two outcomes, the first reading
+    "doc": _DOC,
+    "doc-2026.07": _DOC,
+    # the code at 3a280bcc (contracts/gmm_alltoallv.md section 5)
+    "cann-2026.07": replace(
+        _DOC, codes={**_DOC.codes, **dict.fromkeys((c.name for c in TILING_CHECKS), TILING),
+                     "count_tensors": NULLPTR, "group.empty": NULLPTR, "counts.null": INVALID,
+                     "comm_mode.null": INVALID},
+        absent=_VOLUME),
+}
+
+
+class SimBackend(CheckedSim):
     operator = "gmm_alltoallv"  # what it implements (a variant derived from it too)
     two_stage = True
     capabilities = ALL_CAPABILITIES | {ENTRY_V2}
     world = "turns"  # its ranks only compute and talk through the communicator
+    # What an implementation changes in its version's row (fixtures.checks.CheckedSim: `codes`,
+    # `limits`, `omitted`; `row` for the rest): a validation mutant of the catalog.
 
     def __init__(self, behavior: str = "doc") -> None:
         if behavior not in BEHAVIORS:
             raise ValueError(f"sim: unknown behavior {behavior!r}; accepted: {', '.join(BEHAVIORS)}")
         self.behavior = behavior
-        self.table = BEHAVIORS[behavior]
+        self.table = self.row(BEHAVIORS[behavior])
 
     # -- first stage --------------------------------------------------------------------
     def get_workspace_size(self, ctx: RankContext, *, null_outputs: frozenset = frozenset(),
@@ -122,108 +260,14 @@ class SimBackend:
         return LIBRARY_WORKSPACE + 2 * rows * n1 * itemsize
 
     def check(self, ctx: RankContext, a: dict, null_outputs: frozenset, comm_mode: object) -> int:
-        b = self.table
-        gx, gw, y = a["gmm_x"], a["gmm_weight"], a["y"]
-        mx, mw, my = a["mm_x"], a["mm_weight"], a["mm_y"]
-        group, sc, rc = a["group"], a["send_counts"], a["recv_counts"]
-
-        # op_api, step 1: required pointers, the count tensors, the group, the mm triple.
-        if null_outputs or gx is None or gw is None or y is None:
-            return NULLPTR
-        if a["send_counts_tensor"] is not None or a["recv_counts_tensor"] is not None:
-            return b.count_tensors
-        if group is None:
-            return NULLPTR
-        if group == "":
-            return b.group_empty
-        present = [t is not None for t in (mx, mw, my)]
-        if any(present) and not all(present):
-            return b.mm_triple
-        # step 2: the group's length; step 3: the counts arrays.
-        if len(group) >= 128:
-            return INVALID
-        if sc is None or rc is None:
-            return b.counts_null
-        if len(sc) == 0 or len(rc) == 0:
-            return INVALID
-        # step 4 (V2): commMode.
-        if comm_mode is not _V1:
-            if comm_mode is None:
-                return b.comm_mode_null
-            if comm_mode not in b.comm_modes[ctx.product]:
-                return INVALID
-        # step 5, nnopbase: one float dtype for every tensor, ND.
-        shared = mx is not None
-        tensors = [gx, gw, y] + ([mx, mw, my] if shared else [])
-        if any(t.dtype not in _FLOATS or t.dtype != gx.dtype or tensor_format(t) != "ND"
-               for t in tensors):
-            return INVALID
-        # step 6, tiling.
-        return self.tiling(ctx, a)
-
-    def tiling(self, ctx: RankContext, a: dict) -> int:
-        b, late = self.table, self.table.tiling
-        gx, gw, y = a["gmm_x"], a["gmm_weight"], a["y"]
-        mx, mw, my = a["mm_x"], a["mm_weight"], a["mm_y"]
-        sc, rc, ep = a["send_counts"], a["recv_counts"], a["ep_world_size"]
-        shared = mx is not None
-        if gx.ndim != 2 or gw.ndim != 3 or y.ndim != 2:
-            return late
-        if shared and (mx.ndim != 2 or mw.ndim != 2 or my.ndim != 2 or my.shape[0] != mx.shape[0]):
-            return late
-        if a["trans_mm_weight"] and not shared and b.trans_mm_alone:
-            return late
-        trans = a["trans_gmm_weight"]
-        h1, e = gx.shape[1], gw.shape[0]
-        if (gw.shape[2] if trans else gw.shape[1]) != h1 or self.n1(a) != y.shape[1]:
-            return late
-        if shared:
-            tm = a["trans_mm_weight"]
-            if (mw.shape[1] if tm else mw.shape[0]) != mx.shape[1]:
-                return late
-            if (mw.shape[0] if tm else mw.shape[1]) != my.shape[1]:
-                return late
-        if ep not in b.ep_sizes[ctx.product]:
-            return late
-        if not 0 < e <= b.e_max or not 0 < e * ep <= b.e_ep_max:
-            return late
-        if len(sc) != e * ep or len(rc) != e * ep:
-            return late
-        a_rows, bsk = sum(sc), sum(rc)
-        if a_rows != gx.shape[0] or bsk != y.shape[0]:
-            return late
-        if any(not 0 <= v <= a_rows for v in sc) or any(not 0 <= v <= bsk for v in rc):
-            return late
-        if not (0 < h1 < 65536 and 0 < bsk < 52428800 and 0 < self.n1(a) < 65536):
-            return late
-        if shared:
-            bs, h2, n2 = mx.shape[0], mx.shape[1], my.shape[1]
-            if bs <= 0 or (b.bsk_multiple and bsk % bs):
-                return late
-            if not (2 <= bsk // bs <= 8 and 0 < h2 <= 12288 and 0 < n2 < 65536):
-                return late
-        if ctx.product == "A3" and b.volume is not None:
-            return self.check_volume(sc, rc, e, ep, self.n1(a))
-        return SUCCESS
-
-    def check_volume(self, sc, rc, e: int, ep: int, n1: int) -> int:
-        """Atlas A3's volume rule of a version that has one, on y's rows (N1 wide)."""
-        row = n1 * 2
-        if self.table.volume == "card":
-            ok = min(sum(sc), sum(rc)) * row >= 2 * MIB
-        else:
-            ok = all(sum(c[p * e:(p + 1) * e]) * row >= 2 * MIB for c in (sc, rc)
-                     for p in range(ep))
-        return SUCCESS if ok else self.table.tiling
+        """The first stage's checks in the shipped order: the first one broken decides."""
+        return self.first_broken(FIRST_STAGE, Args(ctx.product, a, null_outputs, comm_mode))
 
     # -- second stage -------------------------------------------------------------------
     def execute(self, ctx: RankContext, workspace, workspace_size: int, executor, stream) -> int:
-        if executor is None:
-            return NULLPTR
-        if workspace_size > 0 and workspace is None:
-            return NULLPTR
-        if workspace_size < executor.workspace_size:
-            return INVALID
+        status = self.check_stage2(workspace, workspace_size, executor)
+        if status != SUCCESS:
+            return status
         ex: SimExecutor = executor
         a = ex.args
         if ex.write_mm_y:

@@ -17,7 +17,7 @@ import numpy as np
 
 from fixtures.protocol import RankContext
 from ops.gmm_alltoallv import sim
-from ops.gmm_alltoallv.sim import INVALID, NULLPTR, SUCCESS, SimBackend, SimExecutor
+from ops.gmm_alltoallv.sim import SUCCESS, SimBackend, SimExecutor
 from ops.moe.torch_ops import grouped_matmul, row_bytes, shared_expert
 
 BEHAVIORS = sim.BEHAVIORS  # its first stage is the sim's, so it follows the same versions
@@ -44,12 +44,9 @@ class TorchBackend(SimBackend):
 
     def execute(self, ctx: RankContext, workspace: np.ndarray | None, workspace_size: int,
                 executor: object, stream: object) -> int:
-        if executor is None:
-            return NULLPTR
-        if workspace_size > 0 and workspace is None:
-            return NULLPTR
-        if workspace_size < executor.workspace_size:  # type: ignore[attr-defined]
-            return INVALID
+        status = self.check_stage2(workspace, workspace_size, executor)  # type: ignore[arg-type]
+        if status != SUCCESS:
+            return status
         import torch
         import torch.distributed as dist
 
