@@ -21,6 +21,7 @@ import ops
 from fixtures.backends import BUILTINS, BackendError, BackendSpec, parse_options
 from golden.judges import JUDGES
 from reports.results import CASES_FILE
+from spec.operator import Operator
 from spec.products import PRODUCTS
 from spec.profiles import ProfileError
 from suites._conformance import (
@@ -61,7 +62,7 @@ KNOWN_FAILURE_KEYS = {"operator", "clause", "side", "product", "ep", "backend", 
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
-    g = parser.getgroup("conformance", "aclnnAlltoAllvGroupedMatMul conformance")
+    g = parser.getgroup("conformance", "conformance of the operators of ops/")
     g.addoption("--operator", default="", metavar="NAME[,NAME]",
                 help="operator(s) to test, comma-separated (default: every registered one: "
                      "ops/)")
@@ -76,7 +77,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
                 help="contract version: spec/profiles/*.toml, or auto (hardware: the shipped "
                      "profile matching the installed CANN)")
     g.addoption("--entry", default="v1", choices=None,
-                help="entry point: v1 (aclnnAlltoAllvGroupedMatMul) or v2 (...V2, with commMode)")
+                help="entry point: v1 (the operator's C API) or v2 (its ...V2, with commMode)")
     g.addoption("--comm-mode", default=None,
                 help="V2's commMode for every case (default ai_cpu); only with --entry v2")
     g.addoption("--world-sizes", default="",
@@ -157,6 +158,7 @@ def _options(config: pytest.Config) -> Options:
     if not chosen:
         _fail(f"--operator {get('operator')!r} with --product {get('product')!r}: no operator "
               "chosen has one of these products")
+    chosen = _served(chosen, get("backend"), get("backend_option"), bool(get("operator").strip()))
     runs = {op.name: _operator_run(config, op, hardware) for op in chosen}
     first = next(iter(runs.values()))
     entry, comm_mode = _entry(get("entry"), get("comm_mode"), list(runs.values()))
@@ -168,6 +170,27 @@ def _options(config: pytest.Config) -> Options:
                    in_process=first.backend.world_kind() != "processes", entry=entry,
                    comm_mode=comm_mode, backend_name=get("backend"),
                    profile_name=get("spec_profile"))
+
+
+def _served(chosen: tuple[Operator, ...], backend: str, options: list[str], named: bool
+            ) -> tuple[Operator, ...]:
+    """The operators of the run that the backend implements: a backend of one's own that names
+    its operator (`operator`, fixtures/protocol.py) runs that one alone; named operators it
+    does not implement stop the run."""
+    try:
+        declared = BackendSpec(backend, parse_options(options)).operator_of()
+    except BackendError as err:
+        _fail(str(err))
+    if declared is None:
+        return chosen
+    # A composite operator made of the declared one runs too: it reports what it lacks.
+    other = [op.name for op in chosen if op.name != declared and declared not in op.halves]
+    if named and other:
+        _fail(f"--operator {other[0]}: --backend {backend} implements {declared} only")
+    served = tuple(op for op in chosen if op.name == declared or declared in op.halves)
+    if not served:
+        _fail(f"--backend {backend}: it implements {declared}, which this run does not test")
+    return served
 
 
 def _operator_run(config: pytest.Config, op, hardware: bool) -> OperatorRun:
@@ -182,12 +205,31 @@ def _operator_run(config: pytest.Config, op, hardware: bool) -> OperatorRun:
         instance = backend.make()  # a bad name or option fails here, once, with one line
         backend.world_kind()
     except BackendError as err:
-        _fail(str(err))
+        _fail(str(err) + _composite_hint(op, parse_options(get("backend_option"))))
     try:
         provenance = backend_provenance(instance)
     except (TypeError, ValueError, OSError) as err:
         _fail(f"--backend {backend.name!r}: its provenance() failed: {err}")
     return OperatorRun(op, profile, backend, why, provenance)
+
+
+def _composite_hint(op: Operator, options: dict) -> str:
+    """Where an option the backend of `op` rejected is one of a composite operator's own (a
+    round trip's `dispatch=`), how to run that operator alone."""
+    if op.composer:
+        return ""
+    for name in ops.names():
+        other = ops.get(name)
+        if other.composer and op.name in other.halves:
+            import importlib
+
+            own = getattr(importlib.import_module(other.composer.partition(":")[0]),
+                          "OWN_OPTIONS", ())
+            mine = [k for k in options if k in own]
+            if mine:
+                return (f"; {mine[0]}= is an option of the {other.title} backend: run it alone "
+                        f"with --operator {other.name}")
+    return ""
 
 
 def _production_names(chosen, raw: str) -> None:

@@ -12,7 +12,7 @@ import importlib
 
 from spec.operator import Operator
 
-BUILT_IN = ("ops.alltoallv_gmm",)
+BUILT_IN = ("ops.alltoallv_gmm", "ops.gmm_alltoallv", "ops.moe_layer")
 
 _REGISTRY: dict[str, Operator] = {}
 

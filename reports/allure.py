@@ -167,10 +167,10 @@ def worst_elements(record: dict) -> list[dict]:
 
 
 def case_json(case: dict) -> str:
-    """A case as JSON, one top-level key a line (a 64x64 send matrix stays 64 short lines)."""
+    """A case as JSON, one top-level key a line (a 64x64 routing matrix stays 64 short lines)."""
     lines = []
     for key, value in case.items():
-        if key == "send" and isinstance(value, list):
+        if isinstance(value, list) and value and all(isinstance(row, list) for row in value):
             rows = ",\n  ".join(json.dumps(row) for row in value)
             lines.append(f' "{key}": [\n  {rows}\n ]')
         else:

@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from spec.case import unpack_compact
+import ops
 
 RUN_FILE = "run.json"
 ITEMS_FILE = "items.jsonl"
@@ -45,8 +45,11 @@ def cell_id(cell: dict) -> str:
 
 def record_case(rec: dict) -> dict:
     """The case of a record as its JSON dict: a failing record has it whole (`case`), a
-    passing one compact (`case_z`, spec.case.pack_compact)."""
-    return rec["case"] if "case" in rec else unpack_compact(rec["case_z"])
+    passing one compact (`case_z`), unpacked by its operator's case model (the cell names the
+    operator; spec.case.pack_compact)."""
+    if "case" in rec:
+        return rec["case"]
+    return ops.get(rec["cell"]["operator"]).case_type.dict_from_compact(rec["case_z"])
 
 
 def record_key(rec: dict) -> str:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NoReturn
 
 from spec.operator import Param
 
@@ -58,6 +58,13 @@ class CallBase:
     null_pointers: frozenset[str]
     entry: str
 
+    def counts(self, which: str) -> tuple[int, ...]:
+        """sendCounts (`which` "send") or recvCounts ("recv"); Undefined when null or empty."""
+        c = self.send_counts if which == "send" else self.recv_counts
+        if not c:
+            raise Undefined(f"{which}Counts is null or empty")
+        return c
+
     def tensor(self, name: str, rank: int | None = None) -> TensorDesc:
         t = self.tensors.get(name)
         if t is None:
@@ -88,3 +95,133 @@ class CallBase:
         """The attributes every entry point takes, by the backend protocol's keywords."""
         return {p.py_name: getattr(self, p.py_name) for p in self.PARAMS.values()
                 if p.stage == 1 and p.role == "attribute" and not p.entries}
+
+
+@dataclass(frozen=True)
+class MoeCall(CallBase):
+    """The fields every MoE operator's Call begins with (the attributes the MoE quantities below
+    read, `MOE_ATTRIBUTE_QUANTITIES`); each operator's own follow."""
+
+    product: str
+    world_size: int
+    rank: int
+    tensors: Mapping[str, TensorDesc | None]
+    group: str | None
+    ep_world_size: int
+    send_counts: tuple[int, ...] | None
+    recv_counts: tuple[int, ...] | None
+    trans_gmm_weight: bool
+
+
+# -- readers a Call's QUANTITIES are built from -------------------------------------------------
+
+Reader = Callable[[Any], object]
+
+
+def undefined(why: str) -> NoReturn:
+    raise Undefined(why)
+
+
+def dim(name: str, rank: int, index: int) -> Reader:
+    """Dimension `index` of tensor `name`, which must be `rank`-D."""
+    return lambda c: c.tensor(name, rank).shape[index]
+
+
+def read_dim(name: str, index: int) -> Reader:
+    """Dimension `index` as a shape reader that never checks the rank sees it: a dimension the
+    tensor lacks reads as -1, which equals no real size."""
+    def read(c: Any) -> int:
+        shape = c.tensor(name).shape
+        return shape[index] if len(shape) > index else -1
+
+    return read
+
+
+def weight_dim(name: str, rank: int, plain: int, transposed: int, flag: str) -> Reader:
+    """Dimension `plain` of a weight, or `transposed` when the call's `flag` says it is stored
+    transposed."""
+    def read(c: Any) -> int:
+        return c.tensor(name, rank).shape[transposed if getattr(c, flag) else plain]
+
+    return read
+
+
+def _comm_mode(c: Any) -> str:
+    if c.entry != "v2":
+        raise Undefined("V1 has no commMode argument")
+    if c.comm_mode is None:
+        raise Undefined("commMode is null")
+    return c.comm_mode
+
+
+def _nonneg(which: str) -> Reader:
+    return lambda c: min(c.counts(which)) >= 0
+
+
+# What the rules of both MoE operators read off the attributes they share (group, the two counts
+# arrays, epWorldSize, V2's commMode) and off the second stage.
+MOE_ATTRIBUTE_QUANTITIES: dict[str, Reader] = {
+    "commMode": _comm_mode,
+    "commMode.nonempty": lambda c: _comm_mode(c) != "",
+    "len.sendCounts": lambda c: len(c.counts("send")),
+    "len.recvCounts": lambda c: len(c.counts("recv")),
+    "len.group": lambda c: len(c.group) if c.group is not None else undefined("group is null"),
+    "nonempty.sendCounts": lambda c: c.send_counts is None or len(c.send_counts) > 0,
+    "nonempty.recvCounts": lambda c: c.recv_counts is None or len(c.recv_counts) > 0,
+    "nonneg.sendCounts": _nonneg("send"),
+    "nonneg.recvCounts": _nonneg("recv"),
+    "group.nonempty": lambda c: c.group is None or len(c.group) > 0,
+    "epWorldSize": lambda c: c.ep_world_size,
+    "world_size": lambda c: c.world_size,
+    "stage2.executor": lambda c: not c.stage2.executor_null,
+    "stage2.workspace": lambda c: not c.stage2.workspace_null,
+    "stage2.workspace_enough": lambda c: c.stage2.workspace_short <= 0,
+}
+
+
+def experts(c: Any) -> int:
+    """e: the local experts, gmmWeight's first dimension."""
+    return c.tensor("gmmWeight", 3).shape[0]
+
+
+def peer_blocks(c: Any, which: str) -> list[int]:
+    """Rows exchanged with each peer: the sums of `which` counts over each peer's experts."""
+    counts = c.counts(which)
+    e = experts(c)
+    if len(counts) != e * c.ep_world_size:
+        raise Undefined("counts length differs from e * epWorldSize")
+    return [sum(counts[p * e:(p + 1) * e]) for p in range(c.ep_world_size)]
+
+
+def card_bytes(c: Any, row_bytes: int) -> list[int]:
+    """Bytes this card sends and receives, rows of `row_bytes` each."""
+    return [sum(c.counts("send")) * row_bytes, sum(c.counts("recv")) * row_bytes]
+
+
+def peer_bytes_min(c: Any, row_bytes: int) -> int:
+    """The smallest block this card exchanges with one peer, either way, in bytes."""
+    return min(min(peer_blocks(c, "send")), min(peer_blocks(c, "recv"))) * row_bytes
+
+
+# What the rules of both MoE operators read off the tensors they share (gmmX, gmmWeight and the
+# shared expert's mmX, mmWeight, mmY); each operator's own outputs and counts come on top.
+MOE_TENSOR_QUANTITIES: dict[str, Reader] = {
+    "rows.gmmX": dim("gmmX", 2, 0),
+    "rows.mmY": dim("mmY", 2, 0),
+    "H1": dim("gmmX", 2, 1),
+    "H1.gmmWeight": weight_dim("gmmWeight", 3, 1, 2, "trans_gmm_weight"),
+    "N1": weight_dim("gmmWeight", 3, 2, 1, "trans_gmm_weight"),
+    "e": experts,
+    "e*ep": lambda c: experts(c) * c.ep_world_size,
+    "BS": dim("mmX", 2, 0),
+    "H2": dim("mmX", 2, 1),
+    "H2.mmWeight": weight_dim("mmWeight", 2, 0, 1, "trans_mm_weight"),
+    "N2": weight_dim("mmWeight", 2, 1, 0, "trans_mm_weight"),
+    "N2.mmY": dim("mmY", 2, 1),
+    "has.mmX": lambda c: c.has("mmX"),
+    "has.mmWeight": lambda c: c.has("mmWeight"),
+    "has.mm": lambda c: c.has("mmX") and c.has("mmWeight"),
+    "has.mm_any": lambda c: c.has("mmX") or c.has("mmWeight"),
+    "has.mmY": lambda c: c.has("mmY"),
+    "flag.transMm": lambda c: c.trans_mm_weight,
+}

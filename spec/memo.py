@@ -48,7 +48,7 @@ def memoised(copy: bool = False) -> Callable[[F], F]:
             memo = _memo
             if memo is None:
                 return fn(*args, **kwargs)
-            key = (fn.__qualname__, args, tuple(sorted(kwargs.items())))
+            key = (fn.__module__, fn.__qualname__, args, tuple(sorted(kwargs.items())))
             with _lock:
                 hit = key in memo
                 value = memo.get(key)

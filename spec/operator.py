@@ -69,6 +69,8 @@ AREAS: dict[str, Area] = {
     "products": Area("Products", "produ", "products"),
     "stages": Area("Two-stage protocol", "stage", "two_stage"),
     "integrity": Area("Output integrity", "integ", "output_integrity"),
+    # An operator composed of others (`Operator.halves`): the composite's own properties.
+    "roundtrip": Area("MoE layer round trip", "round", "round_trip"),
 }
 
 
@@ -140,6 +142,14 @@ class Operator:
     parts: Mapping[str, str]  # role: module (strategies, oracle, data, production, mutants, ...)
     backends: Mapping[str, str] = field(default_factory=dict)  # built-in name: module:factory
     regressions: Path | None = None  # saved cases replayed as explicit examples
+    # A contract version another operator has a profile of, which this one lacks: why (what its
+    # sources do not record), so a run asking for it says what is missing.
+    absent_profiles: Mapping[str, str] = field(default_factory=dict)
+    # A composite operator (one MoE layer's round trip) is made of calls of these registered
+    # operators: its world sizes are those every one supports, and a backend named for it
+    # stands for the backend of each (`composer`, module:factory, is given it as `backend=`).
+    halves: tuple[str, ...] = ()
+    composer: str = ""
 
     def __repr__(self) -> str:
         return f"Operator({self.name})"
@@ -168,6 +178,11 @@ class Operator:
         """The epWorldSize values the published contract supports on `product`."""
         if product not in self.products:
             raise ValueError(f"unknown product {product!r}; accepted: {', '.join(self.products)}")
+        if self.halves:  # a composite runs where every operator it is made of runs
+            import ops
+
+            sizes = [ops.get(h).world_sizes(product) for h in self.halves]
+            return tuple(s for s in sizes[0] if all(s in other for other in sizes[1:]))
         return self.clause[f"PRODUCT.{product}.epWorldSize"].rule.values
 
     # -- the parameter table ---------------------------------------------------------------

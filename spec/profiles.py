@@ -159,6 +159,9 @@ def load(op: Operator, name: str, directory: Path | None = None) -> Profile:
     directory = op.profile_dir if directory is None else directory
     paths = {(_read(p).get("name", p.stem)): p for p in directory.glob("*.toml")}
     if name not in paths:
+        if name in op.absent_profiles:
+            raise ProfileError(f"{op.title} has no spec profile {name!r}: "
+                               f"{op.absent_profiles[name]}; available: {', '.join(sorted(paths))}")
         raise ProfileError(f"unknown spec profile {name!r} of {op.title}; available: "
                            f"{', '.join(sorted(paths))}")
     path = paths[name]

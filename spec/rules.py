@@ -180,8 +180,12 @@ class Implies(Rule):
 
 @dataclass(frozen=True)
 class CountsConsistent(Rule):
-    """World rule: recvCounts of rank r at [s*e+j] equals sendCounts of rank s at [r*e+j]."""
+    """World rule: rank r's `mine`[s*e+j] equals rank s's `theirs`[r*e+j] (by default what r
+    receives from s for its expert j is what s sends to r's expert j; the combine direction,
+    which sends the rows back, states it with the two arrays' roles swapped)."""
 
+    mine: str = "recv_counts"
+    theirs: str = "send_counts"
     world = True  # judged over every rank's call at once (holds_world)
 
     def holds(self, call: Call) -> bool:  # pragma: no cover - world rules use holds_world
@@ -189,23 +193,24 @@ class CountsConsistent(Rule):
 
     def holds_world(self, calls: Sequence[Call]) -> bool:
         for c in calls:
-            if not c.send_counts or not c.recv_counts:
+            if not getattr(c, self.mine) or not getattr(c, self.theirs):
                 raise Undefined("counts are null or empty")
-            if min(c.send_counts) < 0 or min(c.recv_counts) < 0:
+            if min(getattr(c, self.mine)) < 0 or min(getattr(c, self.theirs)) < 0:
                 raise Undefined("negative counts are not token numbers")
-        e, rem = divmod(len(calls[0].send_counts), calls[0].ep_world_size)
+        e, rem = divmod(len(getattr(calls[0], self.theirs)), calls[0].ep_world_size)
         if rem or e == 0 or any(
-            len(c.send_counts) != e * c.ep_world_size or len(c.recv_counts) != e * c.ep_world_size
+            len(getattr(c, self.theirs)) != e * c.ep_world_size
+            or len(getattr(c, self.mine)) != e * c.ep_world_size
             for c in calls
         ):
             raise Undefined("counts lengths differ from e * epWorldSize")
         ranks = range(len(calls))
         return all(
-            calls[r].recv_counts[s * e + j] == calls[s].send_counts[r * e + j]
+            getattr(calls[r], self.mine)[s * e + j] == getattr(calls[s], self.theirs)[r * e + j]
             for r in ranks
             for s in ranks
             for j in range(e)
         )
 
     def describe(self) -> str:
-        return "recvCounts[r][s*e+j] == sendCounts[s][r*e+j] for all ranks"
+        return f"{self.mine}[r][s*e+j] == {self.theirs}[s][r*e+j] for all ranks"

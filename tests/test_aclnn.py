@@ -8,8 +8,6 @@ multi-process path is tests/test_aclnn_pool.py.
 from __future__ import annotations
 
 import ctypes
-import json
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -19,7 +17,7 @@ from fixtures.acl import layout as L
 from fixtures.acl import memory as M
 from fixtures.acl import runtime as R
 from fixtures.protocol import RankContext, with_format
-from fixtures.world import ThreadComm, ThreadExchange, ThreadWorld
+from fixtures.world import ThreadComm, ThreadExchange
 from ops.alltoallv_gmm import OPERATOR as OP
 from ops.alltoallv_gmm import load
 from ops.alltoallv_gmm.case import Case, Fault
@@ -28,48 +26,19 @@ from strategies import intended
 from strategies.choices import Seeded
 from tests.fakes import ranks
 from tests.fakes.acl import callbacks
-from tests.fakes.build import build, default_root
 from tests.fakes.cases import BASE
+from tests.fakes.worlds import acl_world
 
 CANN, DOC = load("cann-2025.12"), load("doc")
 FAKE_MISUSE = 999001
-SOC_910_95 = "Ascend950PR_9599"  # what the cases' product (910_95) reports
 
 
-@pytest.fixture(scope="module")
-def fake() -> tuple[Path, object]:
-    lib_dir = build(default_root())
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("FAKE_NPU_SOC", SOC_910_95)
-        mp.setenv("ASCEND_OPP_PATH", str(lib_dir.parent / "opp"))
-        yield lib_dir, callbacks.install(lib_dir)
+# `fake` and `log`: tests/conftest.py.
 
 
 @pytest.fixture(scope="module")
 def world(fake):
-    lib_dir, lib = fake
-    backends: list[A.AclnnBackend] = []
-
-    def make() -> ranks.Bound:
-        backends.append(A.AclnnBackend(str(lib_dir)))
-        return ranks.Bound(backends[-1])
-
-    w = ThreadWorld(4, make, timeout=30)
-    yield w
-    w.close()
-    for b in backends:
-        b.close()
-    assert lib.fake_live_allocations() == 0 and lib.fake_live_handles() == 0
-
-
-@pytest.fixture
-def log(fake, tmp_path):
-    """The fake's call log for this test only: a function returning the records so far."""
-    lib = fake[1]
-    path = tmp_path / "acl.jsonl"
-    assert lib.fake_set_log(str(path).encode()) == 0
-    yield lambda: [json.loads(line) for line in path.read_text().splitlines()]
-    lib.fake_set_log(None)
+    yield from acl_world(A.AclnnBackend, fake)
 
 
 def run(world, case: Case, profile=CANN):

@@ -83,7 +83,8 @@ def test_the_toy_is_known_only_through_its_registered_record():
     case = _case("CALC.alltoallv", "valid")
     assert ops.of(case) is TOY
     assert ops.case_from_dict(json.loads(case.to_json())) == case
-    assert TOY.case_from_dict(record_case({"case_z": case.to_compact()})) == case
+    packed = {"cell": {"operator": TOY.name}, "case_z": case.to_compact()}
+    assert TOY.case_from_dict(record_case(packed)) == case
 
 
 # -- strategies ---------------------------------------------------------------------------------

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import math
 
+import ops
 from ops.alltoallv_gmm import OPERATOR as OP
 from reports import allure as plugin
 from reports import records
@@ -106,7 +107,9 @@ def test_the_backends_provenance_is_in_run_json_the_allure_environment_and_the_s
     props = (tmp_path / "allure" / "environment.properties").read_text().splitlines()
     assert f"{OPERATOR}.backend.op_library={library}" in props
     assert not any(".op_library_v2" in line for line in props)
-    assert f"operators={OP.title}" in props
+    # the run tests the operator and the round trip made of it (not applicable without the
+    # combine: tests/test_round_trip.py)
+    assert f"operators={OP.title}, {ops.get('moe_layer').title}" in props
     operator_line = next(line for line in proc.stdout.splitlines()
                          if line.startswith(f"{OP.title}: spec profile "))
     assert operator_line.startswith(f"{OP.title}: spec profile doc (published: ")

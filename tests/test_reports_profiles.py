@@ -20,8 +20,8 @@ from reports import matrix as M
 from reports.results import load_many
 from tests.support.runs import OPERATOR, run_module
 
-FAST = ["--hypothesis-profile", "debug", "-p", "tests.support.no_shrink", "-p", "no:cacheprovider",
-        "-q"]
+FAST = ["--operator", OPERATOR, "--hypothesis-profile", "debug", "-p", "tests.support.no_shrink",
+        "-p", "no:cacheprovider", "-q"]
 SMALL_RUNS = {
     "910_95": ["--product", "910_95", "--world-sizes", "2,4"],
     "A3": ["--product", "A3", "--world-sizes", "4,8", "--memory-budget", "0.001"],

@@ -18,8 +18,8 @@ from tests.support.runs import read_cases
 ROOT = Path(__file__).resolve().parents[1]
 TITLE = "aclnnAlltoAllvGroupedMatMul"  # the operator under test (ops/alltoallv_gmm)
 BROKEN = "ops.alltoallv_gmm.mutants.routing:source_major_permute"  # permutes source-rank-major
-SMALL = ["--product", "910_95", "--world-sizes", "4", "--hypothesis-profile", "debug", "-p",
-         "no:cacheprovider", "-q"]
+SMALL = ["--operator", "alltoallv_gmm", "--product", "910_95", "--world-sizes", "4",
+         "--hypothesis-profile", "debug", "-p", "no:cacheprovider", "-q"]
 
 
 def run(args: list[str], env: dict | None = None, timeout: float = 300) -> subprocess.CompletedProcess:

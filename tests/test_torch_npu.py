@@ -25,32 +25,17 @@ from ops.alltoallv_gmm.case import Fault
 from ops.alltoallv_gmm.worlds import Pins, build_world
 from strategies import intended
 from strategies.choices import Seeded
-from tests.fakes import rank_setup, ranks
+from tests.fakes import ranks
 from tests.fakes.cases import BASE
 
 CANN = load("cann-2025.12")
 
 
 @pytest.fixture(scope="module")
-def tnpu():
-    rank_setup.torch_npu(0, 1)
-    import torch_npu
-
-    return torch_npu
-
-
-@pytest.fixture(scope="module")
-def world(tnpu):
+def world(tnpu):  # tnpu, calls: tests/conftest.py
     w = ThreadWorld(4, lambda: ranks.Bound(T.TorchNpuBackend()), timeout=30)
     yield w
     w.close()
-
-
-@pytest.fixture
-def calls(tnpu):
-    """The fake's records of the calls made during this test."""
-    start = len(tnpu.CALLS)
-    return lambda: tnpu.CALLS[start:]
 
 
 def run(world, case):

@@ -68,5 +68,9 @@ class Entry(Protocol):
 
     def applies(self, profile: str) -> bool: ...
 
+    def reaches(self, entry_point: str) -> bool:
+        """Whether a tier calling `entry_point` (`--entry`) can show it (optional: an entry
+        without it is shown by every entry point)."""
+
     def make(self, **options: object) -> object:
         """The backend, with the sim's options (`behavior=`)."""

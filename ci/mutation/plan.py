@@ -67,7 +67,8 @@ def resolve(op: Operator, args: argparse.Namespace, extra: list[str]
             ) -> tuple[list[Entry], list[int], list[str]]:
     """(the operator's entries to run, the seeds, the pytest arguments). `--quick` sets the
     catalog's own product, world sizes and keyword; `args.left_out` gets the entries that are no
-    fault under the spec profile (faults of another contract version only)."""
+    fault under the spec profile (faults of another contract version only), `args.left_out_entry`
+    those no call of the tier's entry point can show (a fault of V2's commMode in a V1 tier)."""
     if args.jobs < 1:
         raise UsageFailure("--jobs must be at least 1")
     seeds = parse_seeds(args.seeds)
@@ -82,10 +83,31 @@ def resolve(op: Operator, args: argparse.Namespace, extra: list[str]
         extra = ["-k", quick.QUICK_KEYWORD, *extra]
     chosen = select(op, names)
     args.left_out = [e.name for e in chosen if not e.applies(args.spec_profile)]
-    chosen = [e for e in chosen if e.applies(args.spec_profile)]
+    point = entry_point(extra)
+    args.left_out_entry = [e.name for e in chosen if e.applies(args.spec_profile)
+                           and not _reaches(e, point)]
+    chosen = [e for e in chosen if e.applies(args.spec_profile) and _reaches(e, point)]
     if not chosen:
-        raise UsageFailure(f"no chosen entry is a fault under spec profile {args.spec_profile!r}")
+        raise UsageFailure(f"no chosen entry is a fault under spec profile {args.spec_profile!r} "
+                           f"and entry point {point}")
     return chosen, seeds, extra
+
+
+def entry_point(extra: list[str]) -> str:
+    """The entry point the tier calls: the `--entry` among the pytest arguments, else v1 (the
+    suite's default)."""
+    point = "v1"
+    for i, arg in enumerate(extra):
+        if arg == "--entry" and i + 1 < len(extra):
+            point = extra[i + 1]
+        elif arg.startswith("--entry="):
+            point = arg.partition("=")[2]
+    return point
+
+
+def _reaches(entry: Entry, point: str) -> bool:
+    reaches = getattr(entry, "reaches", None)
+    return True if reaches is None else bool(reaches(point))
 
 
 def preflight(op: Operator, entries: list[Entry], seeds: list[int], args: argparse.Namespace,

@@ -126,6 +126,10 @@ def summary_lines(out: Outcome, args: argparse.Namespace) -> list[str]:
     if left_out:
         lines.append(f"left out under spec profile {args.spec_profile} (faults of another "
                      f"contract version only): {', '.join(left_out)}")
+    left_out_entry = getattr(args, "left_out_entry", [])
+    if left_out_entry:
+        lines.append("left out: no call of this tier's entry point can show them (run them with "
+                     f"-- --entry v2): {', '.join(left_out_entry)}")
     if mutants:
         killed = out.killed_everywhere()
         lines.append(f"kill rate: {len(killed)}/{len(mutants)} mutants killed in every seed "

@@ -16,16 +16,21 @@ from ops.alltoallv_gmm.case import Case, Fault
 from ops.alltoallv_gmm.clauses import CLAUSE, PRODUCTS, SHIPPED_2026
 from ops.alltoallv_gmm.params import FLOAT_DTYPES
 from ops.alltoallv_gmm.tile_worlds import tile_world
-from ops.alltoallv_gmm.volume import policy
 from ops.alltoallv_gmm.worlds import Pins, build_world, world_bytes
 from spec.profiles import Profile
-from spec.rules import DtypeIn, DtypeMatches, FormatIn, InRange, IsNull, NotNull, RankIs
+from spec.rules import DtypeMatches, InRange
 from strategies.choices import Choices, Unreachable
+from strategies.patterns import (
+    COMM_MODE_TYPOS,
+    dimension_change,
+    is_ep_set,
+    range_values,
+    rule_fault,
+)
+from strategies.volume import policy
 
 __all__ = ["INVALID", "VALID", "doctor_cases", "engines_of", "tolerated", "world_bytes"]
 
-BAD_DTYPES = ("float32", "int8", "int32")
-BAD_FORMATS = ("FRACTAL_NZ", "NCHW", "NHWC")
 MM_PARAMS = ("mmX", "mmWeight", "mmY")
 MIB = 1 << 20
 
@@ -72,11 +77,6 @@ def _world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins, cla
     return case.with_(faults=tuple(faults)) if faults else case
 
 
-def _delta(ch: Choices, size: int) -> int:
-    """A change of a dimension that keeps it non-negative."""
-    return ch.choice((1, 7, -1) if size >= 1 else (1, 7), "dimension change")
-
-
 # -- ranges: the knob that sets each ranged quantity -----------------------------------------
 
 
@@ -111,15 +111,6 @@ def _range_pins(quantity: str, value: int, ep: int, side: str, profile: Profile
     raise KeyError(quantity)
 
 
-def range_values(rule: InRange, side: str) -> tuple[int, ...]:
-    if side == "valid":
-        vals = (rule.min_valid, rule.max_valid)
-    else:
-        vals = (None if rule.lo is None else rule.lo if not rule.lo_closed else rule.lo - 1,
-                None if rule.hi is None else rule.hi if not rule.hi_closed else rule.hi + 1)
-    return tuple(v for v in vals if v is not None)
-
-
 def _range_builder(cid: str, side: str) -> Builder:
     def build(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
         rule = profile.rule(cid)
@@ -137,25 +128,13 @@ def _generic_invalid(cid: str) -> Builder:
     rule = CLAUSE[cid].rule
 
     def build(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
-        if isinstance(rule, NotNull):
-            fault = Fault("null", rule.param)
-        elif isinstance(rule, IsNull):
-            fault = Fault("present", rule.param)
-        elif isinstance(rule, DtypeIn):
-            fault = Fault("dtype", rule.param, ch.choice(BAD_DTYPES, "bad dtype"))
-        elif isinstance(rule, FormatIn):
-            fault = Fault("format", rule.param, ch.choice(BAD_FORMATS, "bad format"))
-        elif isinstance(rule, RankIs):
-            # Where an output's rank goes unchecked only its dims 0 and 1 are read: one trailing
-            # dimension more keeps them; merging the last two would break a shape clause too.
-            unchecked = profile.enforces(cid, product).kind != "status"
-            fault = Fault("rank", rule.param, 1 if unchecked else ch.choice((1, -1), "rank change"))
-        elif isinstance(rule, DtypeMatches):
+        fault = rule_fault(ch, rule, profile.enforces(cid, product).kind != "status")
+        if fault is None and isinstance(rule, DtypeMatches):
             case = _world(ch, product, ep, profile, _param_pins(rule.param, budget="first"),
                           cid, "invalid")
             other = next(d for d in FLOAT_DTYPES if d != case.dtype)
             return case.with_(faults=(Fault("dtype", rule.param, other),))
-        else:
+        if fault is None:
             raise KeyError(cid)
         param = getattr(rule, "param", "")
         return _world(ch, product, ep, profile, _param_pins(param, budget="first"), cid,
@@ -169,7 +148,8 @@ def _resize(cid: str, param: str, dim: Callable[[Case], int], size: Callable[[Ca
     def build(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
         case = _world(ch, product, ep, profile, _param_pins(param, budget="first", **pins), cid,
                       "invalid")
-        return case.with_(faults=(Fault("resize", param, (dim(case), _delta(ch, size(case)))),))
+        change = dimension_change(ch, size(case))
+        return case.with_(faults=(Fault("resize", param, (dim(case), change)),))
 
     return build
 
@@ -373,18 +353,11 @@ def _invalid_builders() -> dict[str, Builder]:
 
     b["STAGE2.workspace_small"] = short
     for c in CLAUSE.values():
-        if c.rule is None or c.id in b or _is_ep_set(c.id):
+        if c.rule is None or c.id in b or is_ep_set(c.id):
             continue
         b[c.id] = _range_builder(c.id, "invalid") if isinstance(c.rule, InRange) else (
             _generic_invalid(c.id))
     return b
-
-
-def _is_ep_set(cid: str) -> bool:
-    return cid.startswith("PRODUCT.") and cid.endswith(".epWorldSize")
-
-
-COMM_MODE_TYPOS = ("aicpu", "AI_CPU", "ai_cpu ", "ccu_", "hccs")  # not an engine anywhere
 
 
 def _engines(product: str, profile: Profile) -> tuple[str, ...]:
@@ -504,7 +477,7 @@ def _plain_valid(cid: str) -> Builder:
 def _valid_builders() -> dict[str, Builder]:
     b: dict[str, Builder] = {}
     for c in CLAUSE.values():
-        if _is_ep_set(c.id):
+        if is_ep_set(c.id):
             b[c.id] = _product_builder(c.id, "valid")
         elif "v1" not in c.entries:
             b[c.id] = _comm_mode(c.id, "valid")
@@ -523,7 +496,7 @@ def _valid_builders() -> dict[str, Builder]:
 
 
 INVALID = _invalid_builders()
-INVALID.update({cid: _product_builder(cid, "invalid") for cid in CLAUSE if _is_ep_set(cid)})
+INVALID.update({cid: _product_builder(cid, "invalid") for cid in CLAUSE if is_ep_set(cid)})
 INVALID.update({c.id: _comm_mode(c.id, "invalid") for c in CLAUSE.values()
                 if "v1" not in c.entries})
 VALID = _valid_builders()

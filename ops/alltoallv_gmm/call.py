@@ -4,62 +4,33 @@ clauses read off them (spec.call: what every operator's Call is).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from ops.alltoallv_gmm.params import PARAM
-from spec.call import MIB, CallBase, Stage2, TensorDesc, Undefined
+from spec.call import (
+    MIB,
+    MOE_ATTRIBUTE_QUANTITIES,
+    MOE_TENSOR_QUANTITIES,
+    MoeCall,
+    Stage2,
+    Undefined,
+    card_bytes,
+    dim,
+    experts,
+    peer_bytes_min,
+    read_dim,
+)
 
 
 @dataclass(frozen=True)
-class Call(CallBase):
-    product: str
-    world_size: int
-    rank: int
-    tensors: Mapping[str, TensorDesc | None]
-    group: str | None
-    ep_world_size: int
-    send_counts: tuple[int, ...] | None
-    recv_counts: tuple[int, ...] | None
-    trans_gmm_weight: bool
+class Call(MoeCall):
     trans_mm_weight: bool
     permute_out_flag: bool
     null_pointers: frozenset[str] = frozenset()  # first-stage outputs passed as null
     stage2: Stage2 = field(default_factory=Stage2)
     entry: str = "v1"  # "v2": aclnnAlltoAllvGroupedMatMulV2, which takes commMode
     comm_mode: str | None = None  # V2's commMode (None: a null pointer)
-
-    def counts(self, which: str) -> tuple[int, ...]:
-        c = self.send_counts if which == "send" else self.recv_counts
-        if not c:
-            raise Undefined(f"{which}Counts is null or empty")
-        return c
-
-
-def _dim(name: str, rank: int, index: int) -> Callable[[Call], int]:
-    return lambda c: c.tensor(name, rank).shape[index]
-
-
-def _read_dim(name: str, index: int) -> Callable[[Call], int]:
-    """Dimension `index` as a shape reader that never checks the rank sees it: a dimension the
-    tensor lacks reads as -1, which equals no real size."""
-    def read(c: Call) -> int:
-        shape = c.tensor(name).shape
-        return shape[index] if len(shape) > index else -1
-
-    return read
-
-
-def _weight_dim(name: str, plain: int, transposed: int, flag: str) -> Callable[[Call], int]:
-    def read(c: Call) -> int:
-        t = c.tensor(name, 3 if name == "gmmWeight" else 2)
-        return t.shape[transposed if getattr(c, flag) else plain]
-
-    return read
-
-
-def _e(c: Call) -> int:
-    return c.tensor("gmmWeight", 3).shape[0]
 
 
 def _k(c: Call) -> int:
@@ -94,99 +65,35 @@ def _group_num(c: Call) -> int:
     if not any(c.counts("recv")):
         return 0
     ep = c.ep_world_size
-    return _expert_chunk(_e(c), ep, sum(c.counts("send")), QUANTITIES["N1"](c)) * ep
+    return _expert_chunk(experts(c), ep, sum(c.counts("send")), QUANTITIES["N1"](c)) * ep
 
 
-def _comm_mode(c: Call) -> str:
-    if c.entry != "v2":
-        raise Undefined("V1 has no commMode argument")
-    if c.comm_mode is None:
-        raise Undefined("commMode is null")
-    return c.comm_mode
-
-
-def _peer_blocks(c: Call, which: str) -> list[int]:
-    counts = c.counts(which)
-    e = _e(c)
-    if len(counts) != e * c.ep_world_size:
-        raise Undefined("counts length differs from e * epWorldSize")
-    return [sum(counts[p * e:(p + 1) * e]) for p in range(c.ep_world_size)]
-
-
-def _volume_h1(c: Call) -> int:
-    return c.tensor("gmmX", 2).shape[1]
-
-
-def _card_bytes(c: Call) -> list[int]:
-    # The shipped formula counts 2 bytes a row element (fp16/bf16), whatever dtype is passed.
-    h1 = _volume_h1(c)
-    return [sum(c.counts("send")) * h1 * 2, sum(c.counts("recv")) * h1 * 2]
-
-
-def _peer_bytes_min(c: Call) -> int:
-    h1 = _volume_h1(c)
-    return min(min(_peer_blocks(c, "send")), min(_peer_blocks(c, "recv"))) * h1 * 2
-
-
-def _nonneg(which: str) -> Callable[[Call], bool]:
-    return lambda c: min(c.counts(which)) >= 0
+def _row_bytes(c: Call) -> int:
+    """Bytes of one moved row: the shipped formula counts 2 bytes a row element (fp16/bf16) of
+    gmmX's H1, whatever dtype is passed."""
+    return c.tensor("gmmX", 2).shape[1] * 2
 
 
 QUANTITIES: dict[str, Callable[[Call], object]] = {
+    **MOE_ATTRIBUTE_QUANTITIES,
+    **MOE_TENSOR_QUANTITIES,
     "BSK": lambda c: sum(c.counts("send")),
     "A": lambda c: sum(c.counts("recv")),
-    "rows.gmmX": _dim("gmmX", 2, 0),
-    "rows.gmmY": _dim("gmmY", 2, 0),
-    "rows.permuteOut": _dim("permuteOut", 2, 0),
-    "rows.mmY": _dim("mmY", 2, 0),
-    "H1": _dim("gmmX", 2, 1),
-    "H1.gmmWeight": _weight_dim("gmmWeight", 1, 2, "trans_gmm_weight"),
-    "H1.permuteOut": _dim("permuteOut", 2, 1),
-    "N1": _weight_dim("gmmWeight", 2, 1, "trans_gmm_weight"),
-    "N1.gmmY": _dim("gmmY", 2, 1),
+    "rows.gmmY": dim("gmmY", 2, 0),
+    "rows.permuteOut": dim("permuteOut", 2, 0),
+    "H1.permuteOut": dim("permuteOut", 2, 1),
+    "N1.gmmY": dim("gmmY", 2, 1),
     "gmmWeight.dim1": lambda c: c.tensor("gmmWeight", 3).shape[1],
-    **{f"{t}.dim{i}": _read_dim(t, i) for t in ("gmmY", "mmY", "permuteOut") for i in (0, 1)},
-    "e": _e,
-    "e*ep": lambda c: _e(c) * c.ep_world_size,
-    "BS": _dim("mmX", 2, 0),
-    "H2": _dim("mmX", 2, 1),
-    "H2.mmWeight": _weight_dim("mmWeight", 0, 1, "trans_mm_weight"),
-    "N2": _weight_dim("mmWeight", 1, 0, "trans_mm_weight"),
-    "N2.mmY": _dim("mmY", 2, 1),
+    **{f"{t}.dim{i}": read_dim(t, i) for t in ("gmmY", "mmY", "permuteOut") for i in (0, 1)},
     "K": _k,
     "bsk_multiple_of_bs": _bsk_multiple,
     "groupNum": _group_num,
-    "commMode": _comm_mode,
-    "commMode.nonempty": lambda c: _comm_mode(c) != "",
-    "len.sendCounts": lambda c: len(c.counts("send")),
-    "len.recvCounts": lambda c: len(c.counts("recv")),
-    "len.group": lambda c: len(c.group) if c.group is not None else _undefined("group is null"),
-    "nonempty.sendCounts": lambda c: c.send_counts is None or len(c.send_counts) > 0,
-    "nonempty.recvCounts": lambda c: c.recv_counts is None or len(c.recv_counts) > 0,
-    "nonneg.sendCounts": _nonneg("send"),
-    "nonneg.recvCounts": _nonneg("recv"),
-    "group.nonempty": lambda c: c.group is None or len(c.group) > 0,
-    "epWorldSize": lambda c: c.ep_world_size,
-    "world_size": lambda c: c.world_size,
-    "has.mmX": lambda c: c.has("mmX"),
-    "has.mmWeight": lambda c: c.has("mmWeight"),
-    "has.mm": lambda c: c.has("mmX") and c.has("mmWeight"),
-    "has.mm_any": lambda c: c.has("mmX") or c.has("mmWeight"),
-    "has.mmY": lambda c: c.has("mmY"),
     "has.permuteOut": lambda c: c.has("permuteOut"),
     "flag.permuteOut": lambda c: c.permute_out_flag,
-    "flag.transMm": lambda c: c.trans_mm_weight,
-    "card_bytes.min": lambda c: min(_card_bytes(c)),
-    "card_bytes.max": lambda c: max(_card_bytes(c)),
-    "peer_bytes.min": _peer_bytes_min,
-    "stage2.executor": lambda c: not c.stage2.executor_null,
-    "stage2.workspace": lambda c: not c.stage2.workspace_null,
-    "stage2.workspace_enough": lambda c: c.stage2.workspace_short <= 0,
+    "card_bytes.min": lambda c: min(card_bytes(c, _row_bytes(c))),
+    "card_bytes.max": lambda c: max(card_bytes(c, _row_bytes(c))),
+    "peer_bytes.min": lambda c: peer_bytes_min(c, _row_bytes(c)),
 }
-
-
-def _undefined(why: str) -> object:
-    raise Undefined(why)
 
 
 Call.OPERATOR = "alltoallv_gmm"

@@ -8,51 +8,26 @@ small named operation, so the JSON says exactly what was passed.
 
 from __future__ import annotations
 
-import hashlib
-import json
-from dataclasses import dataclass, field, fields, replace
-from functools import cached_property
+from dataclasses import dataclass, field, replace
 from typing import Any, ClassVar
 
 from ops.alltoallv_gmm.call import Call
+from ops.moe.case import DEFAULT_GROUP, MoeCase, applicable, natural_present, parse_run, parse_world
 from spec.call import TensorDesc
-from spec.case import CaseFormatError, Fault, is_int, need, pack_compact, unpack_compact
+from spec.case import CaseFormatError, Fault, Shared, apply_common, parse_faults, parse_shared
 
 SCHEMA = "alltoallv-gmm-case/1"
-DEFAULT_GROUP = "ep_group"  # stands for the world's communicator name in rule evaluation
-PRODUCTS = ("A3", "910_95")
-DTYPES = ("float16", "bfloat16", "float32", "int8", "int32", "int64")
-SIDES = ("valid", "invalid")
-ENTRIES = ("v1", "v2")
-# Fields a V1 case leaves out of its JSON, so V1 cases (and their ids) read as before V2 existed.
-V2_FIELDS = {"entry": "v1", "comm_mode": None}
-STAGES = ("both", "first")
+__all__ = ["SCHEMA", "Case", "CaseFormatError", "Fault", "Shared"]
 
-FAULT_OPS: dict[str, str] = {
-    "null": "pass a null pointer for the parameter",
-    "present": "pass a tensor for an optional parameter that the call leaves null",
-    "dtype": "pass the tensor with another dtype (arg: dtype name)",
-    "format": "pass the tensor with another storage format (arg: format name)",
-    "rank": "add a trailing dimension of 1 (arg 1) or merge the last two (arg -1)",
-    "resize": "change one dimension of the tensor (arg: [dim, delta])",
-    "value": "pass another value for a scalar or string attribute (arg: the value)",
-    "counts": "edit a counts array (arg: drop_last, append_zero, empty, negative or shift)",
-    "stage2": "misuse the second stage (param: workspace_short, arg: bytes)",
-}
-COUNT_EDITS = ("drop_last", "append_zero", "empty", "negative", "shift")
 
 
 @dataclass(frozen=True)
-class Shared:
-    bs: tuple[int, ...]  # BS of every rank
-    h2: int
-    n2: int
-
-
-@dataclass(frozen=True)
-class Case:
+class Case(MoeCase):
     OPERATOR: ClassVar[str] = "alltoallv_gmm"
     SCHEMA: ClassVar[str] = SCHEMA
+    MATRIX: ClassVar[str] = "send"
+    # Fields a V1 case leaves out of its JSON, so V1 cases (and their ids) read as before V2 existed.
+    V1_OMITS: ClassVar[dict[str, object]] = {"entry": "v1", "comm_mode": None}
 
     product: str
     ep: int
@@ -77,21 +52,14 @@ class Case:
     def send_counts(self, rank: int) -> tuple[int, ...]:
         return self.send[rank]
 
-    @cached_property
-    def _recv(self) -> tuple[tuple[int, ...], ...]:
-        """Every rank's recvCounts, read off the send matrix once (a world of ep 64 asks often)."""
-        e = self.e
-        return tuple(tuple(self.send[s][r * e + j] for s in range(self.ep) for j in range(e))
-                     for r in range(self.ep))
-
     def recv_counts(self, rank: int) -> tuple[int, ...]:
-        return self._recv[rank]
+        return self.columns[rank]
 
     def bsk(self, rank: int) -> int:
         return sum(self.send[rank])
 
     def a(self, rank: int) -> int:
-        return sum(self._recv[rank])
+        return sum(self.columns[rank])
 
     # -- the arguments ------------------------------------------------------------------
     def natural_tensors(self, rank: int) -> dict[str, TensorDesc | None]:
@@ -107,11 +75,7 @@ class Case:
             "mmY": None,
             "permuteOut": TensorDesc((self.a(rank), h1), d) if self.permute_out_flag else None,
         }
-        if self.shared is not None:
-            bs, h2, n2 = self.shared.bs[rank], self.shared.h2, self.shared.n2
-            t["mmX"] = TensorDesc((bs, h2), d)
-            t["mmWeight"] = TensorDesc((n2, h2) if self.trans_mm_weight else (h2, n2), d)
-            t["mmY"] = TensorDesc((bs, n2), d)
+        t.update(self.shared_tensors(rank))
         return t
 
     def call(self, rank: int, group: str = DEFAULT_GROUP) -> Call:
@@ -134,233 +98,45 @@ class Case:
             call = apply_fault(self, call, fault)
         return call
 
-    def calls(self, group: str = DEFAULT_GROUP) -> list[Call]:
-        return [self.call(r, group) for r in range(self.ep)]
-
     # -- identity and JSON --------------------------------------------------------------
-    def to_dict(self) -> dict[str, Any]:
-        d: dict[str, Any] = {"schema": SCHEMA}
-        for f in fields(self):
-            v = getattr(self, f.name)
-            if f.name in V2_FIELDS and v == V2_FIELDS[f.name] and self.entry == "v1":
-                continue
-            if f.name == "send":
-                v = [list(row) for row in v]
-            elif f.name == "shared":
-                v = None if v is None else {"bs": list(v.bs), "h2": v.h2, "n2": v.n2}
-            elif f.name == "faults":
-                v = [{"op": x.op, "param": x.param, "arg": x.arg} for x in v]
-            d[f.name] = v
-        return d
-
-    def to_json(self, indent: int | None = 1) -> str:
-        return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
-
-    @classmethod
-    def from_json(cls, text: str) -> Case:
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise CaseFormatError(f"not JSON: {err}") from err
-        return cls.from_dict(data)
-
     @classmethod
     def from_dict(cls, data: Any) -> Case:
         return _parse(data)
 
-    def to_compact(self) -> str:
-        """The case for a passing case's record in cases.jsonl (spec.case.pack_compact: an ep 64
-        case's 33 KB of JSON in about 3 KB)."""
-        return pack_compact(self.to_dict())
+    def flag_bits(self) -> list[str]:
+        return ["permuteOut" if self.permute_out_flag else "no permuteOut"]
 
-    @staticmethod
-    def dict_from_compact(text: str) -> dict[str, Any]:
-        """The JSON dict (`to_dict`) of a case written by `to_compact`."""
-        return unpack_compact(text)
-
-    @property
-    def id(self) -> str:
-        return hashlib.sha256(self.to_json(None).encode()).hexdigest()[:12]
-
-    def with_(self, **changes: Any) -> Case:
-        return replace(self, **changes)
-
-    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
-        """How hypothesis prints a failing case: its id, clause and label. Its printer writes a
-        dataclass field by field, an ep 64 send matrix one count a line: thousands of lines a
-        failure, most of a failing cell's time. The saved case JSON has every field."""
-        printer.text(f"Case(id {self.id}: {self.side} side of {self.clause or '-'}, stage "
-                     f"{self.stage}; {self.label()})")
-
-    def label(self) -> str:
-        bits = [f"{self.product} ep={self.ep} e={self.e} {self.dtype} H1={self.h1} N1={self.n1}"]
-        if self.shared:
-            bits.append(f"shared H2={self.shared.h2} N2={self.shared.n2}")
-        if self.trans_gmm_weight:
-            bits.append("transGmmWeight")
-        if self.trans_mm_weight:
-            bits.append("transMmWeight")
-        bits.append("permuteOut" if self.permute_out_flag else "no permuteOut")
-        if self.entry == "v2":
-            bits.append(f"V2 commMode={self.comm_mode!r}")
-        bits += [f"{f.op}({f.param}{'' if f.arg is None else ', ' + repr(f.arg)})"
-                 for f in self.faults]
-        return ", ".join(bits)
 
 
 # -- faults -----------------------------------------------------------------------------------
 
 
-def _edit_counts(counts: tuple[int, ...], edit: str, e: int) -> tuple[int, ...]:
-    c = list(counts)
-    if edit == "drop_last":
-        return tuple(c[:-1])
-    if edit == "append_zero":
-        return (*c, 0)
-    if edit == "empty":
-        return ()
-    if edit == "negative":  # the last count becomes -1; its neighbour keeps the sum
-        c[-2] += c[-1] + 1
-        c[-1] = -1
-        return tuple(c)
-    if edit == "shift":  # a row moved to the next expert of the same peer: every local sum
-        # and every peer's share stay as they were, but the peers sent it elsewhere
-        movable = [i for i, v in enumerate(c) if v > 0 and (e == 1 or i % e < e - 1)]
-        if movable:  # (a rank that receives nothing has nothing to move)
-            c[movable[0]] -= 1
-            c[(movable[0] + 1) % len(c)] += 1
-        return tuple(c)
-    raise CaseFormatError(f"faults: counts edit {edit!r} unknown; accepted: {COUNT_EDITS}")
-
-
-def _reshape(desc: TensorDesc, op: str, arg: Any) -> TensorDesc:
-    shape = list(desc.shape)
-    if op == "rank":
-        shape = [*shape, 1] if arg == 1 else [*shape[:-2], shape[-2] * shape[-1]]
-    else:
-        dim, delta = arg
-        shape[dim] += delta
-    return replace(desc, shape=tuple(shape))
-
-
 def apply_fault(case: Case, call: Call, fault: Fault) -> Call:
-    op, p, arg = fault.op, fault.param, fault.arg
-    tensors = dict(call.tensors)
-    if op == "null":
-        if p in tensors:
-            tensors[p] = None
-            return replace(call, tensors=tensors)
-        if p in ("group", "sendCounts", "recvCounts"):
-            return replace(call, **{{"group": "group", "sendCounts": "send_counts",
-                                     "recvCounts": "recv_counts"}[p]: None})
-        if p in ("workspaceSize", "executor"):
-            return replace(call, null_pointers=call.null_pointers | {p})
-        if p == "commMode":
-            return replace(call, comm_mode=None)
-        if p in ("stage2.executor", "stage2.workspace"):
-            key = "executor_null" if p == "stage2.executor" else "workspace_null"
-            return replace(call, stage2=replace(call.stage2, **{key: True}))
-    elif op == "present":
-        natural = {
-            "sendCountsTensor": TensorDesc((len(call.send_counts or ()),), "int64"),
-            "recvCountsTensor": TensorDesc((len(call.recv_counts or ()),), "int64"),
-            "permuteOut": TensorDesc((case.a(call.rank), case.h1), case.dtype),
-            "mmY": TensorDesc(tuple(arg or (1, 1)), case.dtype),
-        }
-        tensors[p] = natural[p]
-        return replace(call, tensors=tensors)
-    elif op in ("dtype", "format", "rank", "resize") and tensors.get(p) is not None:
-        desc = tensors[p]
-        if op == "dtype":
-            tensors[p] = replace(desc, dtype=arg)
-        elif op == "format":
-            tensors[p] = replace(desc, format=arg)
-        else:
-            tensors[p] = _reshape(desc, op, arg)
-        return replace(call, tensors=tensors)
-    elif op == "value" and p == "group":
-        return replace(call, group=arg)
-    elif op == "value" and p == "commMode":
-        return replace(call, comm_mode=arg)
-    elif op == "value" and p == "epWorldSize":
-        pad = (0,) * (case.e * (arg - case.ep))
-        return replace(call, ep_world_size=arg, send_counts=call.send_counts + pad,
-                       recv_counts=call.recv_counts + pad)
-    elif op == "counts" and p in ("sendCounts", "recvCounts"):
-        key = "send_counts" if p == "sendCounts" else "recv_counts"
-        return replace(call, **{key: _edit_counts(getattr(call, key), arg, case.e)})
-    elif op == "stage2" and p == "workspace_short":
-        return replace(call, stage2=replace(call.stage2, workspace_short=int(arg)))
-    raise CaseFormatError(f"faults: cannot apply {op}({p}, {arg!r}); operations: {sorted(FAULT_OPS)}")
+    """`fault` on `call`: a tensor `present` where the call leaves it null is this operator's own
+    (its natural shape); every other op is the parameter table's (spec.case.apply_common)."""
+    if fault.op == "present":
+        natural = {**natural_present(call, fault, case.dtype),
+                   "permuteOut": TensorDesc((case.a(call.rank), case.h1), case.dtype)}
+        if fault.param in natural:
+            return replace(call, tensors={**call.tensors, fault.param: natural[fault.param]})
+    return apply_common(call, fault, case.e)
 
 
 # -- parsing with one clear error per malformed field -----------------------------------------
 
 
 def _parse(data: Any) -> Case:
-    need(isinstance(data, dict), "(top level)", "a JSON object", type(data).__name__)
-    if data.get("schema") != SCHEMA:
-        raise CaseFormatError(f"case field 'schema': expected {SCHEMA!r}, got {data.get('schema')!r}")
-    known = {f.name for f in fields(Case)} | {"schema"}
-    extra = sorted(set(data) - known)
-    if extra:
-        raise CaseFormatError(f"case field '{extra[0]}' is unknown; accepted: {sorted(known)}")
-    for name in ("product", "ep", "e", "h1", "n1", "send"):
-        need(name in data, name, "a value (the field is required)", None)
-    need(data["product"] in PRODUCTS, "product", f"one of {PRODUCTS}", data["product"])
-    for name in ("ep", "e", "h1", "n1", "seed"):
-        if name in data:
-            need(is_int(data[name]) and data[name] >= 0, name, "a non-negative integer", data[name])
-    ep, e = data["ep"], data["e"]
-    need(ep >= 1, "ep", "a world size of at least 1", ep)
-    send = data["send"]
-    need(isinstance(send, list) and len(send) == ep, "send", f"a list of ep={ep} rows", send)
-    for s, row in enumerate(send):
-        need(isinstance(row, list) and len(row) == ep * e and all(is_int(v) and v >= 0 for v in row),
-              f"send[{s}]", f"ep*e={ep * e} non-negative integers", row)
-    dtype = data.get("dtype", "float16")
-    need(dtype in DTYPES, "dtype", f"one of {DTYPES}", dtype)
-    for name in ("trans_gmm_weight", "trans_mm_weight", "permute_out_flag"):
-        if name in data:
-            need(isinstance(data[name], bool), name, "true or false", data[name])
-    side, stage = data.get("side", "valid"), data.get("stage", "both")
-    need(side in SIDES, "side", f"one of {SIDES}", side)
-    need(stage in STAGES, "stage", f"one of {STAGES}", stage)
-    need(isinstance(data.get("clause", ""), str), "clause", "a clause id string", data.get("clause"))
-    entry, comm_mode = data.get("entry", "v1"), data.get("comm_mode")
-    need(entry in ENTRIES, "entry", f"one of {ENTRIES}", entry)
-    need(comm_mode is None or (entry == "v2" and isinstance(comm_mode, str)), "comm_mode",
-          "null, or a string for an entry v2 case", comm_mode)
-    shared = data.get("shared")
-    if shared is not None:
-        need(isinstance(shared, dict) and set(shared) == {"bs", "h2", "n2"}, "shared",
-              "null or an object with bs, h2, n2", shared)
-        need(isinstance(shared["bs"], list) and len(shared["bs"]) == ep
-              and all(is_int(v) and v >= 0 for v in shared["bs"]), "shared.bs",
-              f"ep={ep} non-negative integers", shared["bs"])
-        for k in ("h2", "n2"):
-            need(is_int(shared[k]) and shared[k] >= 0, f"shared.{k}", "a non-negative integer",
-                  shared[k])
-        shared = Shared(tuple(shared["bs"]), shared["h2"], shared["n2"])
-    faults = data.get("faults", [])
-    need(isinstance(faults, list), "faults", "a list", faults)
-    parsed_faults = []
-    for i, f in enumerate(faults):
-        need(isinstance(f, dict) and {"op", "param"} <= set(f) <= {"op", "param", "arg"},
-              f"faults[{i}]", "an object with op, param and optional arg", f)
-        need(f["op"] in FAULT_OPS, f"faults[{i}].op", f"one of {sorted(FAULT_OPS)}", f["op"])
-        parsed_faults.append(Fault(f["op"], f["param"], f.get("arg")))
-    case = Case(
+    ep, e, send, dtype = parse_world(data, Case, ("trans_gmm_weight", "trans_mm_weight",
+                                                  "permute_out_flag"))
+    side, stage, entry, comm_mode = parse_run(data)
+    shared = parse_shared(data, ep)
+    parsed_faults = parse_faults(data)
+    return applicable(Case(
         product=data["product"], ep=ep, e=e, h1=data["h1"], n1=data["n1"],
-        send=tuple(tuple(row) for row in send), dtype=dtype, shared=shared,
+        send=send, dtype=dtype, shared=shared,
         trans_gmm_weight=data.get("trans_gmm_weight", False),
         trans_mm_weight=data.get("trans_mm_weight", False),
         permute_out_flag=data.get("permute_out_flag", True), seed=data.get("seed", 0),
-        clause=data.get("clause", ""), side=side, stage=stage, faults=tuple(parsed_faults),
+        clause=data.get("clause", ""), side=side, stage=stage, faults=parsed_faults,
         entry=entry, comm_mode=comm_mode,
-    )
-    try:
-        case.calls()
-    except (CaseFormatError, KeyError, IndexError, TypeError, ValueError, StopIteration) as err:
-        raise CaseFormatError(f"case field 'faults': cannot be applied: {err}") from err
-    return case
+    ))

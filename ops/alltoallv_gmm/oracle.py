@@ -17,6 +17,7 @@ from golden import exact, judge, linear
 from golden.judges import Verdict, as_f64
 from golden.linear import Groups, linear_judge
 from ops.alltoallv_gmm import data, diagnose
+from ops.moe.oracle import judge_seed, mm_groups, mm_y
 from spec.memo import memoised
 
 CHUNK_ROWS = 2048
@@ -45,12 +46,6 @@ def gmm_y(case, rank: int, permuted: np.ndarray | None = None,
             hi = min(lo + CHUNK_ROWS, off[j + 1])
             y[lo:hi] = as_f64(p[lo:hi]) @ w[j]
     return y
-
-
-def mm_y(case, rank: int) -> np.ndarray | None:
-    if case.shared is None:
-        return None
-    return as_f64(data.mm_x(case, rank)) @ as_f64(data.mm_weight_logical(case, rank))
 
 
 @memoised()
@@ -100,16 +95,6 @@ def judge_outputs(case, rank: int, outputs: dict[str, np.ndarray], asked: dict[s
 def gmm_groups(case, rank: int, permuted: np.ndarray) -> Groups:
     w = data.gmm_weight_logical(case, rank)
     return Groups(permuted, lambda j: w[j], expert_row_offsets(case, rank))
-
-
-def mm_groups(case, rank: int) -> Groups:
-    x = data.mm_x(case, rank)
-    w = data.mm_weight_logical(case, rank)
-    return Groups(x, lambda j: w, [0, x.shape[0]])
-
-
-def judge_seed(case, rank: int, output: str) -> int:
-    return data.key(case.seed, f"linear:{output}", rank)
 
 
 def preferred(case, rank: int) -> bool:

@@ -17,11 +17,11 @@ import numpy as np
 from ops.alltoallv_gmm.case import Case, Shared
 from ops.alltoallv_gmm.params import FLOAT_DTYPES
 from ops.alltoallv_gmm.tiles import Tiling, tiling
-from ops.alltoallv_gmm.volume import policy
 from ops.alltoallv_gmm.worlds import Pins, Unreachable, world_bytes
 from spec.profiles import Profile
 from strategies import tier as tiers
 from strategies.choices import Choices
+from strategies.volume import policy
 
 ROWS_X_K = 1 << 22  # rows x H1 (or BS x H2) of the hot rank: the activations it generates
 WEIGHTS = 1 << 23  # elements of every rank's weights together

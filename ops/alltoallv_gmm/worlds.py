@@ -1,7 +1,7 @@
 """Valid EP worlds: consistent send matrices, every rank's arguments derived from them.
 
 Small worlds by default: zero counts, uneven splits and a rank that receives nothing; on Atlas A3
-worlds large enough for the volume rules (`ops.alltoallv_gmm.volume`). `Pins` fix what a boundary or a
+worlds large enough for the volume rules (`strategies.volume`). `Pins` fix what a boundary or a
 violation needs (an H1, a BSK, a K, ...); everything else is drawn.
 
 "A rank that sends nothing" is read as a rank that sends nothing to some peers: a rank with
@@ -17,10 +17,11 @@ import numpy as np
 
 from ops.alltoallv_gmm.case import Case, Shared
 from ops.alltoallv_gmm.params import FLOAT_DTYPES
-from ops.alltoallv_gmm.volume import ROW_BYTES_PER_H1, Volume, min_rows_per_rank, policy, unmet
 from spec.profiles import Profile
 from strategies import tier as tiers
 from strategies.choices import Choices, Unreachable
+from strategies.volume import ROW_BYTES_PER_ELEMENT, Volume, min_rows_per_rank, policy, unmet
+from strategies.worlds import balanced_matrix, shared_bs, small_matrix
 
 SMALL_H1 = (16, 1, 2, 3, 7, 32, 64, 100, 128, 256, 512, 1024, 2048, 4096, 8192, 16384)
 VOLUME_H1 = (16384, 8192, 32768, 65535, 12288, 20000, 4096)
@@ -65,16 +66,9 @@ def world_bytes(case: Case) -> int:
     return total
 
 
-def balanced_matrix(ep: int, e: int, total: int) -> list[list[int]]:
-    """Every rank sends `total` rows, spread so every rank also receives about `total`."""
-    n = ep * e
-    q, rem = divmod(total, n)
-    return [[q + (1 if (k - s) % n < rem else 0) for k in range(n)] for s in range(ep)]
-
-
 def volume_matrix(rng: np.random.Generator, ep: int, e: int, h1: int, vol: Volume,
                   pins: Pins) -> list[list[int]]:
-    row = ROW_BYTES_PER_H1 * h1
+    row = ROW_BYTES_PER_ELEMENT * h1
     low = max(math.ceil(vol.peer_min / row), math.ceil(vol.card_min / (ep * row)))
     high = math.inf if vol.card_max is None else vol.card_max // (ep * row)
     if pins.peer_rows is not None:
@@ -89,27 +83,6 @@ def volume_matrix(rng: np.random.Generator, ep: int, e: int, h1: int, vol: Volum
     cuts = np.sort(rng.integers(0, totals[..., None] + 1, (ep, ep, e - 1)), axis=-1)
     edges = np.concatenate([np.zeros((ep, ep, 1), int), cuts, totals[..., None]], axis=-1)
     return np.diff(edges, axis=-1).reshape(ep, ep * e).astype(int).tolist()
-
-
-def small_matrix(rng: np.random.Generator, ep: int, e: int, max_count: int, min_bsk: int,
-                 silent_rank: int | None, zero_share: float) -> list[list[int]]:
-    counts = rng.integers(0, max_count + 1, (ep, ep * e))
-    counts[rng.random((ep, ep * e)) < zero_share] = 0
-    if silent_rank is not None:  # a rank that receives nothing
-        counts[:, silent_rank * e:(silent_rank + 1) * e] = 0
-    allowed = [k for k in range(ep * e) if silent_rank is None or k // e != silent_rank]
-    for s in range(ep):
-        while counts[s].sum() < min_bsk:
-            counts[s, allowed[int(rng.integers(0, len(allowed)))]] += 1
-    return counts.astype(int).tolist()
-
-
-def bs_for_k(bsk: int, k: int) -> int:
-    """A BS with BSK // BS == k, or Unreachable."""
-    for bs in range(bsk // k, bsk // (k + 1), -1):
-        if bs > 0 and bsk // bs == k:
-            return bs
-    raise Unreachable(f"no BS gives K={k} for BSK={bsk}")
 
 
 def build_world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins | None = None,
@@ -160,25 +133,7 @@ def build_world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins
         n2 = pins.n2 if pins.n2 is not None else ch.choice(SMALL_N, "N2")
         # A version that rejects a BSK with a remainder (COUNTS.bsk_multiple) gets divisors.
         divides = profile.enforces("COUNTS.bsk_multiple", product).kind == "status"
-        bs = []
-        for row in send:
-            rows = sum(row)
-            if pins.k is not None:
-                bs.append(bs_for_k(rows, pins.k))
-            elif rows < 2:
-                raise Unreachable("a shared expert needs BSK >= 2 (K = BSK // BS >= 2)")
-            elif divides:  # BS = BSK // K, the remainder taken off this rank's largest blocks
-                k = int(rng.integers(2, min(8, rows) + 1))
-                extra = rows - (rows // k) * k
-                while extra:
-                    j = int(np.argmax(row))
-                    taken = min(extra, row[j])
-                    row[j] -= taken
-                    extra -= taken
-                bs.append(rows // k)
-            else:
-                bs.append(int(rng.integers(rows // 9 + 1, rows // 2 + 1)))
-        shared_desc = Shared(tuple(bs), h2, n2)
+        shared_desc = Shared(shared_bs(rng, send, pins.k, divides), h2, n2)
     case = Case(
         product=product, ep=ep, e=e, h1=h1, n1=n1,
         send=tuple(tuple(int(v) for v in row) for row in send), dtype=dtype,

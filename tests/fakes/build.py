@@ -8,7 +8,8 @@ The build is laid out like a CANN installation, `<root>/fake_acl-<digest>/` bein
 ASCEND_HOME_PATH: the libraries in `lib64/`, the kernel package in `opp/` (the
 binary_info_config.json the fake's first stage requires, and an empty vendors/config.ini).
 `build()` returns the `lib64` directory (the backend's lib_dir). `v2=False` (or FAKE_ACL_NO_V2=1
-in the environment) builds a CANN without aclnnAlltoAllvGroupedMatMulV2.
+in the environment) builds a CANN without the V2 entry points (aclnnAlltoAllvGroupedMatMulV2,
+aclnnGroupedMatMulAlltoAllvV2). The kernel package lists both operators' kernels.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ CFLAGS = ("-O1", "-g", "-std=c11", "-D_GNU_SOURCE", "-Wall", "-Wextra", "-Werror
           "-pthread")
 NO_V2_FLAG = "-DFAKE_ACL_NO_V2"
 KERNEL_SOCS = ("ascend910_93", "ascend910_95", "ascend950")  # kernel/config/<soc> of the op
-OP_TYPE = "AlltoAllvGroupedMatMul"
+OP_TYPES = ("AlltoAllvGroupedMatMul", "GroupedMatMulAlltoAllv")  # the dispatch's, the combine's
 
 
 class BuildError(RuntimeError):
@@ -72,7 +73,7 @@ def install_kernels(opp: Path) -> None:
         config.mkdir(parents=True, exist_ok=True)
         info = config / "binary_info_config.json"
         if not info.exists():
-            info.write_text(json.dumps({OP_TYPE: {"binaryList": []}}) + "\n")
+            info.write_text(json.dumps({op: {"binaryList": []} for op in OP_TYPES}) + "\n")
     vendors = opp / "vendors"
     vendors.mkdir(parents=True, exist_ok=True)
     if not (vendors / "config.ini").exists():

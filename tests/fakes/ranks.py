@@ -5,9 +5,11 @@ the real ones are. In a rank process it finds its rank and peers through torch.d
 world the pool initialised); in the in-process tests, where ranks are threads of one process, a
 test binds each thread to its rank with `bound(ctx)` (or wraps the backend in `Bound`).
 
-The operator itself is `ops.alltoallv_gmm.sim.SimBackend`: its first-stage check decides the status, its
-second stage moves real data through the communicator. Product and contract reading come from
-FAKE_PRODUCT (default 910_95) and FAKE_BEHAVIOR (default cann-2025.12, the shipped code).
+The operator itself is its simulator (`SIMS`: the dispatch's ops.alltoallv_gmm.sim, the combine's
+ops.gmm_alltoallv.sim): its first-stage check decides the status, its second stage moves real
+data through the communicator. Product and contract reading come from FAKE_PRODUCT (default
+910_95) and FAKE_BEHAVIOR (default cann-2025.12, the shipped code), for the combine
+FAKE_COMBINE_BEHAVIOR (default cann-2026.07: it has no profile of December 2025).
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import numpy as np
 
 from fixtures.protocol import RankContext
 from ops.alltoallv_gmm.sim import SimBackend
+from ops.gmm_alltoallv.sim import SimBackend as CombineSim
 
 _local = threading.local()
 WIRE_DTYPES = (np.dtype(np.float16), np.dtype(ml_dtypes.bfloat16), np.dtype(np.float32),
@@ -35,8 +38,22 @@ def product() -> str:
     return os.environ.get("FAKE_PRODUCT", "910_95")
 
 
-def behavior() -> str:
-    return os.environ.get("FAKE_BEHAVIOR", "cann-2025.12")
+DISPATCH, COMBINE = "alltoallv_gmm", "gmm_alltoallv"  # the operators the fakes implement
+SIMS: dict[str, type] = {DISPATCH: SimBackend, COMBINE: CombineSim}
+BEHAVIOR_ENV = {DISPATCH: ("FAKE_BEHAVIOR", "cann-2025.12"),
+                COMBINE: ("FAKE_COMBINE_BEHAVIOR", "cann-2026.07")}
+
+
+def operator_args(operator: str) -> dict[str, str]:
+    """The keyword naming `operator` to first_stage/second_stage: none for the dispatch, so the
+    calls the dispatch's fakes make keep the signature its tests patch (args, null)."""
+    return {} if operator == DISPATCH else {"operator": operator}
+
+
+def behavior(operator: str = DISPATCH) -> str:
+    """The contract version the fake's `operator` honours (its shipped code by default)."""
+    name, default = BEHAVIOR_ENV[operator]
+    return os.environ.get(name, default)
 
 
 @contextmanager
@@ -123,14 +140,20 @@ class Bound:
         return getattr(self.inner, name)
 
 
-def first_stage(args: dict, null_outputs: frozenset[str] = frozenset()) -> tuple[int, int, object]:
-    """The sim's first stage for the calling rank (its product: the binding's, else FAKE_PRODUCT)."""
-    return SimBackend(behavior()).get_workspace_size(current(), null_outputs=null_outputs, **args)
+def first_stage(args: dict, null_outputs: frozenset[str] = frozenset(),
+                operator: str = DISPATCH) -> tuple[int, int, object]:
+    """`operator`'s sim's first stage for the calling rank (its product: the binding's, else
+    FAKE_PRODUCT)."""
+    sim = SIMS[operator](behavior(operator))
+    return sim.get_workspace_size(current(), null_outputs=null_outputs, **args)
 
 
-def second_stage(executor: object, workspace: np.ndarray | None, workspace_size: int) -> int:
-    """The sim's second stage for the calling rank (moves real data through its communicator)."""
-    return SimBackend(behavior()).execute(current(), workspace, workspace_size, executor, None)
+def second_stage(executor: object, workspace: np.ndarray | None, workspace_size: int,
+                 operator: str = DISPATCH) -> int:
+    """`operator`'s sim's second stage for the calling rank (moves real data through its
+    communicator)."""
+    sim = SIMS[operator](behavior(operator))
+    return sim.execute(current(), workspace, workspace_size, executor, None)
 
 
 def run_case(world: Any, backend: Any, case: Any, profile: Any, judge: str = "mixed") -> Any:

@@ -16,8 +16,6 @@ torch ops, for the process pool; its profiles are in tests/support/toy_profiles/
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -30,7 +28,7 @@ from fixtures.protocol import NULL_INPUTS, OUTPUT_ARGS, STAGE_CONTROL, RankConte
 from golden.judges import Verdict, exact
 from ops import register
 from spec.call import DTYPE_BYTES, CallBase, Stage2, TensorDesc, Undefined
-from spec.case import CaseFormatError, Fault, is_int, need, pack_compact, unpack_compact
+from spec.case import CaseFormatError, Fault, JsonCase, is_int, need
 from spec.data import block_values, key, random_values
 from spec.operator import Clause, Operator, Param
 from spec.profiles import Profile
@@ -158,7 +156,7 @@ FAULT_OPS = {
 
 
 @dataclass(frozen=True)
-class ToyCase:
+class ToyCase(JsonCase):
     """One world: `send[s][r]` rows go from rank s to rank r (every rank's counts follow)."""
 
     OPERATOR: ClassVar[str] = NAME
@@ -215,33 +213,9 @@ class ToyCase:
             d[f.name] = v
         return d
 
-    def to_json(self, indent: int | None = 1) -> str:
-        return json.dumps(self.to_dict(), indent=indent)
-
-    @classmethod
-    def from_json(cls, text: str) -> ToyCase:
-        try:
-            return cls.from_dict(json.loads(text))
-        except json.JSONDecodeError as err:
-            raise CaseFormatError(f"not JSON: {err}") from err
-
     @classmethod
     def from_dict(cls, data: Any) -> ToyCase:
         return _parse(data)
-
-    def to_compact(self) -> str:
-        return pack_compact(self.to_dict())
-
-    @staticmethod
-    def dict_from_compact(text: str) -> dict[str, Any]:
-        return unpack_compact(text)
-
-    @property
-    def id(self) -> str:
-        return hashlib.sha256(self.to_json(None).encode()).hexdigest()[:12]
-
-    def with_(self, **changes: Any) -> ToyCase:
-        return replace(self, **changes)
 
     def label(self) -> str:
         bits = [f"{self.product} ep={self.ep} H={self.h} {self.dtype} "

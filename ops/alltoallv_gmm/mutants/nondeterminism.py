@@ -5,19 +5,9 @@ from __future__ import annotations
 
 import numpy as np
 
+from fixtures.catalog import split_k
 from ops.alltoallv_gmm.mutants._base import logical_weight, mutant
 from ops.alltoallv_gmm.sim import SimBackend
-
-
-def split_k(x: np.ndarray, w: np.ndarray, dtype: np.dtype, rng: np.random.Generator) -> np.ndarray:
-    """x @ w as two partial sums over a random split of the reduction, each rounded to `dtype`
-    before they are added: the rounding, and so the bits, depend on where the split falls."""
-    k = x.shape[1]
-    cut = int(rng.integers(1, k)) if k > 1 else k
-    x32, w32 = x.astype(np.float32), w.astype(np.float32)
-    first = (x32[:, :cut] @ w32[:cut]).astype(dtype).astype(np.float32)
-    second = (x32[:, cut:] @ w32[cut:]).astype(dtype).astype(np.float32)
-    return (first + second).astype(dtype)
 
 
 @mutant("racy_split_k", "the grouped matmul splits H1 between two cores at a point that varies "

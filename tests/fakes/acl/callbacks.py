@@ -1,9 +1,10 @@
 """The operator behind the fake CANN libraries: ctypes callbacks that run the simulator.
 
 The fake's two aclnn stages validate their arguments in C, then call these with a description of
-the call. Tensors are wrapped as numpy views over the fake device memory (no copy), so the
-simulator reads the inputs and writes the outputs where the adapter put them, and the status
-codes are the simulator's.
+the call, which names the operator whose entry point was called (the dispatch's or the
+combine's, `OPERATORS`); its simulator answers. Tensors are wrapped as numpy views over the fake
+device memory (no copy), so the simulator reads the inputs and writes the outputs where the
+adapter put them, and the status codes are the simulator's.
 """
 
 from __future__ import annotations
@@ -26,6 +27,10 @@ CALLBACK_RAISED = 999002  # the Python operator raised: the traceback is on stde
 PADDING = 32  # aclrtMalloc's: a buffer of n bytes may be touched up to ALIGN_UP(n, 32) + 32
 TENSORS = ("gmm_x", "gmm_weight", "send_counts_tensor", "recv_counts_tensor", "mm_x", "mm_weight",
            "gmm_y", "mm_y", "permute_out")
+# fake_call.op: the operator and its keywords for the slots (the combine's y in gmmY's, no
+# permuteOut, no permuteOutFlag).
+OPERATORS = (ranks.DISPATCH, ranks.COMBINE)
+COMBINE_TENSORS = (*TENSORS[:6], "y", "mm_y")
 NP_DTYPES = {0: np.float32, 1: np.float16, 2: np.int8, 3: np.int32, 4: np.uint8, 6: np.int16,
              7: np.uint16, 8: np.uint32, 9: np.int64, 10: np.uint64, 11: np.float64, 12: np.bool_,
              27: ml_dtypes.bfloat16}
@@ -54,7 +59,7 @@ class FakeCall(ctypes.Structure):
                 ("recv_counts", ctypes.POINTER(FakeIntArray)), ("trans_gmm_weight", ctypes.c_int64),
                 ("trans_mm_weight", ctypes.c_int64), ("permute_out_flag", ctypes.c_int64),
                 ("workspace_size_null", ctypes.c_int64), ("executor_null", ctypes.c_int64),
-                ("comm_mode", ctypes.c_char_p), ("entry_v2", ctypes.c_int64)]
+                ("comm_mode", ctypes.c_char_p), ("entry_v2", ctypes.c_int64), ("op", ctypes.c_int64)]
 
 
 STAGE1 = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.POINTER(FakeCall), ctypes.POINTER(ctypes.c_uint64))
@@ -102,22 +107,25 @@ def _counts(array: ctypes.POINTER(FakeIntArray)) -> list[int] | None:
 def _stage1(call_ptr, size_ptr) -> int:
     try:
         c = call_ptr.contents
+        operator = OPERATORS[c.op]
+        names = COMBINE_TENSORS if operator == ranks.COMBINE else TENSORS
         args: dict = {name: (device_array(c.tensors[i].contents) if c.tensors[i] else None)
-                      for i, name in enumerate(TENSORS)}
+                      for i, name in enumerate(names)}
         args.update(group=None if c.group is None else c.group.decode("utf-8", "surrogateescape"),
                     ep_world_size=int(c.ep_world_size), send_counts=_counts(c.send_counts),
                     recv_counts=_counts(c.recv_counts), trans_gmm_weight=bool(c.trans_gmm_weight),
-                    trans_mm_weight=bool(c.trans_mm_weight),
-                    permute_out_flag=bool(c.permute_out_flag))
+                    trans_mm_weight=bool(c.trans_mm_weight))
+        if operator == ranks.DISPATCH:
+            args["permute_out_flag"] = bool(c.permute_out_flag)
         if c.entry_v2:  # V2: the operator sees commMode (None: a null pointer)
             mode = c.comm_mode
             args["comm_mode"] = None if mode is None else mode.decode("utf-8", "surrogateescape")
         null = frozenset(n for n, flag in (("workspaceSize", c.workspace_size_null),
                                            ("executor", c.executor_null)) if flag)
-        status, size, executor = ranks.first_stage(args, null)
+        status, size, executor = ranks.first_stage(args, null, **ranks.operator_args(operator))
         if status == 0:
             with _executors_lock:
-                _executors[int(c.call_id)] = executor
+                _executors[int(c.call_id)] = (operator, executor)
             size_ptr[0] = size
         return int(status)
     except Exception:
@@ -128,12 +136,12 @@ def _stage1(call_ptr, size_ptr) -> int:
 def _stage2(call_id: int, workspace: int | None, size: int) -> int:
     try:
         with _executors_lock:
-            executor = _executors.pop(int(call_id), None)
+            operator, executor = _executors.pop(int(call_id), (ranks.DISPATCH, None))
         ws = None
         if workspace:
             ws = np.frombuffer((ctypes.c_char * size).from_address(workspace), np.uint8) if size else \
                 np.zeros(0, np.uint8)
-        status = int(ranks.second_stage(executor, ws, int(size)))
+        status = int(ranks.second_stage(executor, ws, int(size), **ranks.operator_args(operator)))
         if status == 0 and executor is not None:
             _misbehave(executor.args)
         return status

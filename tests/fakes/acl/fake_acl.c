@@ -43,6 +43,12 @@
  * - aclrtMalloc returns 64-byte aligned memory whose usable size is ALIGN_UP(size, 32) + 32;
  * - a process that exits after aclInit without aclFinalize is reported;
  * - aclnnAlltoAllvGroupedMatMulV2* exist unless built with -DFAKE_ACL_NO_V2 (an older CANN).
+ *
+ * Two operators share the library, as libopapi_transformer.so holds both: the dispatch
+ * (aclnnAlltoAllvGroupedMatMul) and the combine (aclnnGroupedMatMulAlltoAllv, prototypes of
+ * contracts/gmm_alltoallv.md section 3: no permuteOutFlag, outputs y and mmYOptional), each with
+ * its V2 (commMode after group). Their calls share one description (fake_call, `op` telling them
+ * apart); the combine's y takes the dispatch's gmmY slot and it has no permuteOut.
  */
 #include <errno.h>
 #include <glob.h>
@@ -112,9 +118,18 @@ typedef struct fake_int_array {
 
 enum { T_GMM_X, T_GMM_WEIGHT, T_SEND_COUNTS, T_RECV_COUNTS, T_MM_X, T_MM_WEIGHT, T_GMM_Y, T_MM_Y,
        T_PERMUTE_OUT, N_TENSORS };
-static const char *TENSOR_NAMES[N_TENSORS] = {
+static const char *DISPATCH_NAMES[N_TENSORS] = {
     "gmmX", "gmmWeight", "sendCountsTensor", "recvCountsTensor", "mmX", "mmWeight", "gmmY", "mmY",
     "permuteOut"};
+/* The combine's C names for the same slots: y in gmmY's, no permuteOut (never logged). */
+static const char *COMBINE_NAMES[N_TENSORS] = {
+    "gmmX", "gmmWeight", "sendCountsTensor", "recvCountsTensor", "mmX", "mmWeight", "y", "mmY",
+    "permuteOut"};
+enum { OP_DISPATCH, OP_COMBINE };
+#define TENSOR_NAMES (names_of(current_op))
+static __thread int current_op;  /* the operator of the aclnn call this thread is in */
+static const char **names_of(int op) { return op == OP_COMBINE ? COMBINE_NAMES : DISPATCH_NAMES; }
+static int n_tensors_of(int op) { return op == OP_COMBINE ? T_PERMUTE_OUT : N_TENSORS; }
 
 typedef struct fake_call {
     int64_t call_id;
@@ -130,6 +145,7 @@ typedef struct fake_call {
     int64_t executor_null;
     const char *comm_mode;  /* V2 only */
     int64_t entry_v2;       /* 1: called through aclnnAlltoAllvGroupedMatMulV2GetWorkspaceSize */
+    int64_t op;             /* OP_DISPATCH or OP_COMBINE: whose entry point was called */
 } fake_call;
 
 typedef int32_t (*fake_stage1_fn)(const fake_call *call, uint64_t *workspace_size);
@@ -142,6 +158,7 @@ typedef struct fake_executor {
     int64_t destroyed;
     fake_tensor *tensors[N_TENSORS];
     fake_int_array *arrays[2];
+    int64_t op;
 } fake_executor;
 
 typedef struct { char *p; uint64_t n; } range;
@@ -1141,7 +1158,7 @@ static int kernels_installed(void) {
 }
 
 static int32_t first_stage(
-    const char *fn, int v2, const char *comm_mode, const void *gmm_x, const void *gmm_weight, const void *send_counts_tensor, const void *recv_counts_tensor,
+    const char *fn, int op, int v2, const char *comm_mode, const void *gmm_x, const void *gmm_weight, const void *send_counts_tensor, const void *recv_counts_tensor,
     const void *mm_x, const void *mm_weight, const char *group, int64_t ep_world_size, const void *send_counts,
     const void *recv_counts, _Bool trans_gmm_weight, _Bool trans_mm_weight, _Bool permute_out_flag,
     void *gmm_y, void *mm_y, void *permute_out, uint64_t *workspace_size, void **executor) {
@@ -1149,6 +1166,7 @@ static int32_t first_stage(
                                    mm_weight, gmm_y, mm_y, permute_out};
     fake_call call;
     memset(&call, 0, sizeof call);
+    current_op = op;
     pthread_mutex_lock(&lock);
     if (poisoned) {
         int32_t ret = after_fault(fn);
@@ -1189,10 +1207,11 @@ static int32_t first_stage(
     call.executor_null = executor == NULL;
     call.comm_mode = comm_mode;
     call.entry_v2 = v2;
+    call.op = op;
     fake_stage1_fn cb = stage1_cb;
     if (log_file) {
         fprintf(log_file, "{\"fn\":\"%s\",\"pid\":%d,\"call\":%" PRId64 ",\"tensors\":{", fn, (int)getpid(), call.call_id);
-        for (int i = 0; i < N_TENSORS; i++) log_tensor_arg(i, call.tensors[i]);
+        for (int i = 0; i < n_tensors_of(op); i++) log_tensor_arg(i, call.tensors[i]);
         fputs("},\"group\":", log_file);
         if (group) json_string(log_file, group);
         else fputs("null", log_file);
@@ -1207,11 +1226,12 @@ static int32_t first_stage(
         fputs(",\"recv_counts\":", log_file);
         if (recv_counts) fprintf(log_file, "%" PRId64, ((fake_int_array *)recv_counts)->id);
         else fputs("null", log_file);
-        fprintf(log_file, ",\"trans_gmm_weight\":%s,\"trans_mm_weight\":%s,\"permute_out_flag\":%s,"
-                "\"workspace_size_ptr_null\":%s,\"executor_ptr_null\":%s}\n",
-                trans_gmm_weight ? "true" : "false", trans_mm_weight ? "true" : "false",
-                permute_out_flag ? "true" : "false", workspace_size ? "false" : "true",
-                executor ? "false" : "true");
+        fprintf(log_file, ",\"trans_gmm_weight\":%s,\"trans_mm_weight\":%s,",
+                trans_gmm_weight ? "true" : "false", trans_mm_weight ? "true" : "false");
+        if (op == OP_DISPATCH)
+            fprintf(log_file, "\"permute_out_flag\":%s,", permute_out_flag ? "true" : "false");
+        fprintf(log_file, "\"workspace_size_ptr_null\":%s,\"executor_ptr_null\":%s}\n",
+                workspace_size ? "false" : "true", executor ? "false" : "true");
         fflush(log_file);
     }
     pthread_mutex_unlock(&lock);
@@ -1236,6 +1256,7 @@ static int32_t first_stage(
         e->magic = EXEC_MAGIC; e->id = call.call_id;
         memcpy(e->tensors, call.tensors, sizeof e->tensors);
         e->arrays[0] = call.send_counts; e->arrays[1] = call.recv_counts;
+        e->op = op;
         push_handle(e);
         *executor = e;
     }
@@ -1251,6 +1272,7 @@ static int32_t first_stage(
 static int32_t second_stage(const char *fn, void *workspace, uint64_t workspace_size, void *executor, void *stream) {
     fake_executor *e = executor;
     pthread_mutex_lock(&lock);
+    current_op = known_handle(e, EXEC_MAGIC) ? (int)e->op : OP_DISPATCH;
     if (poisoned) {
         int32_t ret = after_fault(fn);
         pthread_mutex_unlock(&lock);
@@ -1358,20 +1380,24 @@ static int32_t second_stage(const char *fn, void *workspace, uint64_t workspace_
     return status;
 }
 
+/* Every operator's second stage: aclnnXxx(workspace, workspaceSize, executor, stream). */
+#define SECOND_STAGE(name)                                                                        \
+    int32_t name(void *workspace, uint64_t workspace_size, void *executor, void *stream) {       \
+        return second_stage(#name, workspace, workspace_size, executor, stream);                 \
+    }
+
 int32_t aclnnAlltoAllvGroupedMatMulGetWorkspaceSize(
     const void *gmm_x, const void *gmm_weight, const void *send_counts_tensor, const void *recv_counts_tensor,
     const void *mm_x, const void *mm_weight, const char *group, int64_t ep_world_size, const void *send_counts,
     const void *recv_counts, _Bool trans_gmm_weight, _Bool trans_mm_weight, _Bool permute_out_flag,
     void *gmm_y, void *mm_y, void *permute_out, uint64_t *workspace_size, void **executor) {
-    return first_stage("aclnnAlltoAllvGroupedMatMulGetWorkspaceSize", 0, NULL, gmm_x, gmm_weight,
+    return first_stage("aclnnAlltoAllvGroupedMatMulGetWorkspaceSize", OP_DISPATCH, 0, NULL, gmm_x, gmm_weight,
                        send_counts_tensor, recv_counts_tensor, mm_x, mm_weight, group, ep_world_size, send_counts,
                        recv_counts, trans_gmm_weight, trans_mm_weight, permute_out_flag, gmm_y, mm_y, permute_out,
                        workspace_size, executor);
 }
 
-int32_t aclnnAlltoAllvGroupedMatMul(void *workspace, uint64_t workspace_size, void *executor, void *stream) {
-    return second_stage("aclnnAlltoAllvGroupedMatMul", workspace, workspace_size, executor, stream);
-}
+SECOND_STAGE(aclnnAlltoAllvGroupedMatMul)
 
 #ifndef FAKE_ACL_NO_V2
 /* V2: commMode right after group (contracts/alltoallv_gmm-v2.md); the operator callback sees it. */
@@ -1380,13 +1406,40 @@ int32_t aclnnAlltoAllvGroupedMatMulV2GetWorkspaceSize(
     const void *mm_x, const void *mm_weight, const char *group, const char *comm_mode, int64_t ep_world_size,
     const void *send_counts, const void *recv_counts, _Bool trans_gmm_weight, _Bool trans_mm_weight,
     _Bool permute_out_flag, void *gmm_y, void *mm_y, void *permute_out, uint64_t *workspace_size, void **executor) {
-    return first_stage("aclnnAlltoAllvGroupedMatMulV2GetWorkspaceSize", 1, comm_mode, gmm_x, gmm_weight,
+    return first_stage("aclnnAlltoAllvGroupedMatMulV2GetWorkspaceSize", OP_DISPATCH, 1, comm_mode, gmm_x, gmm_weight,
                        send_counts_tensor, recv_counts_tensor, mm_x, mm_weight, group, ep_world_size, send_counts,
                        recv_counts, trans_gmm_weight, trans_mm_weight, permute_out_flag, gmm_y, mm_y, permute_out,
                        workspace_size, executor);
 }
 
-int32_t aclnnAlltoAllvGroupedMatMulV2(void *workspace, uint64_t workspace_size, void *executor, void *stream) {
-    return second_stage("aclnnAlltoAllvGroupedMatMulV2", workspace, workspace_size, executor, stream);
+SECOND_STAGE(aclnnAlltoAllvGroupedMatMulV2)
+#endif
+
+/* The combine (contracts/gmm_alltoallv.md section 3), in its prototype's order. */
+int32_t aclnnGroupedMatMulAlltoAllvGetWorkspaceSize(
+    const void *gmm_x, const void *gmm_weight, const void *send_counts_tensor, const void *recv_counts_tensor,
+    const void *mm_x, const void *mm_weight, const char *group, int64_t ep_world_size, const void *send_counts,
+    const void *recv_counts, _Bool trans_gmm_weight, _Bool trans_mm_weight, void *y, void *mm_y,
+    uint64_t *workspace_size, void **executor) {
+    return first_stage("aclnnGroupedMatMulAlltoAllvGetWorkspaceSize", OP_COMBINE, 0, NULL, gmm_x, gmm_weight,
+                       send_counts_tensor, recv_counts_tensor, mm_x, mm_weight, group, ep_world_size, send_counts,
+                       recv_counts, trans_gmm_weight, trans_mm_weight, 0, y, mm_y, NULL, workspace_size, executor);
 }
+
+SECOND_STAGE(aclnnGroupedMatMulAlltoAllv)
+
+#ifndef FAKE_ACL_NO_V2
+/* V2: commMode right after group. */
+int32_t aclnnGroupedMatMulAlltoAllvV2GetWorkspaceSize(
+    const void *gmm_x, const void *gmm_weight, const void *send_counts_tensor, const void *recv_counts_tensor,
+    const void *mm_x, const void *mm_weight, const char *group, const char *comm_mode, int64_t ep_world_size,
+    const void *send_counts, const void *recv_counts, _Bool trans_gmm_weight, _Bool trans_mm_weight, void *y,
+    void *mm_y, uint64_t *workspace_size, void **executor) {
+    return first_stage("aclnnGroupedMatMulAlltoAllvV2GetWorkspaceSize", OP_COMBINE, 1, comm_mode, gmm_x,
+                       gmm_weight, send_counts_tensor, recv_counts_tensor, mm_x, mm_weight, group, ep_world_size,
+                       send_counts, recv_counts, trans_gmm_weight, trans_mm_weight, 0, y, mm_y, NULL,
+                       workspace_size, executor);
+}
+
+SECOND_STAGE(aclnnGroupedMatMulAlltoAllvV2)
 #endif

@@ -1,0 +1,188 @@
+"""Validation faults, one per entry of the simulator's check table it could break: each shipped
+check's status code swapped, each check left out, each range limit off by one on both sides of
+both its ends, a world size or an engine the product does not support, the tiling errors reported
+by the wrong stage.
+
+The checks are always the sim's own (ops/gmm_alltoallv/sim.py, `FIRST_STAGE`, `SECOND_STAGE`):
+a fault is one entry of the version's row changed (`codes`, `limits`, `absent`, the world sizes
+and engines a product accepts), so the faults are made from the table itself, one class each,
+and a check the table gains has its faults at once. Left out, each with its reason below: the
+volume checks, the lower ends of the group length, e and e*ep, e * ep = 257, BS > 0, and
+dtype.supported left out (`NOT_LEFT_OUT`); faults under the shipped code only: a check the text
+does not have, a code it leaves open, a check whose absence it cannot tell (`SHADOWED_UNDER_DOC`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+from fixtures.checks import Bounds
+from fixtures.protocol import RankContext
+from ops.gmm_alltoallv.mutants._base import mutant
+from ops.gmm_alltoallv.sim import (
+    API_CHECKS,
+    BEHAVIORS,
+    CHECKS,
+    INVALID,
+    NULLPTR,
+    SUCCESS,
+    TILING_CHECKS,
+    Args,
+    Behavior,
+    SimBackend,
+    SimExecutor,
+)
+
+DOC = BEHAVIORS["doc"]
+SHIPPED = "cann-2026.07"
+# The checks whose published status admits two readings (profiles/doc.toml): a swapped code is no
+# fault under the text, only under the shipped code.
+TWO_READINGS = frozenset({"mm.triple"})
+# No recorded version runs the volume checks; BS = 0 has no clause of its own (K's builders keep
+# BS > 0), so a fault of range.BS would be no fault any case can show.
+NEVER = frozenset({"volume.card", "volume.peer", "range.BS"})
+# Limits whose lower end no call can pass alone: an earlier check catches every value below it
+# (an empty group is GROUP.empty, e * ep = 0 is e = 0), or a later one rejects it with the same
+# code in every version (e = 0 makes e * ep = 0, which range.e_ep rejects next).
+NO_LOW_END = frozenset({"group_len", "e_ep", "e"})
+# Checks whose absence the published text cannot tell from their presence, since the check right
+# after them rejects the same calls with the same 161002 (an empty group fails group.len, an empty
+# counts list counts.*_len); the shipped code's codes differ (161001 / 561002), so there they
+# are faults.
+SHADOWED_UNDER_DOC = frozenset({"group.empty", "counts.empty"})
+# A float dtype outside {FLOAT16, BFLOAT16} on one tensor also mismatches gmmX's, which
+# dtype.match rejects with the same code in every version; only a call whose every float tensor
+# has the one unsupported dtype tells them apart, and such a call breaks several clauses at once
+# (DTYPE.gmmX, DTYPE.gmmWeight, DTYPE.y, ...), which no single-clause case of the suite does.
+NOT_LEFT_OUT = frozenset({"dtype.supported"})
+# Limits whose value one past the upper end no call can have: e * ep with ep a power of two is
+# even, so e * ep <= 257 admits exactly what e * ep <= 256 does (the fault would be no fault).
+NO_HIGH_OUTSIDE = frozenset({"e_ep"})
+
+
+def _ident(name: str) -> str:
+    return name.replace(".", "_").lower()
+
+
+def _swapped(code: int) -> int:
+    """The other code of the two a published text knows: 161001 for 161002, 161002 otherwise."""
+    return NULLPTR if code == INVALID else INVALID
+
+
+V2 = ("v2",)  # commMode is V2's: only a tier calling it (`-- --entry v2`) shows its faults
+
+
+def _make(name: str, description: str, body: dict, profiles: tuple[str, ...] | None,
+          check: str = "") -> None:
+    cls = type("".join(p.title() for p in name.split("_")), (SimBackend,),
+               {"__module__": __name__, "__doc__": description, **body})
+    mutant(name, description, profiles, V2 if check.startswith("comm_mode.") else None)(cls)
+
+
+def _code_swapped(check: str) -> None:
+    def row(self: SimBackend, version: Behavior) -> Behavior:
+        base = SimBackend.row(self, version)
+        return replace(base, codes={**base.codes, check: _swapped(base.codes[check])})
+
+    only = (SHIPPED,) if check in DOC.absent or check in TWO_READINGS else None
+    _make(f"{_ident(check)}_code_swapped",
+          f"{check}: returns the other code (161001 for 161002, 161002 for 161001 or 561002)",
+          {"row": row}, only, check)
+
+
+def _left_out(check: str) -> None:
+    only = (SHIPPED,) if check in DOC.absent or check in SHADOWED_UNDER_DOC else None
+    _make(f"no_{_ident(check)}_check", f"{check}: the check is left out",
+          {"omitted": frozenset({check})}, only, check)
+
+
+def _off_by_one(limit: str, bounds: Bounds) -> None:
+    low, high = bounds
+    ends = ([(low, "low")] if limit not in NO_LOW_END else []) + (
+        [(high, "high")] if high is not None else [])
+    for end, side in ends:
+        outside = end - 1 if side == "low" else end + 1
+        inside_moved = (end + 1, high) if side == "low" else (low, end - 1)
+        accepts = (outside, high) if side == "low" else (low, outside)
+        if not (side == "high" and limit in NO_HIGH_OUTSIDE):
+            _make(f"{_ident(limit)}_accepts_{outside}",
+                  f"{limit}: {outside} accepted (the limit {end} moved one past it)",
+                  {"limits": {limit: accepts}}, None)
+        _make(f"{_ident(limit)}_rejects_{end}",
+              f"{limit}: {end} rejected (the limit moved one inside)",
+              {"limits": {limit: inside_moved}}, None)
+
+
+for _check in CHECKS:
+    if _check not in NEVER:
+        _code_swapped(_check)
+        if _check not in NOT_LEFT_OUT:
+            _left_out(_check)
+for _limit, _bounds in DOC.limits.items():
+    if not _limit.startswith("volume.") and _limit != "BS":
+        _off_by_one(_limit, _bounds)
+
+
+# -- world sizes and engines --------------------------------------------------------------------
+
+
+@mutant("a3_accepts_950_sizes", "PRODUCT.A3.epWorldSize: Atlas A3 accepts 950's ep = 2 and 4 "
+        "(one product's set used for both)")
+class A3Accepts950Sizes(SimBackend):
+    def row(self, version: Behavior) -> Behavior:
+        row = super().row(version)
+        both = tuple(sorted({*row.ep_sizes["A3"], *row.ep_sizes["910_95"]}))
+        return replace(row, ep_sizes={**row.ep_sizes, "A3": both})
+
+
+@mutant("npu950_rejects_ep2", "PRODUCT.910_95.epWorldSize: ep = 2 rejected on 950 (A3's set "
+        "used on every product)")
+class Npu950RejectsEp2(SimBackend):
+    def row(self, version: Behavior) -> Behavior:
+        row = super().row(version)
+        return replace(row, ep_sizes={**row.ep_sizes, "910_95": row.ep_sizes["910_95"][1:]})
+
+
+@mutant("a3_accepts_ccu", "PRODUCT.A3.commMode: Atlas A3 accepts \"ccu\" (950's engines used on "
+        "every product)", entry_points=V2)
+class A3AcceptsCcu(SimBackend):
+    def row(self, version: Behavior) -> Behavior:
+        row = super().row(version)
+        return replace(row, comm_modes={**row.comm_modes, "A3": row.comm_modes["910_95"]})
+
+
+@mutant("npu950_rejects_ccu", "PRODUCT.910_95.commMode: 950 accepts \"ai_cpu\" only",
+        entry_points=V2)
+class Npu950RejectsCcu(SimBackend):
+    def row(self, version: Behavior) -> Behavior:
+        row = super().row(version)
+        return replace(row, comm_modes={**row.comm_modes, "910_95": ("ai_cpu",)})
+
+
+# -- the wrong stage ---------------------------------------------------------------------------
+
+
+@mutant("tiling_in_second_stage", "every tiling error is reported by the second stage; the first "
+        "stage succeeds")
+class TilingInSecondStage(SimBackend):
+    def check(self, ctx: RankContext, a: dict, null_outputs: frozenset, comm_mode: object) -> int:
+        call = Args(ctx.product, a, null_outputs, comm_mode)
+        status = self.first_broken(API_CHECKS, call)
+        if status == SUCCESS:
+            a["_deferred"] = self.first_broken(TILING_CHECKS, call)
+        return status
+
+    @staticmethod
+    def n1(a: dict) -> int:
+        """N1 for the workspace size, of a call whose shapes the tiling has not read yet."""
+        try:
+            return SimBackend.n1(a)
+        except IndexError:
+            return 0
+
+    def execute(self, ctx: RankContext, workspace, workspace_size: int, executor, stream) -> int:
+        deferred = (executor.args.get("_deferred", SUCCESS)
+                    if isinstance(executor, SimExecutor) else SUCCESS)
+        if deferred != SUCCESS:
+            return deferred
+        return super().execute(ctx, workspace, workspace_size, executor, stream)
