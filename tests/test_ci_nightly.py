@@ -33,7 +33,8 @@ def _nightly(tmp_path: Path, out: str, history: Path, selection: str = SELECTION
     (tmp_path / "known_failures.toml").write_text(KNOWN_FAILURES, encoding="utf-8")
     proc = run_module(
         "ci.nightly", "--output-dir", str(tmp_path / out), "--history", str(history),
-        "--known-failures", str(tmp_path / "known_failures.toml"), "--backend", FAULTY,
+        "--known-failures", str(tmp_path / "known_failures.toml"), "--operator", "alltoallv_gmm",
+        "--backend", FAULTY,
         "--backend-option", "behavior=doc", "--backend-option",
         f"flaky_marker={tmp_path / 'flaky.marker'}", "--product", "910_95",
         "--world-sizes", "4", "--workers", "0", "-k", selection,

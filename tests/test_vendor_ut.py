@@ -18,8 +18,9 @@ import pytest
 from fixtures.harness import materialise
 from fixtures.protocol import RankContext
 from ops.alltoallv_gmm import load
-from ops.alltoallv_gmm.call import Call, TensorDesc
+from ops.alltoallv_gmm.call import Call
 from ops.alltoallv_gmm.sim import SimBackend
+from spec.call import TensorDesc
 from spec.expect import broken
 
 PROFILE = "cann-2026.07"
