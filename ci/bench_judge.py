@@ -33,10 +33,16 @@ import torch  # noqa: E402
 
 from fixtures.harness import POISON_BITS  # noqa: E402
 from golden import judge  # noqa: E402
-from golden.linear import gmm_groups, judge_seed, linear_judge  # noqa: E402
+from golden.linear import linear_judge  # noqa: E402
 from ops.alltoallv_gmm import data  # noqa: E402
 from ops.alltoallv_gmm.case import Case  # noqa: E402
-from ops.alltoallv_gmm.oracle import expert_row_offsets, gmm_y, permute_out  # noqa: E402
+from ops.alltoallv_gmm.oracle import (  # noqa: E402
+    expert_row_offsets,
+    gmm_groups,
+    gmm_y,
+    judge_seed,
+    permute_out,
+)
 from ops.alltoallv_gmm.production import WORLDS  # noqa: E402
 
 RANK = 0
