@@ -13,6 +13,7 @@ from __future__ import annotations
 import threading
 import zlib
 from collections import OrderedDict
+from collections.abc import Sequence
 
 import ml_dtypes
 import numpy as np
@@ -58,6 +59,26 @@ def _fmix32(z: np.ndarray) -> np.ndarray:
 
 def key(seed: int, name: str, *address: int) -> int:
     return _mix_int(seed, zlib.crc32(name.encode()), *address)
+
+
+def keys(seed: int, name: str, addresses: Sequence[tuple[int, ...]]) -> list[int]:
+    """`key(seed, name, *a)` of every address `a` (non-negative, all of one length), computed
+    together: a world of ep 128 addresses 32 Ki blocks a rank."""
+    if not addresses:
+        return []
+    parts = np.asarray(addresses, np.int64)
+    if parts.ndim != 2 or parts.min() < 0:
+        return [key(seed, name, *a) for a in addresses]
+    z = np.full(len(parts), _mix_int(seed, zlib.crc32(name.encode())), np.uint64)
+    for p in parts.T.astype(np.uint64):  # the steps of _mix_int, on uint64 lanes
+        z += p
+        z += np.uint64(_GOLDEN)
+        z ^= z >> np.uint64(30)
+        z *= np.uint64(0xBF58476D1CE4E5B9)
+        z ^= z >> np.uint64(27)
+        z *= np.uint64(0x94D049BB133111EB)
+        z ^= z >> np.uint64(31)
+    return z.tolist()
 
 
 def _hash(index: np.ndarray, lo, hi) -> np.ndarray:

@@ -13,8 +13,9 @@ from functools import cache, lru_cache
 
 from spec.call import CallBase as Call
 from spec.call import Undefined
-from spec.operator import Clause, Operator
+from spec.operator import Clause
 from spec.profiles import Profile
+from spec.rules import Rule
 
 
 @dataclass(frozen=True)
@@ -43,18 +44,20 @@ def _applies(clause: Clause, product: str) -> bool:
 
 
 @cache
-def _per_call_clauses(op: Operator, product: str, stage: int) -> tuple[Clause, ...]:
-    return tuple(c for c in op.clauses
+def _per_call_rules(profile: Profile, product: str, stage: int) -> tuple[tuple[str, Rule], ...]:
+    """(id, rule under `profile`) of each per-call clause of `stage` on `product`, in spec
+    order: read once, every rank of every case asks."""
+    return tuple((c.id, profile.rule(c.id)) for c in profile.operator.clauses
                  if _applies(c, product) and not c.world_rule and c.stage == stage)
 
 
 def broken(call: Call, profile: Profile, stage: int = 1) -> list[str]:
     """Ids of the per-call clauses of `stage` that this call breaks, in spec order."""
     out = []
-    for clause in _per_call_clauses(profile.operator, call.product, stage):
+    for clause_id, rule in _per_call_rules(profile, call.product, stage):
         try:
-            if not profile.rule(clause.id).holds(call):
-                out.append(clause.id)
+            if not rule.holds(call):
+                out.append(clause_id)
         except Undefined:
             continue
     return out

@@ -204,13 +204,11 @@ class CountsConsistent(Rule):
             for c in calls
         ):
             raise Undefined("counts lengths differ from e * epWorldSize")
+        mine = [tuple(getattr(c, self.mine)) for c in calls]
+        theirs = [tuple(getattr(c, self.theirs)) for c in calls]
         ranks = range(len(calls))
-        return all(
-            getattr(calls[r], self.mine)[s * e + j] == getattr(calls[s], self.theirs)[r * e + j]
-            for r in ranks
-            for s in ranks
-            for j in range(e)
-        )
+        return all(mine[r][s * e:(s + 1) * e] == theirs[s][r * e:(r + 1) * e]
+                   for r in ranks for s in ranks)
 
     def describe(self) -> str:
         return f"{self.mine}[r][s*e+j] == {self.theirs}[s][r*e+j] for all ranks"

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 
 from ops.moe.data import input_recipe, mm_weight, mm_weight_logical, mm_x
-from spec.data import block_values, key, np_dtype, random_values
+from spec.data import block_values, key, keys, np_dtype, random_values
 
 __all__ = ["gmm_weight", "gmm_weight_logical", "gmm_x", "gmm_x_block", "gmm_x_blocks", "input_for",
            "key", "mm_weight", "mm_weight_logical", "mm_x", "np_dtype"]
@@ -15,9 +15,9 @@ __all__ = ["gmm_weight", "gmm_weight_logical", "gmm_x", "gmm_x_block", "gmm_x_bl
 
 def gmm_x_blocks(case, pairs: list[tuple[int, int, int]]) -> np.ndarray:
     """The rows of blocks (src, dst, expert), in the order given, stacked: (rows, H1)."""
-    keys = [key(case.seed, "gmmX", s, r, j) for s, r, j in pairs]
+    addressed = keys(case.seed, "gmmX", pairs)
     counts = [case.send[s][r * case.e + j] for s, r, j in pairs]
-    flat = block_values(keys, [c * case.h1 for c in counts], case.dtype)
+    flat = block_values(addressed, [c * case.h1 for c in counts], case.dtype)
     return flat.reshape(sum(counts), case.h1)
 
 

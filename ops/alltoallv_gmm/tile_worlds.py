@@ -18,6 +18,7 @@ from ops.alltoallv_gmm.case import Case, Shared
 from ops.alltoallv_gmm.params import FLOAT_DTYPES
 from ops.alltoallv_gmm.tiles import Tiling, tiling
 from ops.alltoallv_gmm.worlds import Pins, Unreachable, world_bytes
+from ops.moe.case import as_matrix
 from spec.profiles import Profile
 from strategies import tier as tiers
 from strategies.choices import Choices
@@ -131,7 +132,7 @@ def tile_world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins,
         shared_desc = Shared(bs, h2, n2)
     case = Case(
         product=product, ep=ep, e=e, h1=h1, n1=n1,
-        send=tuple(tuple(int(v) for v in row) for row in send), dtype=dtype,
+        send=as_matrix(send), dtype=dtype,
         shared=shared_desc, trans_gmm_weight=trans_gmm, trans_mm_weight=trans_mm,
         permute_out_flag=flag, seed=ch.int(0, 2**31 - 1, "data seed"), clause=clause,
         side="valid",

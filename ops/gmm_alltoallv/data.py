@@ -16,8 +16,9 @@ import functools
 
 import numpy as np
 
+from golden.judges import as_f64
 from ops.moe.data import input_recipe, mm_weight, mm_weight_logical, mm_x
-from spec.data import block_values, key, np_dtype, random_values
+from spec.data import block_values, key, keys, np_dtype, random_values
 
 __all__ = ["gmm_weight", "gmm_weight_expert", "gmm_weight_logical", "gmm_x", "gmm_x_blocks",
            "identity_scale", "input_for", "key", "mm_weight", "mm_weight_logical", "mm_x"]
@@ -26,9 +27,9 @@ __all__ = ["gmm_weight", "gmm_weight_expert", "gmm_weight_logical", "gmm_x", "gm
 def gmm_x_blocks(case, blocks: list[tuple[int, int, int]]) -> np.ndarray:
     """The rows of blocks (source s, expert rank r, local expert j), in the order given,
     stacked: (rows, H1)."""
-    keys = [key(case.seed, "gmmX", s, r, j) for s, r, j in blocks]
+    addressed = keys(case.seed, "gmmX", blocks)
     counts = [case.dispatch[s][r * case.e + j] for s, r, j in blocks]
-    flat = block_values(keys, [c * case.h1 for c in counts], case.dtype)
+    flat = block_values(addressed, [c * case.h1 for c in counts], case.dtype)
     return flat.reshape(sum(counts), case.h1)
 
 
@@ -44,16 +45,18 @@ def identity_scale(j: int) -> float:
     return 2.0 ** (j % 4 - 1)
 
 
-def gmm_weight_expert(case, rank: int, j: int) -> np.ndarray:
-    """gmmWeight[j] of `rank` as the formula uses it: (H1, N1), read-only.
+def gmm_weight_expert(case, rank: int, j: int, float64: bool = False) -> np.ndarray:
+    """gmmWeight[j] of `rank` as the formula uses it: (H1, N1), read-only; in float64 (exactly)
+    for an oracle that asks.
 
     Every rank's oracle reads every rank's expert weights (its rows went through all of them),
     so in a world whose ranks share this process a small weight is made once, not once a rank
     (at most 64 Ki elements each, 1024 of them); spec.data keeps the large blocks itself."""
     address = (case.seed, case.weights, case.h1, case.n1, case.dtype, rank, j)
     if case.h1 * case.n1 <= SMALL_WEIGHT:
-        return _small_weight(*address)
-    return _expert_weight(*address)
+        return (_small_weight_f64 if float64 else _small_weight)(*address)
+    w = _expert_weight(*address)
+    return as_f64(w) if float64 else w
 
 
 SMALL_WEIGHT = 1 << 16  # elements
@@ -70,6 +73,13 @@ def _expert_weight(seed: int, weights: str, h1: int, n1: int, dtype: str, rank: 
 
 
 _small_weight = functools.lru_cache(maxsize=1024)(_expert_weight)
+
+
+@functools.lru_cache(maxsize=1024)
+def _small_weight_f64(*address: object) -> np.ndarray:
+    w = as_f64(_small_weight(*address))
+    w.flags.writeable = False
+    return w
 
 
 def gmm_weight_logical(case, rank: int) -> np.ndarray:

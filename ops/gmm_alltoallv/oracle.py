@@ -57,7 +57,7 @@ def y_golden(case, rank: int, rows: np.ndarray | None = None) -> np.ndarray:
     for g in range(case.ep * case.e):
         if off[g + 1] == off[g]:
             continue
-        w = as_f64(data.gmm_weight_expert(case, g // case.e, g % case.e))
+        w = data.gmm_weight_expert(case, g // case.e, g % case.e, float64=True)
         for lo in range(off[g], off[g + 1], CHUNK_ROWS):  # float64 a slice at a time
             hi = min(lo + CHUNK_ROWS, off[g + 1])
             y[lo:hi] = as_f64(x[lo:hi]) @ w

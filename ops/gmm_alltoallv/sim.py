@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Any
 
 import ml_dtypes
@@ -102,9 +103,13 @@ class Args:
     def n1(self) -> int:
         return int(self.gw.shape[1] if self.trans else self.gw.shape[2])
 
-    @property
+    @cached_property
     def bsk(self) -> int:
         return sum(self.rc)
+
+    @cached_property
+    def sent(self) -> int:
+        return sum(self.sc)
 
     @property
     def bs(self) -> int:
@@ -120,7 +125,7 @@ def _volume(c: Args, b: Behavior, per_peer: bool) -> bool:
     card's least direction, or any peer's share in either."""
     row = c.n1 * 2
     if not per_peer:
-        return not within(min(sum(c.sc), sum(c.rc)) * row, b.limits["volume.card"])
+        return not within(min(c.sent, c.bsk) * row, b.limits["volume.card"])
     return any(not within(sum(counts[p * c.e:(p + 1) * c.e]) * row, b.limits["volume.peer"])
                for counts in (c.sc, c.rc) for p in range(c.ep))
 
@@ -163,9 +168,9 @@ TILING_CHECKS: tuple[Check, ...] = (
     Check("range.e_ep", lambda c, b: not within(c.e * c.ep, b.limits["e_ep"])),
     Check("counts.send_len", lambda c, b: len(c.sc) != c.e * c.ep),
     Check("counts.recv_len", lambda c, b: len(c.rc) != c.e * c.ep),
-    Check("counts.send_sum", lambda c, b: sum(c.sc) != c.gx.shape[0]),
+    Check("counts.send_sum", lambda c, b: c.sent != c.gx.shape[0]),
     Check("counts.recv_sum", lambda c, b: c.bsk != c.y.shape[0]),
-    Check("counts.send_range", lambda c, b: any(not 0 <= v <= sum(c.sc) for v in c.sc)),
+    Check("counts.send_range", lambda c, b: any(not 0 <= v <= c.sent for v in c.sc)),
     Check("counts.recv_range", lambda c, b: any(not 0 <= v <= c.bsk for v in c.rc)),
     Check("range.H1", lambda c, b: not within(c.h1, b.limits["H1"])),
     Check("range.BSK", lambda c, b: not within(c.bsk, b.limits["BSK"])),
@@ -314,13 +319,13 @@ class SimBackend(CheckedSim):
         """Destination-rank-major, local-expert-minor: for s, for j, the rows of expert j that
         go back to rank s (within expert j, the destinations follow one another in rank order)."""
         e, ep, sc = a["gmm_weight"].shape[0], a["ep_world_size"], a["send_counts"]
-        starts = [lo for lo, _ in self.expert_rows(a)]
+        next_row = [lo for lo, _ in self.expert_rows(a)]  # expert j's next row to send back
         at = 0
         for s in range(ep):
             for j in range(e):
                 n = sc[s * e + j]
-                src = starts[j] + sum(sc[t * e + j] for t in range(s))
-                out[at:at + n] = rows[src:src + n]
+                out[at:at + n] = rows[next_row[j]:next_row[j] + n]
+                next_row[j] += n
                 at += n
 
     def send_back(self, ctx: RankContext, a: dict, rows: np.ndarray) -> None:

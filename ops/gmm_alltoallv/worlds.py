@@ -16,6 +16,7 @@ import numpy as np
 
 from ops.gmm_alltoallv.case import Case, Shared
 from ops.gmm_alltoallv.params import FLOAT_DTYPES
+from ops.moe.case import as_matrix
 from spec.profiles import Profile, known
 from strategies import tier as tiers
 from strategies.choices import Choices, Unreachable
@@ -59,7 +60,7 @@ def world_bytes(case: Case) -> int:
     for r in range(case.ep):
         a, bsk = case.a(r), case.bsk(r)
         total += 2 * case.h1 * a + 2 * case.e * weight + 4 * case.n1 * a + 12 * case.n1 * bsk
-        total += 8 * weight * sum(1 for v in case.dispatch[r] if v)
+        total += 8 * weight * (len(case.dispatch[r]) - case.dispatch[r].count(0))
         if case.shared is not None:
             bs, h2, n2 = case.shared.bs[r], case.shared.h2, case.shared.n2
             total += 2 * (bs * h2 + h2 * n2) + 12 * bs * n2
@@ -129,7 +130,7 @@ def build_world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins
         shared_desc = Shared(bs, h2, n2)
     case = Case(
         product=product, ep=ep, e=e, h1=h1, n1=n1,
-        dispatch=tuple(tuple(int(v) for v in row) for row in send), dtype=dtype,
+        dispatch=as_matrix(send), dtype=dtype,
         shared=shared_desc, trans_gmm_weight=trans_gmm, trans_mm_weight=trans_mm,
         weights="identity" if pins.identity else "random",
         seed=ch.int(0, 2**31 - 1, "data seed"), clause=clause, side=side,

@@ -11,6 +11,8 @@ from dataclasses import fields
 from functools import cached_property
 from typing import Any, ClassVar
 
+import numpy as np
+
 from spec.call import TensorDesc
 from spec.case import (
     CaseFormatError,
@@ -31,6 +33,11 @@ ENTRIES = ("v1", "v2")
 STAGES = ("both", "first")
 
 
+def as_matrix(rows: Any) -> tuple[tuple[int, ...], ...]:
+    """A drawn routing matrix (an array or nested lists) as a case stores it: tuples of ints."""
+    return tuple(map(tuple, np.asarray(rows, np.int64).tolist()))
+
+
 class MoeCase(JsonCase):
     """The behaviour both MoE operators' cases share; fields come from the dataclass below it."""
 
@@ -43,9 +50,16 @@ class MoeCase(JsonCase):
     def columns(self) -> tuple[tuple[int, ...], ...]:
         """Every rank r's column block of the matrix, [s*e + j] = matrix[s][r*e + j], read once
         (a world of ep 64 asks often)."""
-        m, e = getattr(self, self.MATRIX), self.e
-        return tuple(tuple(m[s][r * e + j] for s in range(self.ep) for j in range(e))
-                     for r in range(self.ep))
+        m, e, ep = getattr(self, self.MATRIX), self.e, self.ep
+        if len(m) == ep and all(len(row) == ep * e for row in m):
+            try:
+                blocks = np.asarray(m, np.int64).reshape(ep, ep, e).transpose(1, 0, 2)
+            except OverflowError:  # a count past int64 (an invalid case's): read it as it is
+                pass
+            else:
+                return tuple(map(tuple, blocks.reshape(ep, ep * e).tolist()))
+        return tuple(tuple(m[s][r * e + j] for s in range(ep) for j in range(e))
+                     for r in range(ep))
 
     def shared_tensors(self, rank: int) -> dict[str, TensorDesc]:
         """The shared expert's mmX, mmWeight and mmY of `rank` (none without one)."""

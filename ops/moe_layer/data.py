@@ -14,7 +14,7 @@ import numpy as np
 
 from ops.alltoallv_gmm import data as dispatch_data
 from spec.call import TensorDesc
-from spec.data import block_values, key, np_dtype, random_values
+from spec.data import block_values, keys, np_dtype, random_values
 
 
 def identity_shift(j: int) -> int:
@@ -44,9 +44,9 @@ def w2(case, rank: int) -> np.ndarray:
 def grad_blocks(case, blocks: list[tuple[int, int, int]]) -> np.ndarray:
     """Rows of the gradient of gmmY for blocks (source s, expert rank r, expert j), stacked:
     each block addressed by where its tokens came from, like the tokens themselves."""
-    keys = [key(case.seed, "gmmYGrad", s, r, j) for s, r, j in blocks]
+    addressed = keys(case.seed, "gmmYGrad", blocks)
     counts = [case.send[s][r * case.e + j] for s, r, j in blocks]
-    flat = block_values(keys, [c * case.n1 for c in counts], case.dtype)
+    flat = block_values(addressed, [c * case.n1 for c in counts], case.dtype)
     return flat.reshape(sum(counts), case.n1)
 
 
