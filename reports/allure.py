@@ -23,7 +23,7 @@ import pytest
 
 from fixtures.harness import FINDING_KINDS
 from reports.records import CASES, _cell_of, _dist_version, _regression_of, cann_version, suite_version
-from reports.results import CASES_FILE, record_case
+from reports.results import CASES_FILE
 from spec.operator import AREAS
 from spec.outcome import FAILURE, Cell
 from suites._conformance import OPTIONS
@@ -264,9 +264,8 @@ class AllureReports:
         # `e` differs between the hypothesis examples of one test, so it is shown for the case
         # attached below but excluded from the history id (a test keeps one history); an
         # operator whose case model has no `e` has nothing to show there.
-        shown = record_case(record)
-        if "e" in shown:
-            allure.dynamic.parameter("e", shown["e"], excluded=True)
+        if "e" in record:
+            allure.dynamic.parameter("e", record["e"], excluded=True)
         allure.dynamic.parameter("cases run", len(records), excluded=True)
         if failing:  # only a failure carries its case: a passing one is in cases.jsonl.gz
             allure.attach(case_json(record["case"]), "case JSON (failing case)",

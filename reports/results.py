@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import ops
+from strategies import ReplayError, rebuild
 
 RUN_FILE = "run.json"
 ITEMS_FILE = "items.jsonl"
@@ -45,11 +46,23 @@ def cell_id(cell: dict) -> str:
 
 def record_case(rec: dict) -> dict:
     """The case of a record as its JSON dict: a failing record has it whole (`case`), a
-    passing one compact (`case_z`), unpacked by its operator's case model (the cell names the
-    operator; spec.case.pack_compact)."""
+    passing one as the choices that drew it (`drawn`: built again, and checked against the
+    record's case id) or compact (`case_z`, unpacked by its operator's case model; the cell
+    names the operator)."""
     if "case" in rec:
         return rec["case"]
-    return ops.get(rec["cell"]["operator"]).case_type.dict_from_compact(rec["case_z"])
+    op = ops.get(rec["cell"]["operator"])
+    if "drawn" not in rec:
+        return op.case_type.dict_from_compact(rec["case_z"])
+    try:
+        case = rebuild(op, rec["cell"], rec["drawn"])
+    except (ReplayError, ValueError, KeyError, IndexError, TypeError) as err:
+        raise ResultsError(f"case {rec.get('case_id')}: its recorded choices do not build it "
+                           f"again ({err}); was the suite changed since the run?") from err
+    if case.id != rec["case_id"]:
+        raise ResultsError(f"case {rec['case_id']}: its recorded choices build case {case.id}; "
+                           "was the suite changed since the run?")
+    return json.loads(case.to_json(None))
 
 
 def record_key(rec: dict) -> str:

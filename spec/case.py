@@ -16,7 +16,10 @@ import hashlib
 import json
 import sys
 import zlib
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
+from functools import cached_property
+from itertools import chain
 from typing import Any, ClassVar
 
 from spec.call import CallBase, TensorDesc
@@ -30,6 +33,13 @@ class JsonCase:
     `COMPACT_MATRIX`, packed), its id (a digest of its JSON) and a copy with changes."""
 
     COMPACT_MATRIX: ClassVar[str] = "send"
+    drawn_with: tuple[int, ...] | None = None  # the choices its builder drew, if drawn
+
+    def drawn_from(self, choices: Sequence[int]) -> Any:
+        """This case, remembering the choices its builder drew (strategies.rebuild builds it
+        again from them); a copy made by `with_` forgets them."""
+        object.__setattr__(self, "drawn_with", tuple(choices))
+        return self
 
     def to_json(self, indent: int | None = 1) -> str:
         return json.dumps(self.to_dict(), indent=indent, ensure_ascii=False)
@@ -52,8 +62,9 @@ class JsonCase:
         """The JSON dict (`to_dict`) of a case written by `to_compact`."""
         return unpack_compact(text, cls.COMPACT_MATRIX)
 
-    @property
+    @cached_property
     def id(self) -> str:
+        """A digest of the case's JSON, computed once (records, replays and reports all ask)."""
         return hashlib.sha256(self.to_json(None).encode()).hexdigest()[:12]
 
     def with_(self, **changes: Any) -> Any:
@@ -96,14 +107,15 @@ def pack_compact(d: dict[str, Any], matrix: str = "send") -> str:
     field `matrix`), then the matrix as packed little-endian integers of the narrowest type,
     deflated, in base64."""
     d = dict(d)
-    flat = [v for row in d[matrix] for v in row]
-    code = next(c for c, bits in _PACKED if all(-(1 << bits) <= v < (1 << bits) for v in flat))
+    flat = list(chain.from_iterable(d[matrix]))
+    lo, hi = (min(flat), max(flat)) if flat else (0, 0)
+    code = next(c for c, bits in _PACKED if -(1 << bits) <= lo and hi < (1 << bits))
     packed = array.array(code, flat)
     if sys.byteorder == "big":
         packed.byteswap()
     d[matrix] = {"lengths": [len(row) for row in d[matrix]], "type": code}
     raw = json.dumps(d, separators=(",", ":")).encode() + b"\n" + packed.tobytes()
-    return base64.b64encode(zlib.compress(raw, 9)).decode("ascii")
+    return base64.b64encode(zlib.compress(raw, 6)).decode("ascii")
 
 
 def unpack_compact(text: str, matrix: str = "send") -> dict[str, Any]:

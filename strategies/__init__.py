@@ -18,9 +18,20 @@ from hypothesis import strategies as st
 from spec.expect import expect_case
 from spec.profiles import Profile
 from strategies import tier
-from strategies.choices import Choices, Drawn, Minimal, Pinned, Seeded, Unreachable
+from strategies.choices import (
+    Choices,
+    Drawn,
+    Minimal,
+    Pinned,
+    Recording,
+    ReplayError,
+    Replaying,
+    Seeded,
+    Unreachable,
+)
 
-__all__ = ["clause_cases", "intended", "probe", "reachable", "tier", "world_bytes"]
+__all__ = ["ReplayError", "clause_cases", "drawn_form", "intended", "probe", "reachable", "rebuild",
+           "tier", "world_bytes"]
 
 
 def _strategies(profile: Profile):
@@ -70,14 +81,47 @@ def clause_cases(draw, clause: str, side: str, product: str, ep: int, profile: P
                  ) -> Any:
     """A case of `profile`'s operator on `side` of `clause` in a world of `ep` ranks (of
     `dtype`, if given), a call of `entry`."""
+    recording = Recording(Drawn(draw))
     try:
-        case = on_entry(_builder(profile, clause, side)(_pinned(Drawn(draw), dtype), product,
+        case = on_entry(_builder(profile, clause, side)(_pinned(recording, dtype), product,
                                                         ep, profile), entry, comm_mode)
     except Unreachable:
         reject()
     if intended(case, profile) is not None:
         reject()
-    return case
+    return case.drawn_from(recording.values)
+
+
+def drawn_form(drawn: Any, ran: Any, profile: Profile, entry: str, comm_mode: str | None
+               ) -> dict | None:
+    """What `rebuild` needs to make `ran` again (the case `clause_cases` drew, as it ran, maybe
+    capped to its first stage): its choices and the run's profile, tier and entry, a few dozen
+    bytes where the case is kilobytes; None when `ran` is not such a case."""
+    if drawn.drawn_with is None or profile.path.parent != profile.operator.profile_dir:
+        return None
+    if ran is not drawn and ran != drawn.with_(stage=ran.stage):
+        return None
+    return {"choices": list(drawn.drawn_with), "profile": profile.name,
+            "tier": tier.current().name, "entry": entry, "comm_mode": comm_mode,
+            "stage": ran.stage}
+
+
+def rebuild(op: Any, cell: dict, form: dict) -> Any:
+    """The case of a record's `drawn_form`, for the cell it was drawn for (`cell`: operator,
+    clause, side, product, ep, dtype), built again by the same builder from the same choices.
+    ReplayError when the choices no longer build a case (the builders changed since the run)."""
+    profile = op.profile(form["profile"])
+    before = tier.current().name
+    tier.use(form["tier"])
+    try:
+        case = on_entry(_builder(profile, cell["clause"], cell["side"])(
+            _pinned(Replaying(form["choices"]), cell["dtype"]), cell["product"], cell["ep"],
+            profile), form["entry"], form["comm_mode"])
+    except Unreachable as err:
+        raise ReplayError(f"the recorded choices build no case: {err}") from err
+    finally:
+        tier.use(before)
+    return case if case.stage == form["stage"] else case.with_(stage=form["stage"])
 
 
 def probes() -> list[Choices]:

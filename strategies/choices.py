@@ -3,7 +3,9 @@
 The case builders in this package are plain functions of a `Choices`. Under hypothesis each
 choice is a labelled draw (so failures shrink and replay); under `Minimal` every choice takes
 its smallest option, which turns a builder into a deterministic probe: if even the minimal world
-cannot break a clause alone at some world size, that cell is unreachable and says so.
+cannot break a clause alone at some world size, that cell is unreachable and says so. A
+`Recording` keeps a build's answers as a few integers and a `Replaying` gives them back, so a
+passing case's record holds those instead of its world (an ep 128 routing matrix is 32 Ki counts).
 """
 
 from __future__ import annotations
@@ -92,3 +94,54 @@ class Seeded:
 
     def bool(self, label: str) -> bool:
         return self.extreme == "max" or self.rnd.random() < 0.5
+
+
+class ReplayError(ValueError):
+    """Recorded choices that do not rebuild their case (the builders changed since the run)."""
+
+
+class Recording:
+    """Another `Choices` whose answers are kept, in order, as integers (an option by its index)."""
+
+    def __init__(self, inner: Choices) -> None:
+        self.inner, self.values = inner, []
+
+    def int(self, lo: int, hi: int, label: str) -> int:
+        value = self.inner.int(lo, hi, label)
+        self.values.append(value)
+        return value
+
+    def choice(self, options: Sequence[T], label: str) -> T:
+        value = self.inner.choice(options, label)
+        self.values.append(list(options).index(value))
+        return value
+
+    def bool(self, label: str) -> bool:
+        value = self.inner.bool(label)
+        self.values.append(int(value))
+        return value
+
+
+class Replaying:
+    """The answers a `Recording` kept, given back in order."""
+
+    def __init__(self, values: Sequence[int]) -> None:
+        self.values, self.at = values, 0
+
+    def _next(self, label: str) -> int:
+        if self.at >= len(self.values):
+            raise ReplayError(f"the recorded choices ran out at {label!r}")
+        self.at += 1
+        return self.values[self.at - 1]
+
+    def int(self, lo: int, hi: int, label: str) -> int:
+        return self._next(label)
+
+    def choice(self, options: Sequence[T], label: str) -> T:
+        index = self._next(label)
+        if not 0 <= index < len(options):
+            raise ReplayError(f"recorded option {index} of {label!r} is not among {len(options)}")
+        return options[index]
+
+    def bool(self, label: str) -> bool:
+        return bool(self._next(label))

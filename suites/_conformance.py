@@ -33,7 +33,7 @@ from spec.outcome import (
     Skip,
 )
 from spec.profiles import Profile
-from strategies import clause_cases, probe, world_bytes
+from strategies import clause_cases, drawn_form, probe, world_bytes
 from strategies import tier as tiers
 
 INVALID_WORLD_SIZES = (2, 4, 12, 128)  # candidates for an unsupported epWorldSize
@@ -268,7 +268,10 @@ class Conformance:
                           and r["outcome"] == result.outcome), None)
             if known is not None:
                 records.remove(known)
-            records.append(known or case_record(cell, result, time.perf_counter() - start))
+            run = self.opts.runs[cell.operator]
+            records.append(known or case_record(
+                cell, result, time.perf_counter() - start,
+                drawn_form(case, result.case, run.profile, self.opts.entry, self.opts.comm_mode)))
             if not result.passed:
                 path = self.save_case(result.case, replay_name)
                 note(f"case JSON: {path}")
@@ -376,10 +379,11 @@ def _hide_for_verdicts(excinfo: pytest.ExceptionInfo | None) -> bool:
 __tracebackhide__ = _hide_for_verdicts
 
 
-def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:
+def case_record(cell: Cell, result: CaseResult, seconds: float, drawn: dict | None = None
+                ) -> dict:
     """A case's line of cases.jsonl.gz. A failing case keeps everything; a passing one what the
-    matrix and a replay need: its verdict, the clause sides it told about, its case compact, its
-    timings."""
+    matrix and a replay need: its verdict, the clause sides it told about, its timings, and its
+    case as the choices that drew it (`drawn`, strategies.drawn_form) or else compact."""
     plan = result.plan
     record = {
         "cell": cell.__dict__,
@@ -398,11 +402,16 @@ def case_record(cell: Cell, result: CaseResult, seconds: float) -> dict:
         "seconds": round(seconds, 4),
         "timings": _timings(result),
     }
+    if hasattr(result.case, "e"):  # shown beside the test in Allure (a test's cases differ in e)
+        record["e"] = result.case.e
     if result.outcome == "failed":
         record["case"] = json.loads(result.case.to_json(None))
     else:
         del record["findings"], record["verdicts"]  # none; the judge's numbers of a pass
-        record["case_z"] = result.case.to_compact()
+        if drawn is not None:
+            record["drawn"] = drawn
+        else:
+            record["case_z"] = result.case.to_compact()
     return record
 
 
