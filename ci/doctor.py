@@ -253,10 +253,13 @@ def recovery_check(world, module: Hooks, backend: object, case: object, profile:
 
 
 def suite_command(backend: str, product: str, profile: str, lease: tuple[int, ...],
-                  options: list[str]) -> str:
+                  options: list[str], operator: str | None = None) -> str:
+    """The suite's command for this host: of the operator the doctor checked, when it was
+    named (its profile is that operator's)."""
     opts = "".join(f" --backend-option {o}" for o in options)
-    return (f"python -m pytest suites --backend {backend} --product {product} --spec-profile "
-            f"{profile} --devices {devmod.format_devices(lease)}{opts}")
+    only = f" --operator {operator}" if operator else ""
+    return (f"python -m pytest suites{only} --backend {backend} --product {product} "
+            f"--spec-profile {profile} --devices {devmod.format_devices(lease)}{opts}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -317,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
               "again")
         return _cli.FAILED
     print("run: " + suite_command(args.backend, product, profile_name, lease,
-                                  args.backend_option))
+                                  args.backend_option, op.name if args.operator else None))
     return _cli.OK
 
 

@@ -60,6 +60,16 @@ def test_a_clean_host_passes_and_prints_the_suite_command(tmp_path):
                          "--spec-profile cann-2026.07 --devices 0,1,2,3,4,5,6,7")
 
 
+def test_a_clean_host_passes_for_the_combine_operator_and_names_it_in_the_command(tmp_path):
+    code, lines = doctor(tmp_path, *TORCH_NPU, "--operator", "gmm_alltoallv")
+    assert code == 0, "\n".join(lines)
+    for name in ("npu_gmm_alltoallv", "valid case", "known rejection", "recovery after a kill"):
+        assert line(lines, f"[ok  ] {name}:")
+    assert lines[-1] == ("run: python -m pytest suites --operator gmm_alltoallv --backend "
+                         "torch_npu --product 910_95 --spec-profile cann-2026.07 "
+                         "--devices 0,1,2,3,4,5,6,7")
+
+
 def assert_names_the_fault(code: int, lines: list[str], start: str, says: str) -> None:
     """A broken host: exit 1, the FAIL line saying what is wrong and the fix, no cases run."""
     assert code == 1, "\n".join(lines)
