@@ -47,7 +47,10 @@ def intended(case: Any, profile: Profile) -> str | None:
     """None when the case is what its side claims under `profile`, else what is wrong."""
     exp = expect_case(case, profile)
     if case.side == "valid":
-        return None if exp.outcome == "success" else f"not valid: {exp.describe()}"
+        if exp.outcome != "success":
+            return f"not valid: {exp.describe()}"
+        refused = getattr(_strategies(profile), "refused", None)  # a composite's halves
+        return refused(case, profile) if refused is not None else None
     if case.clause not in exp.violated:
         return f"does not break {case.clause}"
     extra = _strategies(profile).tolerated(case, profile, set(exp.violated - {case.clause}))

@@ -199,6 +199,17 @@ def test_drawn_worlds_are_valid_for_both_operators(data):
         assert case.h1 == case.n1
 
 
+@pytest.mark.parametrize("mode", MODES)
+def test_a_commmode_a_half_rejects_leaves_the_round_trip_unreachable_with_its_reason(mode):
+    shipped = OP.profile("cann-2026.07")
+    clause = f"ROUNDTRIP.{mode}"
+    case, why = probe(clause, "valid", "A3", 8, shipped, "float16", "v2", "ccu")
+    assert case is None
+    assert "rejects this world: status 161002 from the first stage (PRODUCT.A3.commMode)" in why
+    case, why = probe(clause, "valid", "910_95", 8, shipped, "float16", "v2", "ccu")
+    assert case is not None and (case.entry, case.comm_mode) == ("v2", "ccu"), why
+
+
 def test_larger_worlds_are_left_to_nightly_with_the_reason():
     case, why = probe("ROUNDTRIP.identity", "valid", "910_95", 16, DOC)
     assert case is None and "pr tier computes the round trip at ep <= 8" in why

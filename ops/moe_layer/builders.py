@@ -75,7 +75,7 @@ def build(mode: str) -> Builder:
         if ep > MAX_EP.get(tier.name, ep):
             raise Unreachable(f"the {tier.name} tier computes the round trip at ep <= "
                               f"{MAX_EP[tier.name]}; the nightly tier at every size")
-        dispatch_profile, combine_profile = half_profiles(profile)
+        dispatch_profile = half_profiles(profile)[0]
         if mode == "identity":
             h = ch.choice(IDENTITY_H, "H1 = N1")
             pins = dispatch_worlds.Pins(h1=h, n1=h, shared=False, flag=True, trans_gmm=False)
@@ -90,14 +90,9 @@ def build(mode: str) -> Builder:
         send = _skew(ch, [list(row) for row in world.send], world.e, ep)
         world = world.with_(product=product, send=tuple(tuple(row) for row in send))
         case = Case(world, mode, mode == "backward" and ch.bool("transGmmWeight"), clause)
-        for half, half_profile in ((case.dispatch, dispatch_profile),
-                                   (case.combine, combine_profile)):
-            if mode == "backward" and half is case.dispatch:
-                continue  # the backward pairing calls the combine alone
-            exp = expect_case(half, half_profile)
-            if exp.outcome != "success":
-                raise Unreachable(f"{half_profile.operator.title} rejects this world: "
-                                  f"{exp.describe()}")
+        why = refused(case, profile)
+        if why:
+            raise Unreachable(why)
         size = world_bytes(case)
         why = tier.computable(size, ep)
         if why:
@@ -111,6 +106,19 @@ def build(mode: str) -> Builder:
         return case
 
     return draw
+
+
+def refused(case: Case, profile: Profile) -> str | None:
+    """Why a half of the pair rejects the case as it is called (its entry point and commMode
+    included: the run sets those after the builder, strategies.intended asks again), or None."""
+    for half, half_profile in zip((case.dispatch, case.combine), half_profiles(profile),
+                                  strict=True):
+        if case.mode == "backward" and half is case.dispatch:
+            continue  # the backward pairing calls the combine alone
+        exp = expect_case(half, half_profile)
+        if exp.outcome != "success":
+            return f"{half_profile.operator.title} rejects this world: {exp.describe()}"
+    return None
 
 
 VALID: dict[str, Builder] = {c.id: build(c.id.split(".")[1]) for c in CLAUSES
