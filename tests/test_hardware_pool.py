@@ -210,12 +210,14 @@ def test_hardware_an_attached_rank_with_the_wrong_environment_is_refused(tmp_pat
 
 
 def test_hardware_a_first_start_on_devices_still_recovering_waits(tmp_path: Path) -> None:
-    # A previous run was killed: its devices are still recovering when this run starts.
+    # A previous run was killed: its devices are still recovering when this run starts (for
+    # 5 s: long enough that on a loaded host the recovery does not end between a rank's failed
+    # start and the pool's look at the devices, which would make it a start on healthy devices).
     env = host(tmp_path)
     state = tmp_path / "state"
     state.mkdir()
     for d in (0, 1):
-        (state / f"device-{d}.poisoned").write_text(f"{time.time() + 2:.3f}\n")
+        (state / f"device-{d}.poisoned").write_text(f"{time.time() + 5:.3f}\n")
     with ProcessWorld(2, NPU, timeout=6, leaser=None, env=env, backoff=(0.3,),
                       recovery_timeout=30) as world:
         result = result_of(any_world_plan(2, 91), world.run(any_world_plan(2, 91)))
