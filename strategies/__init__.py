@@ -78,6 +78,14 @@ def on_entry(case: Any, entry: str, comm_mode: str | None) -> Any:
     return case
 
 
+def _build(ch: Choices, clause: str, side: str, product: str, ep: int, profile: Profile,
+           dtype: str | None, entry: str, comm_mode: str | None) -> Any:
+    """The clause side's builder on `ch` (the cell's dtype pinned), as a call of `entry`: what
+    a drawn case, a probe and a rebuilt record all are."""
+    return on_entry(_builder(profile, clause, side)(_pinned(ch, dtype), product, ep, profile),
+                    entry, comm_mode)
+
+
 @st.composite
 def clause_cases(draw, clause: str, side: str, product: str, ep: int, profile: Profile,
                  dtype: str | None = None, entry: str = "v1", comm_mode: str | None = None
@@ -86,8 +94,7 @@ def clause_cases(draw, clause: str, side: str, product: str, ep: int, profile: P
     `dtype`, if given), a call of `entry`."""
     recording = Recording(Drawn(draw))
     try:
-        case = on_entry(_builder(profile, clause, side)(_pinned(recording, dtype), product,
-                                                        ep, profile), entry, comm_mode)
+        case = _build(recording, clause, side, product, ep, profile, dtype, entry, comm_mode)
     except Unreachable:
         reject()
     if intended(case, profile) is not None:
@@ -117,9 +124,8 @@ def rebuild(op: Any, cell: dict, form: dict) -> Any:
     before = tier.current().name
     tier.use(form["tier"])
     try:
-        case = on_entry(_builder(profile, cell["clause"], cell["side"])(
-            _pinned(Replaying(form["choices"]), cell["dtype"]), cell["product"], cell["ep"],
-            profile), form["entry"], form["comm_mode"])
+        case = _build(Replaying(form["choices"]), cell["clause"], cell["side"], cell["product"],
+                      cell["ep"], profile, cell["dtype"], form["entry"], form["comm_mode"])
     except Unreachable as err:
         raise ReplayError(f"the recorded choices build no case: {err}") from err
     finally:
@@ -137,10 +143,9 @@ def probe(clause: str, side: str, product: str, ep: int, profile: Profile,
     """A case on `side` of `clause` at `ep` ranks built by deterministic probes, or why none
     exists (the builders are tried with minimal, maximal and seeded choices)."""
     why = "no probe built a case"
-    build = _builder(profile, clause, side)
     for ch in probes():
         try:
-            case = on_entry(build(_pinned(ch, dtype), product, ep, profile), entry, comm_mode)
+            case = _build(ch, clause, side, product, ep, profile, dtype, entry, comm_mode)
         except Unreachable as err:
             why = str(err)
             continue
