@@ -12,6 +12,7 @@ from golden import JUDGES, exact, judge
 from ops.alltoallv_gmm import data
 from ops.alltoallv_gmm.case import Case, Shared
 from ops.alltoallv_gmm.oracle import expected_outputs, expert_row_offsets, permute_out
+from ops.moe import oracle as moe_oracle
 from tests.support.simrun import sim_outputs
 
 
@@ -67,6 +68,23 @@ def test_golden_products_are_float64_einsums():
         mm = np.einsum("bk,kn->bn", data.mm_x(case, r).astype(np.float64),
                        data.mm_weight_logical(case, r).astype(np.float64))
         assert np.allclose(out["mmY"], mm, rtol=1e-12, atol=0)
+
+
+@pytest.mark.parametrize("sizes", [(0, 5, 0, 0, 3, 9, 1, 0), (13,), (0, 0), (4, 4, 4, 1)])
+def test_grouped_product_is_each_groups_einsum_across_slice_boundaries(monkeypatch, sizes):
+    """Rows go to float64 a slice at a time across group boundaries: with slices of 4 rows,
+    groups that are empty, end on a slice boundary, or span several slices still take their
+    own weight, row for row."""
+    monkeypatch.setattr(moe_oracle, "SLICE_ROWS", (4, 4))
+    rng = np.random.default_rng(5)
+    off = [0, *np.cumsum(sizes).tolist()]
+    x = rng.standard_normal((off[-1], 6)).astype(np.float16)
+    w = rng.standard_normal((len(sizes), 6, 3))
+    y = moe_oracle.grouped_product(x, off, w.__getitem__, 3)
+    assert y.shape == (off[-1], 3)
+    for g in range(len(sizes)):
+        want = np.einsum("ak,kn->an", x[off[g]:off[g + 1]].astype(np.float64), w[g])
+        assert np.allclose(y[off[g]:off[g + 1]], want, rtol=1e-12, atol=0)
 
 
 # -- judges against planted faults ----------------------------------------------------------

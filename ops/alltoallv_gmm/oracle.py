@@ -17,10 +17,8 @@ from golden import exact, judge, linear
 from golden.judges import Verdict, as_f64
 from golden.linear import Groups, linear_judge
 from ops.alltoallv_gmm import data, diagnose
-from ops.moe.oracle import judge_seed, mm_groups, mm_y
+from ops.moe.oracle import grouped_product, judge_seed, mm_groups, mm_y
 from spec.memo import memoised
-
-CHUNK_ROWS = 2048
 
 
 def permute_out(case, rank: int) -> np.ndarray:
@@ -39,13 +37,7 @@ def gmm_y(case, rank: int, permuted: np.ndarray | None = None,
     """gmmY in float64; `permuted` and `weight` (e, H1, N1) are the rank's inputs if given."""
     p = permute_out(case, rank) if permuted is None else permuted
     w = as_f64(data.gmm_weight_logical(case, rank) if weight is None else weight)
-    off = expert_row_offsets(case, rank)
-    y = np.empty((off[-1], case.n1), np.float64)
-    for j in range(case.e):
-        for lo in range(off[j], off[j + 1], CHUNK_ROWS):  # float64 a slice at a time
-            hi = min(lo + CHUNK_ROWS, off[j + 1])
-            y[lo:hi] = as_f64(p[lo:hi]) @ w[j]
-    return y
+    return grouped_product(p, expert_row_offsets(case, rank), w.__getitem__, case.n1)
 
 
 @memoised()

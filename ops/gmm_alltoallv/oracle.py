@@ -18,10 +18,8 @@ from golden import exact, judge, linear
 from golden.judges import Verdict, as_f64
 from golden.linear import Groups, linear_judge
 from ops.gmm_alltoallv import data
-from ops.moe.oracle import judge_seed, mm_groups, mm_y
+from ops.moe.oracle import grouped_product, judge_seed, mm_groups, mm_y
 from spec.data import np_dtype
-
-CHUNK_ROWS = 2048
 
 
 def returned_blocks(case, rank: int) -> list[tuple[int, int, int]]:
@@ -52,16 +50,10 @@ def y_exact(case, rank: int) -> np.ndarray:
 def y_golden(case, rank: int, rows: np.ndarray | None = None) -> np.ndarray:
     """y in float64; `rows` are the returned rows if given."""
     x = returned_rows(case, rank) if rows is None else rows
-    off = group_offsets(case, rank)
-    y = np.empty((off[-1], case.n1), np.float64)
-    for g in range(case.ep * case.e):
-        if off[g + 1] == off[g]:
-            continue
-        w = data.gmm_weight_expert(case, g // case.e, g % case.e, float64=True)
-        for lo in range(off[g], off[g + 1], CHUNK_ROWS):  # float64 a slice at a time
-            hi = min(lo + CHUNK_ROWS, off[g + 1])
-            y[lo:hi] = as_f64(x[lo:hi]) @ w
-    return y
+    e = case.e
+    return grouped_product(x, group_offsets(case, rank),
+                           lambda g: data.gmm_weight_expert(case, g // e, g % e, float64=True),
+                           case.n1)
 
 
 # -- what a rank's outputs are checked against -------------------------------------------------
