@@ -99,7 +99,33 @@ def _values(z: np.ndarray, dtype: str, scale: float) -> np.ndarray:
     m.view(np.uint32)[...] |= z << np.uint32(31)  # the sign: the hash's lowest bit
     if scale != 1.0:
         m *= np.float32(scale)
+    if (dtype == "float16" and m.size >= F16_BITS_MIN
+            and F16_NORMAL_SCALES[0] <= scale <= F16_NORMAL_SCALES[1]):
+        return _f16_of_normal(m)
     return m.astype(np_dtype(dtype))
+
+
+# Scales whose values (magnitudes 0.25 to 1 times the scale) are normal float16 numbers, with a
+# factor of two to spare at either end (float16's normal range is 2^-14 to 65504).
+F16_NORMAL_SCALES = (2.0**-11, 2.0**14)
+F16_BITS_MIN = 1 << 14  # fewer values round faster by astype than by their bits
+
+
+def _f16_of_normal(m: np.ndarray) -> np.ndarray:
+    """float32 values whose float16 roundings are normal numbers, rounded to float16 (to
+    nearest, ties to even) on their bits, CHUNK elements at a time: what `astype(float16)`
+    gives, about twice as fast (numpy converts to float16 one element at a time)."""
+    flat = m.reshape(-1)
+    out = np.empty(flat.size, np.uint16)
+    for a in range(0, flat.size, CHUNK):
+        bits = flat[a:a + CHUNK].view(np.uint32)
+        mag = bits & np.uint32(0x7FFFFFFF)
+        mag += np.uint32(0x0FFF) + ((mag >> np.uint32(13)) & np.uint32(1))  # ties to even
+        mag >>= np.uint32(13)
+        mag -= np.uint32((127 - 15) << 10)  # float32's exponent bias to float16's
+        mag |= (bits >> np.uint32(16)) & np.uint32(0x8000)
+        out[a:a + CHUNK] = mag
+    return out.view(np.float16).reshape(m.shape)
 
 
 CHUNK = 1 << 16  # elements hashed at a time: the temporaries stay in the core's cache

@@ -7,6 +7,7 @@ import dataclasses
 import re
 import shutil
 
+import numpy as np
 import pytest
 
 import ops
@@ -14,6 +15,7 @@ from ops.alltoallv_gmm import OPERATOR as OP
 from ops.alltoallv_gmm import PROFILE_DIR, available, load
 from ops.alltoallv_gmm.clauses import CLAUSE, CLAUSES, PRODUCTS
 from ops.alltoallv_gmm.params import PARAMS
+from spec import data as spec_data
 from spec.operator import AREAS
 from spec.profiles import ProfileError, inconsistent_mappings, missing_mappings
 from spec.rules import InRange
@@ -151,3 +153,26 @@ def test_ranges_are_the_published_ones():
     assert r("RANGE.K") == (2, 8, True, True)
     assert OP.world_sizes("A3") == (8, 16, 32, 64)
     assert OP.world_sizes("910_95") == (4, 8, 16, 32, 64)
+
+
+def test_float16_values_round_on_their_bits_as_astype_does():
+    """The float16 rounding of generated values works on float32 bits: for float32 values
+    across float16's normal range (ties, just past them, both signs) it gives astype's bits."""
+    rng = np.random.default_rng(1)
+    bits = rng.integers(0x38800000, 0x477FE000, size=400_000, dtype=np.uint32)
+    bits[:100_000] = (bits[:100_000] & ~np.uint32(0x1FFF)) | np.uint32(0x1000)  # ties
+    bits[100_000:200_000] |= np.uint32(0x1FFF)  # just under the next float16
+    bits[::2] |= np.uint32(0x80000000)
+    m = bits.view(np.float32)
+    want = m.astype(np.float16)
+    assert np.array_equal(spec_data._f16_of_normal(m.copy()).view(np.uint16), want.view(np.uint16))
+
+
+@pytest.mark.parametrize("scale", [1.0, 65535**-0.5, 2.0**-11, 2.0**14, 2.0**-13, 2.0**15])
+def test_float16_block_values_equal_the_float32_values_rounded(scale):
+    """Inside the fast path's scales and outside them, a float16 block holds its float32
+    values rounded by astype."""
+    keys = [12345, 2**63 + 7]
+    f16 = spec_data.block_values(keys, [3000, 70_000], "float16", scale)
+    f32 = spec_data.block_values(keys, [3000, 70_000], "float32", scale)
+    assert np.array_equal(f16.view(np.uint16), f32.astype(np.float16).view(np.uint16))
