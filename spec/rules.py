@@ -10,6 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from spec.call import CallBase as Call
 from spec.call import Undefined
 
@@ -192,6 +194,9 @@ class CountsConsistent(Rule):
         raise Undefined("a world rule")
 
     def holds_world(self, calls: Sequence[Call]) -> bool:
+        square = self._square(calls)
+        if square is not None:
+            return square
         for c in calls:
             if not getattr(c, self.mine) or not getattr(c, self.theirs):
                 raise Undefined("counts are null or empty")
@@ -209,6 +214,26 @@ class CountsConsistent(Rule):
         ranks = range(len(calls))
         return all(mine[r][s * e:(s + 1) * e] == theirs[s][r * e:(r + 1) * e]
                    for r in ranks for s in ranks)
+
+    def _square(self, calls: Sequence[Call]) -> bool | None:
+        """The rule over a regular world at once (n ranks, each with epWorldSize n and both
+        arrays n*e long, for some e): every rank's arrays as one n x n x e block; None for any
+        other world, which holds_world reads rank by rank."""
+        n = len(calls)
+        mine = [getattr(c, self.mine) for c in calls]
+        theirs = [getattr(c, self.theirs) for c in calls]
+        if not (all(mine) and all(theirs)) or any(c.ep_world_size != n for c in calls):
+            return None
+        try:
+            a, b = np.array(mine, np.int64), np.array(theirs, np.int64)
+        except (OverflowError, ValueError):  # a count past int64, or ragged arrays
+            return None
+        if a.ndim != 2 or a.shape != b.shape or a.shape[1] % n:
+            return None
+        if a.min() < 0 or b.min() < 0:
+            raise Undefined("negative counts are not token numbers")
+        e = a.shape[1] // n
+        return np.array_equal(a.reshape(n, n, e), b.reshape(n, n, e).transpose(1, 0, 2))
 
     def describe(self) -> str:
         return f"{self.mine}[r][s*e+j] == {self.theirs}[s][r*e+j] for all ranks"

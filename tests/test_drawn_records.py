@@ -10,9 +10,12 @@ import random
 import subprocess
 import sys
 from pathlib import Path
+from unittest import mock
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import ops
 from fixtures.protocol import ALL_CAPABILITIES
@@ -20,6 +23,7 @@ from fixtures.runner import plan_case, summarise
 from fixtures.world import ThreadWorld
 from ops.alltoallv_gmm.sim import SimBackend
 from reports.results import ResultsError, record_case
+from spec.call import Undefined
 from spec.data import key, keys
 from spec.outcome import Cell
 from spec.rules import CountsConsistent
@@ -136,3 +140,45 @@ def test_the_column_blocks_of_a_matrix_are_read_the_same_either_way() -> None:
     plain = tuple(tuple(m[s][r * e + j] for s in range(ep) for j in range(e)) for r in range(ep))
     assert case.columns == plain
     assert np.asarray(case.columns).shape == (ep, ep * e)
+
+
+class _Counts:
+    """What CountsConsistent reads of a call."""
+
+    def __init__(self, send, recv, ep_world_size) -> None:
+        self.send_counts, self.recv_counts, self.ep_world_size = send, recv, ep_world_size
+
+
+def _verdict(rule: CountsConsistent, calls) -> bool | str:
+    """The rule's verdict on a world, or the reason it has none (Undefined)."""
+    try:
+        return rule.holds_world(calls)
+    except Undefined as err:
+        return str(err)
+
+
+@given(st.data())
+@settings(max_examples=300, deadline=None)
+def test_the_counts_rule_reads_a_square_world_as_it_reads_rank_by_rank(data) -> None:
+    """Taken as one n x n x e block or rank by rank, the counts rule gives the same verdict (or
+    the same reason it has none) on consistent worlds, worlds with one count changed, negative
+    counts, a wrong epWorldSize and arrays of the wrong length."""
+    n, e = data.draw(st.integers(1, 5)), data.draw(st.integers(1, 3))
+    send = [[data.draw(st.integers(0, 3)) for _ in range(n * e)] for _ in range(n)]
+    recv = [[send[s][r * e + j] for s in range(n) for j in range(e)] for r in range(n)]
+    flaw = data.draw(st.sampled_from(["none", "count", "negative", "ep", "length"]))
+    r, i = data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, n * e - 1))
+    eps = [n] * n
+    if flaw == "count":
+        recv[r][i] += data.draw(st.sampled_from([-1, 1]))
+    elif flaw == "negative":
+        send[r][i] = -1
+    elif flaw == "ep":
+        eps[r] = n + 1
+    elif flaw == "length":
+        recv[r] = recv[r][:-1]
+    calls = [_Counts(tuple(send[k]), tuple(recv[k]), eps[k]) for k in range(n)]
+    for rule in (CountsConsistent(), CountsConsistent("send_counts", "recv_counts")):
+        at_once = _verdict(rule, calls)
+        with mock.patch.object(CountsConsistent, "_square", return_value=None):
+            assert at_once == _verdict(rule, calls)
