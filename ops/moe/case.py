@@ -7,7 +7,7 @@ keeps its own tensors, counts and faults.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import fields
+from dataclasses import fields, replace
 from functools import cached_property
 from typing import Any, ClassVar
 
@@ -71,8 +71,22 @@ class MoeCase(JsonCase):
                 "mmWeight": TensorDesc((n2, h2) if c.trans_mm_weight else (h2, n2), d),
                 "mmY": TensorDesc((bs, n2), d)}
 
+    @cached_property
+    def _calls(self) -> tuple[Any, ...]:
+        """Every rank's call with the default group, made once: the strategies' check, the
+        expectation and each rank's run read the same calls."""
+        return tuple(self.call(r) for r in range(self.ep))  # type: ignore[attr-defined]
+
     def calls(self, group: str = DEFAULT_GROUP) -> list[Any]:
-        return [self.call(r, group) for r in range(self.ep)]  # type: ignore[attr-defined]
+        return [self.rank_call(r, group) for r in range(self.ep)]
+
+    def rank_call(self, rank: int, group: str = DEFAULT_GROUP) -> Any:
+        """`call(rank, group)`, from the calls made once unless a fault sets the group."""
+        if group == DEFAULT_GROUP:
+            return self._calls[rank]
+        if any(f.param == "group" for f in self.faults):  # type: ignore[attr-defined]
+            return self.call(rank, group)  # type: ignore[attr-defined]
+        return replace(self._calls[rank], group=group)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"schema": self.SCHEMA}  # type: ignore[attr-defined]
