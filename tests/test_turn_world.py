@@ -6,12 +6,13 @@ from __future__ import annotations
 import threading
 import time
 
+import numpy as np
 import pytest
 
 from fixtures.backends import BackendError, BackendSpec
 from fixtures.harness import RankPlan
 from fixtures.runner import Worlds, plan_case
-from fixtures.world import ThreadWorld, TurnWorld
+from fixtures.world import ThreadWorld, TurnExchange, TurnWorld
 from ops.alltoallv_gmm import load
 from ops.alltoallv_gmm.case import Case
 from ops.alltoallv_gmm.sim import SimBackend
@@ -127,6 +128,30 @@ def test_ranks_in_different_collectives_are_aborted_with_what_each_called() -> N
         world.close()
     messages = [f.message for r in reports for f in r.findings]
     assert messages and any("rank 0 barrier" in m and "rank 1 alltoallv" in m for m in messages)
+
+
+class _TalksInTheFirstStage(SimBackend):
+    """Rank 0 calls the AlltoAllv in its first stage, while its peers are in the harness's
+    vote on going on to the second."""
+
+    def get_workspace_size(self, ctx, **kwargs):
+        if ctx.rank == 0:
+            ctx.comm.alltoallv([np.zeros(1, np.int8)] * ctx.world_size)
+        return super().get_workspace_size(ctx, **kwargs)
+
+
+def test_the_harness_vote_is_one_flag_a_rank_and_told_from_the_operators_collectives() -> None:
+    world = TurnWorld(4, lambda: _TalksInTheFirstStage("doc"), timeout=60)
+    try:
+        reports = world.run(_plan(_valid_case()))
+    finally:
+        world.close()
+    messages = [f.message for r in reports for f in r.findings]
+    assert any("rank 0 alltoallv" in m and "rank 1 the harness's vote" in m for m in messages)
+    exchange = TurnExchange(3, None)
+    exchange.arrived = {0: True, 1: False, 2: True}
+    exchange.complete()
+    assert exchange.received == {0: False, 1: False, 2: False}
 
 
 def test_each_rank_is_timed_by_its_own_cpu_not_its_peers_turns() -> None:
