@@ -115,7 +115,7 @@ def expect_case(case, profile: Profile) -> Expectation:
     return _expect_case(case if case.stage == "both" else case.with_(stage="both"), profile)
 
 
-@lru_cache(maxsize=512)
+@lru_cache(maxsize=32)  # a cell's probe and draws; a mutation replay's case on each entry
 def _expect_case(case, profile: Profile) -> Expectation:
     return expect(case.calls(), profile)
 

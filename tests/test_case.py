@@ -116,3 +116,21 @@ def test_transposed_weights_hold_the_same_logical_values():
     wt = data.gmm_weight(case.with_(trans_gmm_weight=True), 2)
     assert wt.shape == (2, 3, 5) and wt.flags.c_contiguous
     assert np.array_equal(wt.transpose(0, 2, 1), w)
+
+
+@settings(max_examples=20, deadline=None)
+@given(case=st.sampled_from(["DTYPE.gmmX", "RANGE.e", "CONSIST.counts", "STAGE2.workspace_small",
+                             "CALC.gmm"]).flatmap(
+    lambda clause: clause_cases(clause, "invalid" if clause != "CALC.gmm" else "valid", "910_95",
+                                8, load("doc"))))
+def test_a_copy_on_another_stage_shares_the_calls_and_has_its_own_id(case):
+    """Calls made once serve a copy that changes only the stage (the stage enters no call),
+    and they are the calls that copy would make; its id is its own."""
+    calls = case.calls()
+    for stage in ("first", "both"):
+        copy = case.with_(stage=stage)
+        assert copy.calls() == calls == [copy.call(r) for r in range(copy.ep)]
+        assert all(a is b for a, b in zip(copy.calls(), calls, strict=True))
+        assert (copy.id == case.id) == (stage == case.stage)
+    other = case.with_(seed=case.seed + 1)
+    assert other.calls() == [other.call(r) for r in range(other.ep)]

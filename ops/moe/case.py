@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import fields, replace
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any, ClassVar
 
 import numpy as np
@@ -74,8 +74,10 @@ class MoeCase(JsonCase):
     @cached_property
     def _calls(self) -> tuple[Any, ...]:
         """Every rank's call with the default group, made once: the strategies' check, the
-        expectation and each rank's run read the same calls."""
-        return tuple(self.call(r) for r in range(self.ep))  # type: ignore[attr-defined]
+        expectation and each rank's run read the same calls, as does an equal case (a cell's
+        probe and hypothesis's first draw are mostly the same case) or a copy on another stage,
+        which enters no call (a world too large to compute runs its first stage only)."""
+        return _natural_calls(self if self.stage == "both" else replace(self, stage="both"))
 
     def calls(self, group: str = DEFAULT_GROUP) -> list[Any]:
         return [self.rank_call(r, group) for r in range(self.ep)]
@@ -126,6 +128,11 @@ class MoeCase(JsonCase):
     def flag_bits(self) -> list[str]:
         """The operator's own words after the transpose flags in the label."""
         return []
+
+
+@lru_cache(maxsize=8)  # a cell's probe, its draws and their copies on another stage
+def _natural_calls(case: MoeCase) -> tuple[Any, ...]:
+    return tuple(case.call(r) for r in range(case.ep))  # type: ignore[attr-defined]
 
 
 def natural_present(call: Any, fault: Fault, dtype: str) -> dict[str, TensorDesc]:
