@@ -17,7 +17,7 @@ from ops.alltoallv_gmm.case import Case
 from ops.alltoallv_gmm.clauses import CLAUSE, CLAUSES
 from ops.alltoallv_gmm.worlds import Unreachable, build_world
 from spec.rules import InRange
-from strategies import intended, reachable
+from strategies import clause_cases, intended, reachable
 from strategies.choices import Drawn, Minimal, Seeded
 from suites._conformance import INVALID_WORLD_SIZES
 
@@ -161,3 +161,29 @@ def test_unreachable_cells_say_why():
         "does not break PRODUCT.A3.epWorldSize")
     assert reachable("PRODUCT.A3.epWorldSize", "invalid", "A3", 128, DOC) is None
     assert "161002" in reachable("VOLUME.A3.per_peer_min", "valid", "A3", 64, DOC)
+
+
+def _cell_draws(count: int) -> list[str]:
+    """The ids of the cases a seeded cell draws (a valid world with random sizes and counts)."""
+    seen: list[str] = []
+
+    @settings(max_examples=count, derandomize=True, database=None, deadline=None,
+              suppress_health_check=list(HealthCheck))
+    @given(case=clause_cases("CALC.gmm", "valid", "910_95", 4, load("doc"), "float16"))
+    def draw(case: Case) -> None:
+        seen.append(case.id)
+
+    draw()
+    return seen
+
+
+def test_a_cells_draws_depend_on_its_seed_not_on_the_modules_loaded(tmp_path, monkeypatch):
+    """Hypothesis would draw some integers from constants in the source of the local modules
+    loaded so far; a module full of integers, imported between two runs of a cell, leaves its
+    cases as they were."""
+    before = _cell_draws(60)
+    (tmp_path / "full_of_integers.py").write_text(
+        "VALUES = [" + ", ".join(str(101 + 7 * i) for i in range(600)) + "]\n", encoding="utf-8")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    __import__("full_of_integers")
+    assert _cell_draws(60) == before
