@@ -7,7 +7,7 @@ in the shipped check order).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cache, lru_cache
 
@@ -51,12 +51,20 @@ def _per_call_rules(profile: Profile, product: str, stage: int) -> tuple[tuple[s
                  if _applies(c, product) and not c.world_rule and c.stage == stage)
 
 
+@cache
+def _per_call_checks(profile: Profile, product: str, stage: int, call_type: type
+                     ) -> tuple[tuple[str, Callable[[Call], bool]], ...]:
+    """Those rules as checkers of `call_type`'s calls (Rule.checker)."""
+    return tuple((cid, rule.checker(call_type.QUANTITIES))
+                 for cid, rule in _per_call_rules(profile, product, stage))
+
+
 def broken(call: Call, profile: Profile, stage: int = 1) -> list[str]:
     """Ids of the per-call clauses of `stage` that this call breaks, in spec order."""
     out = []
-    for clause_id, rule in _per_call_rules(profile, call.product, stage):
+    for clause_id, holds in _per_call_checks(profile, call.product, stage, type(call)):
         try:
-            if not rule.holds(call):
+            if not holds(call):
                 out.append(clause_id)
         except Undefined:
             continue

@@ -7,7 +7,7 @@ breaks and no others.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -17,10 +17,19 @@ from spec.call import Undefined
 
 
 class Rule:
+    """A predicate over a call: a rule states it once, as `holds` (a rule on tensors) or as
+    `checker` (a rule on quantities, read through the call's readers)."""
+
     stage = 1
 
     def holds(self, call: Call) -> bool:
-        raise NotImplementedError
+        return self.checker(call.QUANTITIES)(call)
+
+    def checker(self, quantities: Mapping[str, Callable[[Call], object]]
+                ) -> Callable[[Call], bool]:
+        """The rule as a function of a call whose type reads its quantities by `quantities`:
+        what `expect` runs on every rank of every case, made once per rule and call type."""
+        return self.holds
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -105,8 +114,9 @@ class Equal(Rule):
     left: str
     right: str
 
-    def holds(self, call: Call) -> bool:
-        return call.quantity(self.left) == call.quantity(self.right)
+    def checker(self, quantities):
+        left, right = quantities[self.left], quantities[self.right]
+        return lambda call: left(call) == right(call)
 
     def describe(self) -> str:
         return f"{self.left} == {self.right}"
@@ -122,8 +132,9 @@ class InRange(Rule):
     lo_closed: bool = False
     hi_closed: bool = False
 
-    def holds(self, call: Call) -> bool:
-        return self.contains(call.quantity(self.quantity))
+    def checker(self, quantities):
+        read, contains = quantities[self.quantity], self.contains
+        return lambda call: contains(read(call))
 
     def contains(self, v: int) -> bool:
         if self.lo is not None and (v < self.lo or (v == self.lo and not self.lo_closed)):
@@ -149,8 +160,9 @@ class InSet(Rule):
     quantity: str
     values: tuple[int | str, ...]
 
-    def holds(self, call: Call) -> bool:
-        return call.quantity(self.quantity) in self.values
+    def checker(self, quantities):
+        read, values = quantities[self.quantity], self.values
+        return lambda call: read(call) in values
 
     def describe(self) -> str:
         return f"{self.quantity} in {{{', '.join(map(str, self.values))}}}"
@@ -161,8 +173,9 @@ class Truthy(Rule):
     quantity: str
     stage: int = 1
 
-    def holds(self, call: Call) -> bool:
-        return bool(call.quantity(self.quantity))
+    def checker(self, quantities):
+        read = quantities[self.quantity]
+        return lambda call: bool(read(call))
 
     def describe(self) -> str:
         return self.quantity
@@ -173,8 +186,9 @@ class Implies(Rule):
     condition: str
     consequence: str
 
-    def holds(self, call: Call) -> bool:
-        return not call.quantity(self.condition) or bool(call.quantity(self.consequence))
+    def checker(self, quantities):
+        condition, consequence = quantities[self.condition], quantities[self.consequence]
+        return lambda call: not condition(call) or bool(consequence(call))
 
     def describe(self) -> str:
         return f"{self.condition} implies {self.consequence}"
