@@ -120,16 +120,6 @@ class _Mismatched(SimBackend):
         return super().communicate(ctx, a)
 
 
-def test_ranks_in_different_collectives_are_aborted_with_what_each_called() -> None:
-    world = TurnWorld(4, lambda: _Mismatched("doc"), timeout=60)
-    try:
-        reports = world.run(_plan(_valid_case()))
-    finally:
-        world.close()
-    messages = [f.message for r in reports for f in r.findings]
-    assert messages and any("rank 0 barrier" in m and "rank 1 alltoallv" in m for m in messages)
-
-
 class _TalksInTheFirstStage(SimBackend):
     """Rank 0 calls the AlltoAllv in its first stage, while its peers are in the harness's
     vote on going on to the second."""
@@ -140,14 +130,22 @@ class _TalksInTheFirstStage(SimBackend):
         return super().get_workspace_size(ctx, **kwargs)
 
 
-def test_the_harness_vote_is_one_flag_a_rank_and_told_from_the_operators_collectives() -> None:
-    world = TurnWorld(4, lambda: _TalksInTheFirstStage("doc"), timeout=60)
+@pytest.mark.parametrize(("backend", "rank0", "rank1"), [
+    (_Mismatched, "barrier", "alltoallv"),
+    (_TalksInTheFirstStage, "alltoallv", "the harness's vote"),
+])
+def test_ranks_in_different_collectives_are_aborted_with_what_each_called(backend, rank0, rank1
+                                                                          ) -> None:
+    world = TurnWorld(4, lambda: backend("doc"), timeout=60)
     try:
         reports = world.run(_plan(_valid_case()))
     finally:
         world.close()
     messages = [f.message for r in reports for f in r.findings]
-    assert any("rank 0 alltoallv" in m and "rank 1 the harness's vote" in m for m in messages)
+    assert any(f"rank 0 {rank0}" in m and f"rank 1 {rank1}" in m for m in messages)
+
+
+def test_the_harness_vote_is_one_flag_a_rank() -> None:
     exchange = TurnExchange(3, None)
     exchange.arrived = {0: True, 1: False, 2: True}
     exchange.complete()
