@@ -17,6 +17,7 @@ from typing import TypeVar
 import numpy as np
 
 F = TypeVar("F", bound=Callable)
+T = TypeVar("T")
 
 _lock = threading.Lock()
 _memo: dict | None = None
@@ -61,3 +62,19 @@ def memoised(copy: bool = False) -> Callable[[F], F]:
         return call  # type: ignore[return-value]
 
     return wrap
+
+
+def remembered(key: tuple, compute: Callable[[], T]) -> T:
+    """`compute()`, remembered under `key` while `remembering()` is active (a value the caller
+    knows to be a function of the key alone, e.g. a digest of a case's inputs)."""
+    memo = _memo
+    if memo is None:
+        return compute()
+    with _lock:
+        hit = key in memo
+        value = memo.get(key)
+    if not hit:
+        value = compute()
+        with _lock:
+            memo[key] = value
+    return value

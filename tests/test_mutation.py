@@ -18,8 +18,10 @@ import ops
 from ci import _cli
 from ci.mutation import modes, plan, report, tier
 from ci.mutation.__main__ import parser
+from ci.mutation.modes import shards
 from ci.mutation.plugin import area_of, first_finding
 from fixtures.harness import Finding
+from spec import memo
 from spec.outcome import FAILURE
 from suites._conformance import cell_seed
 from tests.support.runs import read_cases
@@ -195,3 +197,33 @@ def test_the_quick_subset_kills_every_mutant_passes_every_variant_in_both_modes(
             assert not e["runs"][0]["failures"] and len(e["runs"][0]["ran"]) >= 5
         found[mode] = {e["name"]: sorted(e["runs"][0]["killed"]) for e in data["entries"]}
     assert found["replay"] == found["pytest"]
+
+
+def test_shares_are_balanced_by_world_size_then_cheapest_first():
+    """Each share holds one world size after another and, within a size, its cheapest cases
+    first (a mutant killed by a cheap case of an area never meets the costly ones)."""
+    cases = [{"case": {"ep": ep}, "seconds": s}
+             for ep, s in [(8, 5.0), (4, 0.1), (8, 0.2), (64, 1.0), (4, 3.0), (8, 0.5), (64, 0.1)]]
+    shares = shards(cases, 2)
+    assert sorted(c["seconds"] for share in shares for c in share) == sorted(
+        c["seconds"] for c in cases)
+    for share in shares:
+        keys = [(c["case"]["ep"], c["seconds"]) for c in share]
+        assert keys == sorted(keys)
+    loads = [sum(c["seconds"] for c in share) for share in shares]
+    assert max(loads) - min(loads) <= 5.0
+
+
+def test_a_remembered_value_is_computed_once_inside_remembering_and_always_outside():
+    calls = []
+
+    def compute() -> int:
+        calls.append(1)
+        return len(calls)
+
+    assert memo.remembered(("k",), compute) == 1 and memo.remembered(("k",), compute) == 2
+    with memo.remembering():
+        assert memo.remembered(("k",), compute) == 3
+        assert memo.remembered(("k",), compute) == 3
+        assert memo.remembered(("other",), compute) == 4
+    assert memo.remembered(("k",), compute) == 5

@@ -112,14 +112,17 @@ def reference_cases(op: Operator, seed: int, args: argparse.Namespace, extra: li
 
 def shards(cases: list[dict], n: int) -> list[list[dict]]:
     """`n` shares of the cases of about equal cost (longest first, each to the lightest share),
-    each in world-size order so that one world size's threads live at a time."""
+    each in world-size order so that one world size's threads live at a time, the cheapest
+    first within a size: a mutant skips an area once a case of it failed (replay_worker), so
+    it meets the costly worlds only where no cheaper case killed it. Which entries an area
+    kills does not depend on the order."""
     bins: list[list[dict]] = [[] for _ in range(n)]
     load = [0.0] * n
     for c in sorted(cases, key=lambda c: -c["seconds"]):
         i = load.index(min(load))
         bins[i].append(c)
         load[i] += c["seconds"] + 0.01
-    return [sorted(b, key=lambda c: c["case"]["ep"]) for b in bins if b]
+    return [sorted(b, key=lambda c: (c["case"]["ep"], c["seconds"])) for b in bins if b]
 
 
 def replay_seed(op: Operator, entries: list[Entry], seed: int, args: argparse.Namespace,
