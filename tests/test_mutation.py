@@ -227,3 +227,34 @@ def test_a_remembered_value_is_computed_once_inside_remembering_and_always_outsi
         assert memo.remembered(("k",), compute) == 3
         assert memo.remembered(("other",), compute) == 4
     assert memo.remembered(("k",), compute) == 5
+
+
+def test_a_replay_inside_remembering_passes_the_reference_and_catches_clobbered_inputs():
+    """Inside `remembering()`, as the replay runs a case on each entry in turn: the reference
+    passes, and an entry that writes into its input gmmX still fails on intact inputs (the
+    digest taken before the call is remembered; the one after is the entry's own)."""
+    from ci.mutation import catalog
+    from fixtures.runner import plan_case, summarise
+    from fixtures.world import TurnWorld
+    from ops.alltoallv_gmm.sim import SimBackend
+    from strategies import probe
+
+    op = ops.get("alltoallv_gmm")
+    profile = op.profile("doc")
+    case, why = probe("CALC.gmm", "valid", "910_95", 4, profile, "float16")
+    assert case is not None, why
+    verdicts = {}
+    with memo.remembering():
+        for name in ("reference", "outputs.gmm_x_clobbered"):
+            make = (lambda: SimBackend("doc")) if name == "reference" \
+                else (lambda n=name: catalog(op).get(n).make(behavior="doc"))
+            world = TurnWorld(4, make)
+            try:
+                exp, plan, _ = plan_case(case, profile, world.backends[0].capabilities, "mixed",
+                                         True)
+                result = summarise(case, exp, world.run(plan), plan, 0.0)
+            finally:
+                world.close()
+            verdicts[name] = (result.outcome, result.failing_clauses())
+    assert verdicts == {"reference": ("passed", []),
+                        "outputs.gmm_x_clobbered": ("failed", ["OUT.inputs"])}
