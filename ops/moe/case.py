@@ -71,13 +71,18 @@ class MoeCase(JsonCase):
                 "mmWeight": TensorDesc((n2, h2) if c.trans_mm_weight else (h2, n2), d),
                 "mmY": TensorDesc((bs, n2), d)}
 
-    @cached_property
     def _calls(self) -> tuple[Any, ...]:
         """Every rank's call with the default group, made once: the strategies' check, the
         expectation and each rank's run read the same calls, as does an equal case (a cell's
         probe and hypothesis's first draw are mostly the same case) or a copy on another stage,
-        which enters no call (a world too large to compute runs its first stage only)."""
-        return _natural_calls(self if self.stage == "both" else replace(self, stage="both"))
+        which enters no call (a world too large to compute runs its first stage only). Kept
+        without a lock (Python 3.11's cached_property holds one lock for every instance, which
+        a world's rank threads would take in turn); two threads at once make equal calls."""
+        calls = self.__dict__.get("_natural_calls")
+        if calls is None:
+            calls = _natural_calls(self if self.stage == "both" else replace(self, stage="both"))
+            self.__dict__["_natural_calls"] = calls
+        return calls
 
     def calls(self, group: str = DEFAULT_GROUP) -> list[Any]:
         return [self.rank_call(r, group) for r in range(self.ep)]
@@ -85,10 +90,10 @@ class MoeCase(JsonCase):
     def rank_call(self, rank: int, group: str = DEFAULT_GROUP) -> Any:
         """`call(rank, group)`, from the calls made once unless a fault sets the group."""
         if group == DEFAULT_GROUP:
-            return self._calls[rank]
+            return self._calls()[rank]
         if any(f.param == "group" for f in self.faults):  # type: ignore[attr-defined]
             return self.call(rank, group)  # type: ignore[attr-defined]
-        return replace(self._calls[rank], group=group)
+        return replace(self._calls()[rank], group=group)
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"schema": self.SCHEMA}  # type: ignore[attr-defined]
