@@ -46,17 +46,10 @@ def memoised(copy: bool = False) -> Callable[[F], F]:
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
         def call(*args, **kwargs):
-            memo = _memo
-            if memo is None:
+            if _memo is None:
                 return fn(*args, **kwargs)
             key = (fn.__module__, fn.__qualname__, args, tuple(sorted(kwargs.items())))
-            with _lock:
-                hit = key in memo
-                value = memo.get(key)
-            if not hit:
-                value = fn(*args, **kwargs)
-                with _lock:
-                    memo[key] = value
+            value = remembered(key, lambda: fn(*args, **kwargs))
             return np.array(value, copy=True) if copy and isinstance(value, np.ndarray) else value
 
         return call  # type: ignore[return-value]
