@@ -190,7 +190,7 @@ def peer_blocks(c: Any, which: str) -> list[int]:
     e = experts(c)
     if len(counts) != e * c.ep_world_size:
         raise Undefined("counts length differs from e * epWorldSize")
-    return list(counts) if e == 1 else list(map(sum, zip(*[iter(counts)] * e)))
+    return list(counts) if e == 1 else list(map(sum, zip(*[iter(counts)] * e, strict=True)))
 
 
 def card_bytes(c: Any, row_bytes: int) -> list[int]:
