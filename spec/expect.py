@@ -16,6 +16,7 @@ from spec.call import Undefined
 from spec.operator import Clause
 from spec.profiles import Profile
 from spec.rules import Rule
+from spec.views import Varies, Varying, shared_views
 
 
 @dataclass(frozen=True)
@@ -61,13 +62,40 @@ def _per_call_checks(profile: Profile, product: str, stage: int, call_type: type
 
 def broken(call: Call, profile: Profile, stage: int = 1) -> list[str]:
     """Ids of the per-call clauses of `stage` that this call breaks, in spec order."""
-    out = []
-    for clause_id, holds in _per_call_checks(profile, call.product, stage, type(call)):
-        try:
-            if not holds(call):
-                out.append(clause_id)
-        except Undefined:
+    return [cid for cid, holds in _per_call_checks(profile, call.product, stage, type(call))
+            if _breaks(holds, call)]
+
+
+def _breaks(holds: Callable[[Call], bool], call: Call) -> bool:
+    try:
+        return not holds(call)
+    except Undefined:
+        return False
+
+
+def broken_each(calls: Sequence[Call], profile: Profile, stages: Sequence[int] = (1,)
+                ) -> dict[int, list[list[str]]]:
+    """`broken` of every call for each of `stages`: a rule is read once on a view of the ranks
+    that share what it reads (spec.views), and rank by rank only where it read what differs."""
+    out = {stage: [[] for _ in calls] for stage in stages}
+    for view, ranks in shared_views(calls):
+        if len(ranks) == 1 or type(view.product) is Varying:
+            for r in ranks:
+                for stage in stages:
+                    out[stage][r] = broken(calls[r], profile, stage)
             continue
+        for stage in stages:
+            shared, each = [], []
+            for i, (cid, holds) in enumerate(
+                    _per_call_checks(profile, view.product, stage, type(view))):
+                try:
+                    if _breaks(holds, view):
+                        shared.append((i, cid))
+                except Varies:
+                    each.append((i, cid, holds))
+            for r in ranks:
+                mine = [(i, cid) for i, cid, holds in each if _breaks(holds, calls[r])]
+                out[stage][r] = [cid for _, cid in (sorted(shared + mine) if mine else shared)]
     return out
 
 
@@ -84,9 +112,10 @@ def broken_world(calls: Sequence[Call], profile: Profile) -> list[str]:
 
 
 def expect(calls: Sequence[Call], profile: Profile) -> Expectation:
-    per_rank = [broken(c, profile, 1) for c in calls]
+    each = broken_each(calls, profile, (1, 2))
+    per_rank = each[1]
     world = broken_world(calls, profile)
-    stage2 = sorted({cid for c in calls for cid in broken(c, profile, 2)},
+    stage2 = sorted({cid for ids in each[2] for cid in ids},
                     key=profile.operator.order.__getitem__)
     violated = frozenset(cid for ids in per_rank for cid in ids) | set(world) | set(stage2)
 
