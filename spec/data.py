@@ -131,6 +131,36 @@ def _f16_of_normal(m: np.ndarray) -> np.ndarray:
 CHUNK = 1 << 16  # elements hashed at a time: the temporaries stay in the core's cache
 
 
+_F16_WIDEN = np.float32(2.0**112)  # float16's exponent bias (15) to float32's (127)
+
+
+def float32_of(a: np.ndarray) -> np.ndarray:
+    """`a` (float16, bfloat16 or other) in float32, exactly: bfloat16 through its bits, float16
+    through its bits CHUNK elements at a time where no value is infinite or NaN (numpy widens
+    float16 one element at a time; this is about twice as fast), else by `astype`."""
+    if a.dtype == NP_DTYPES["bfloat16"]:
+        return np.left_shift(a.view(np.uint16), 16, dtype=np.uint32).view(np.float32)
+    if a.dtype != np.float16 or a.size < F16_BITS_MIN or not a.flags.c_contiguous:
+        return a.astype(np.float32)
+    bits = a.reshape(-1).view(np.uint16)
+    out = np.empty(bits.size, np.float32)
+    mag = np.empty(min(CHUNK, bits.size), np.uint32)
+    sign = np.empty_like(mag)
+    for lo in range(0, bits.size, CHUNK):
+        part, n = bits[lo:lo + CHUNK], min(CHUNK, bits.size - lo)
+        m, s, o = mag[:n], sign[:n], out[lo:lo + n]
+        np.bitwise_and(part, 0x7FFF, out=m, casting="unsafe")
+        if m.max() >= 0x7C00:  # an infinity or a NaN: the exponent shift does not carry them
+            o[...] = part.view(np.float16)
+            continue
+        np.left_shift(m, 13, out=m)
+        np.multiply(m.view(np.float32), _F16_WIDEN, out=o)  # exact, subnormals included
+        np.bitwise_and(part, 0x8000, out=s, casting="unsafe")
+        np.left_shift(s, 16, out=s)
+        o.view(np.uint32)[...] |= s
+    return out.reshape(a.shape)
+
+
 def _fill(out: np.ndarray, index: np.ndarray, lo, hi, dtype: str, scale: float) -> None:
     """`out[...]` = the values of elements `index` of a block with key halves `lo`, `hi`."""
     out[...] = _values(_hash(index, lo, hi), dtype, scale)

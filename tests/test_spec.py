@@ -176,3 +176,28 @@ def test_float16_block_values_equal_the_float32_values_rounded(scale):
     f16 = spec_data.block_values(keys, [3000, 70_000], "float16", scale)
     f32 = spec_data.block_values(keys, [3000, 70_000], "float32", scale)
     assert np.array_equal(f16.view(np.uint16), f32.astype(np.float16).view(np.uint16))
+
+
+def _every_float16(repeat: int = 1) -> np.ndarray:
+    return np.tile(np.arange(1 << 16, dtype=np.uint16), repeat).view(np.float16)
+
+
+@pytest.mark.parametrize("values", [
+    pytest.param(_every_float16(3), id="every value, infinities and NaNs among them"),
+    pytest.param(_every_float16()[np.isfinite(_every_float16())], id="every finite value"),
+    pytest.param(np.tile(_every_float16()[:0x7C00], 5).reshape(-1, 64), id="2-D, positives"),
+    pytest.param(_every_float16(2)[::-3], id="strided"),
+    pytest.param(_every_float16()[:1000], id="small"),
+])
+def test_float16_widens_to_float32_exactly(values):
+    """The simulators' float32 of float16 data (its bits, a chunk at a time) gives astype's bits
+    for every float16 value: subnormals, both zeros, infinities and NaN payloads."""
+    got = spec_data.float32_of(values)
+    assert got.shape == values.shape and got.dtype == np.float32
+    assert np.array_equal(got.view(np.uint32), values.astype(np.float32).view(np.uint32))
+
+
+def test_bfloat16_widens_to_float32_exactly():
+    values = np.arange(1 << 16, dtype=np.uint16).view(spec_data.np_dtype("bfloat16"))
+    got = spec_data.float32_of(values)
+    assert np.array_equal(got.view(np.uint32), values.astype(np.float32).view(np.uint32))
