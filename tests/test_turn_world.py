@@ -11,8 +11,9 @@ import pytest
 
 from fixtures.backends import BackendError, BackendSpec
 from fixtures.harness import RankPlan
+from fixtures.protocol import CommAborted
 from fixtures.runner import Worlds, plan_case
-from fixtures.world import ThreadWorld, TurnExchange, TurnWorld
+from fixtures.world import LoneComm, ThreadWorld, TurnExchange, TurnWorld
 from ops.alltoallv_gmm import load
 from ops.alltoallv_gmm.case import Case
 from ops.alltoallv_gmm.sim import SimBackend
@@ -23,6 +24,12 @@ PROFILE = load("doc")
 
 def _valid_case(ep: int = 4) -> Case:
     case, why = probe("CALC.gmm", "valid", "910_95", ep, PROFILE, "float16")
+    assert case is not None, why
+    return case
+
+
+def _first_stage_case(ep: int = 4) -> Case:
+    case, why = probe("RANGE.H1", "invalid", "910_95", ep, PROFILE, "float16")
     assert case is not None, why
     return case
 
@@ -150,6 +157,29 @@ def test_the_harness_vote_is_one_flag_a_rank() -> None:
     exchange.arrived = {0: True, 1: False, 2: True}
     exchange.complete()
     assert exchange.received == {0: False, 1: False, 2: False}
+
+
+def test_a_rank_alone_votes_its_own_flag_and_any_collective_is_misuse() -> None:
+    """A first-stage-only plan runs each rank alone: the harness's vote is the rank's own flag
+    (one flag, not one a peer), and an operator collective there marks the run for a world."""
+    comm = LoneComm(128)
+    assert comm.vote(True) is True and comm.vote(False) is False and not comm.misused
+    with pytest.raises(CommAborted):
+        comm.alltoallv([np.zeros(4, np.float16)] * 128)
+    assert comm.misused
+    plan = _plan(_first_stage_case())
+    assert not plan.run_stage2
+    world = ThreadWorld(4, lambda: _TalksInTheFirstStage("doc"))
+    try:
+        assert world.first_stage_alone(plan) is None  # a world runs it instead
+    finally:
+        world.close()
+    quiet = ThreadWorld(4, lambda: SimBackend("doc"))
+    try:
+        reports = quiet.first_stage_alone(plan)
+    finally:
+        quiet.close()
+    assert reports is not None and [r.rank for r in reports] == [0, 1, 2, 3]
 
 
 def test_each_rank_is_timed_by_its_own_cpu_not_its_peers_turns() -> None:
