@@ -26,9 +26,16 @@ def register(op: Operator) -> Operator:
     return op
 
 
+_loaded = False
+
+
 def _load_built_in() -> None:
-    for package in BUILT_IN:
-        importlib.import_module(package)
+    """Import the built-in operators once (every rank of every case asks for its operator)."""
+    global _loaded
+    if not _loaded:
+        for package in BUILT_IN:
+            importlib.import_module(package)
+        _loaded = True
 
 
 def names() -> tuple[str, ...]:
