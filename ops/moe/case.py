@@ -93,7 +93,16 @@ class MoeCase(JsonCase):
             return self._calls()[rank]
         if any(f.param == "group" for f in self.faults):  # type: ignore[attr-defined]
             return self.call(rank, group)  # type: ignore[attr-defined]
-        return replace(self._calls()[rank], group=group)
+        return self._calls_in(group)[rank]
+
+    def _calls_in(self, group: str) -> tuple[Any, ...]:
+        """The calls made once, in a world's own group: every rank of each run asks (kept like
+        `_calls`, for the last group asked)."""
+        kept = self.__dict__.get("_group_calls")
+        if kept is None or kept[0] != group:
+            kept = (group, tuple(replace(c, group=group) for c in self._calls()))
+            self.__dict__["_group_calls"] = kept
+        return kept[1]
 
     def to_dict(self) -> dict[str, Any]:
         d: dict[str, Any] = {"schema": self.SCHEMA}  # type: ignore[attr-defined]
