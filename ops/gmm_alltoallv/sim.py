@@ -146,6 +146,11 @@ API_CHECKS: tuple[Check, ...] = (
     Check("dtype.match", lambda c, b: any(t.dtype != c.gx.dtype for t in c.tensors)),
     Check("format", lambda c, b: any(tensor_format(t) != "ND" for t in c.tensors)),
 )
+def _outside(counts, hi: int) -> bool:
+    """Whether some count lies outside [0, hi]."""
+    return bool(counts) and (min(counts) < 0 or max(counts) > hi)
+
+
 TILING_CHECKS: tuple[Check, ...] = (
     # step 6, tiling, in its order.
     Check("rank", lambda c, b: c.gx.ndim != 2 or c.gw.ndim != 3 or c.y.ndim != 2),
@@ -164,8 +169,8 @@ TILING_CHECKS: tuple[Check, ...] = (
     Check("counts.recv_len", lambda c, b: len(c.rc) != c.e * c.ep),
     Check("counts.send_sum", lambda c, b: c.sent != c.gx.shape[0]),
     Check("counts.recv_sum", lambda c, b: c.bsk != c.y.shape[0]),
-    Check("counts.send_range", lambda c, b: any(not 0 <= v <= c.sent for v in c.sc)),
-    Check("counts.recv_range", lambda c, b: any(not 0 <= v <= c.bsk for v in c.rc)),
+    Check("counts.send_range", lambda c, b: _outside(c.sc, c.sent)),
+    Check("counts.recv_range", lambda c, b: _outside(c.rc, c.bsk)),
     Check("range.H1", lambda c, b: not within(c.h1, b.limits["H1"])),
     Check("range.BSK", lambda c, b: not within(c.bsk, b.limits["BSK"])),
     Check("range.N1", lambda c, b: not within(c.n1, b.limits["N1"])),
