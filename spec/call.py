@@ -9,9 +9,11 @@ table; `CallBase` gives every operator's Call the reading the rules need.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, NoReturn
+
+import numpy as np
 
 from spec.operator import Param
 
@@ -191,6 +193,15 @@ def peer_blocks(c: Any, which: str) -> list[int]:
     if len(counts) != e * c.ep_world_size:
         raise Undefined("counts length differs from e * epWorldSize")
     return list(counts) if e == 1 else list(map(sum, zip(*[iter(counts)] * e, strict=True)))
+
+
+def count_blocks(counts: Sequence[int], ranks: int, e: int) -> np.ndarray:
+    """Counts as a (ranks, e) array, row s the counts of peer s's experts: the first ranks * e
+    of them, any missing ones 0 (what slicing the sequence block by block reads)."""
+    out = np.zeros(ranks * e, np.int64)
+    n = min(len(counts), ranks * e)
+    out[:n] = counts[:n]
+    return out.reshape(ranks, e)
 
 
 def card_bytes(c: Any, row_bytes: int) -> list[int]:

@@ -16,6 +16,7 @@ from ops.alltoallv_gmm import PROFILE_DIR, available, load
 from ops.alltoallv_gmm.clauses import CLAUSE, CLAUSES, PRODUCTS
 from ops.alltoallv_gmm.params import PARAMS
 from spec import data as spec_data
+from spec.call import count_blocks
 from spec.operator import AREAS
 from spec.profiles import ProfileError, inconsistent_mappings, missing_mappings
 from spec.rules import InRange
@@ -201,3 +202,14 @@ def test_bfloat16_widens_to_float32_exactly():
     values = np.arange(1 << 16, dtype=np.uint16).view(spec_data.np_dtype("bfloat16"))
     got = spec_data.float32_of(values)
     assert np.array_equal(got.view(np.uint32), values.astype(np.float32).view(np.uint32))
+
+
+@pytest.mark.parametrize("counts", [(1, 2, 3, 4, 5, 6), (1, 2, 3, 4), (1, 2, 3, 4, 5, 6, 7, 8), ()])
+def test_count_blocks_read_what_slicing_block_by_block_reads(counts):
+    """The sims' per-peer, per-expert view of a counts array: short arrays read as zeros past
+    their end and long ones stop at ranks * e, as the slices sum[s*e:(s+1)*e] do."""
+    ranks, e = 3, 2
+    blocks = count_blocks(counts, ranks, e)
+    assert blocks.shape == (ranks, e)
+    assert blocks.sum(axis=1).tolist() == [sum(counts[s * e:(s + 1) * e]) for s in range(ranks)]
+    assert blocks.reshape(-1).tolist()[:len(counts)] == list(counts[:ranks * e])

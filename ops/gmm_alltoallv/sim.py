@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from functools import cached_property
+from itertools import pairwise
 from typing import Any
 
 import ml_dtypes
@@ -28,6 +29,7 @@ import numpy as np
 
 from fixtures.checks import SECOND_STAGE, SUCCESS, Check, CheckedSim, Row, within
 from fixtures.protocol import ALL_CAPABILITIES, ENTRY_V2, NotApplicable, RankContext, tensor_format
+from spec.call import count_blocks
 from spec.data import float32_of as f32  # exact; the mutants widen with it too
 
 NULLPTR = 161001
@@ -300,13 +302,9 @@ class SimBackend(CheckedSim):
     def expert_rows(a: dict) -> list[tuple[int, int]]:
         """Rows of each local expert in gmmX: expert-major, so expert j's rows are the counts
         sendCounts[s*e + j] of every destination s, one after the other."""
-        e, ep, sc = a["gmm_weight"].shape[0], a["ep_world_size"], a["send_counts"]
-        bounds, at = [], 0
-        for j in range(e):
-            n = sum(sc[s * e + j] for s in range(ep))
-            bounds.append((at, at + n))
-            at += n
-        return bounds
+        e, ep = a["gmm_weight"].shape[0], a["ep_world_size"]
+        bounds = [0, *np.cumsum(count_blocks(a["send_counts"], ep, e).sum(axis=0)).tolist()]
+        return list(pairwise(bounds))
 
     def grouped_matmul(self, a: dict, out: np.ndarray) -> None:
         for j, (lo, hi) in enumerate(self.expert_rows(a)):
@@ -330,7 +328,7 @@ class SimBackend(CheckedSim):
     def send_back(self, ctx: RankContext, a: dict, rows: np.ndarray) -> None:
         """AlltoAllv: destination s gets its block; what arrives, source by source, is y."""
         e, sc = a["gmm_weight"].shape[0], a["send_counts"]
-        bounds = np.cumsum([0] + [sum(sc[s * e:(s + 1) * e]) for s in range(ctx.world_size)])
+        bounds = [0, *np.cumsum(count_blocks(sc, ctx.world_size, e).sum(axis=1)).tolist()]
         chunks = [rows[bounds[s]:bounds[s + 1]] for s in range(ctx.world_size)]
         received = ctx.comm.alltoallv(chunks)
         y, at = a["y"], 0
