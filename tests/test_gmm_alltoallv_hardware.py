@@ -31,7 +31,7 @@ from tests.fakes import ranks
 from tests.fakes.build import build, default_root
 from tests.fakes.cases import COMBINE_BASE as BASE
 from tests.fakes.cases import COMBINE_PLAIN as PLAIN
-from tests.fakes.worlds import acl_world
+from tests.fakes.worlds import WORLD_TIMEOUT, acl_world
 
 CANN = load("cann-2026.07")  # what the fakes' combine honours by default (ranks.BEHAVIOR_ENV)
 V2 = BASE.with_(entry="v2", comm_mode="ai_cpu")
@@ -62,7 +62,7 @@ def swap_counts(a: dict) -> dict:
 
 @pytest.fixture(scope="module")
 def tworld(tnpu):  # tnpu, calls, fake, log: tests/conftest.py
-    w = ThreadWorld(4, lambda: ranks.Bound(T.factory()), timeout=30)
+    w = ThreadWorld(4, lambda: ranks.Bound(T.factory()), timeout=WORLD_TIMEOUT)
     yield w
     w.close()
 

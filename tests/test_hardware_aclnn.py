@@ -33,6 +33,7 @@ from tests.fakes import npu_host, ranks
 from tests.fakes.acl import callbacks
 from tests.fakes.build import build, default_root
 from tests.fakes.cases import BASE, V2_AI_CPU, V2_CCU_ON_A3
+from tests.fakes.worlds import WORLD_TIMEOUT
 
 CANN, V2_CANN = load("cann-2025.12"), load("cann-2026.07")
 SOC_910_95 = "Ascend950PR_9599"
@@ -63,7 +64,8 @@ def fake(lib_dir, tmp_path, monkeypatch):
 
 
 def thread_world(lib_dir: Path, **options) -> ThreadWorld:
-    return ThreadWorld(4, lambda: ranks.Bound(A.AclnnBackend(str(lib_dir), **options)), timeout=30)
+    return ThreadWorld(4, lambda: ranks.Bound(A.AclnnBackend(str(lib_dir), **options)),
+                       timeout=WORLD_TIMEOUT)
 
 
 def close(world: ThreadWorld) -> None:
@@ -515,7 +517,8 @@ def test_hardware_v2_cases_reach_the_simulator_through_the_c_fake(fake, lib_dir,
     contract's 161002 from the first stage on every rank (PRODUCT.A3.commMode)."""
     monkeypatch.setenv("FAKE_BEHAVIOR", "cann-2026.07")
     monkeypatch.setenv("FAKE_NPU_SOC", soc)
-    world = ThreadWorld(case.ep, lambda: ranks.Bound(A.AclnnBackend(str(lib_dir))), timeout=30)
+    world = ThreadWorld(case.ep, lambda: ranks.Bound(A.AclnnBackend(str(lib_dir))),
+                        timeout=WORLD_TIMEOUT)
     try:
         result = ranks.run_case(world, world.backends[0], case, V2_CANN)
     finally:
@@ -534,7 +537,7 @@ def test_hardware_v2_cases_reach_the_simulator_through_the_c_fake(fake, lib_dir,
 def test_hardware_v2_on_a_cann_without_it_is_not_applicable(fake, monkeypatch):
     monkeypatch.setenv("FAKE_BEHAVIOR", "cann-2026.07")
     older = build(default_root(), v2=False)
-    world = ThreadWorld(4, lambda: ranks.Bound(A.AclnnBackend(str(older))), timeout=30)
+    world = ThreadWorld(4, lambda: ranks.Bound(A.AclnnBackend(str(older))), timeout=WORLD_TIMEOUT)
     try:
         result = ranks.run_case(world, world.backends[0], V2_AI_CPU, V2_CANN)
     finally:

@@ -9,6 +9,11 @@ from typing import Any
 from fixtures.world import ThreadWorld
 from tests.fakes import ranks
 
+# Seconds a fake world's case may take before its ranks count as stuck: generous, since a first
+# case on a loaded 2-core runner (xdist beside process-pool tests) took over 30 s; a real
+# deadlock still fails, later.
+WORLD_TIMEOUT = 120.0
+
 
 def acl_world(make: Callable[[str], Any], fake: tuple[Path, Any]) -> Iterator[ThreadWorld]:
     """Four ranks of `make(lib_dir)` (an aclnn backend) bound to their threads; after the
@@ -20,7 +25,7 @@ def acl_world(make: Callable[[str], Any], fake: tuple[Path, Any]) -> Iterator[Th
         backends.append(make(str(lib_dir)))
         return ranks.Bound(backends[-1])
 
-    world = ThreadWorld(4, bound, timeout=30)
+    world = ThreadWorld(4, bound, timeout=WORLD_TIMEOUT)
     yield world
     world.close()
     for backend in backends:
