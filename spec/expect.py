@@ -91,7 +91,7 @@ def broken_each(calls: Sequence[Call], profile: Profile, stages: Sequence[int] =
                 try:
                     if _breaks(holds, view):
                         shared.append((i, cid))
-                except Varies:
+                except (Varies, Exception):  # it read what differs, or failed on a stand-in
                     each.append((i, cid, holds))
             for r in ranks:
                 mine = [(i, cid) for i, cid, holds in each if _breaks(holds, calls[r])]

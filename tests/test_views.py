@@ -111,3 +111,25 @@ def test_a_tensor_desc_of_one_rank_count_stays_a_tensor():
     assert type(merged) is TensorDesc and merged.shape[1] == 16 and merged.dtype == "float16"
     assert type(merged.shape[0]) is Varying
     assert type(_merge([a, TensorDesc((4, 16, 1), "float16")])) is Varying
+
+
+def test_a_rule_that_fails_on_a_stand_in_is_read_rank_by_rank(monkeypatch):
+    """A rule that reads what differs (the rank) is read per rank; so is one that raises some
+    other error on the view, which the rank-by-rank reading then meets for real or not at all."""
+    import spec.expect as expect
+
+    def odd_rank(c):
+        return c.rank % 2 == 0
+
+    def picky(c):
+        if type(c.rank) is Varying:
+            raise TypeError("a stand-in")
+        return True
+
+    op = ops.get("alltoallv_gmm")
+    profile = op.profile("doc")
+    calls = _calls("alltoallv_gmm", "CALC.gmm", "valid", 8, 1, profile)
+    checks = (("A.odd", odd_rank), ("B.picky", picky), ("C.never", lambda c: c.ep_world_size < 0))
+    monkeypatch.setattr(expect, "_per_call_checks", lambda *args: checks)
+    each = broken_each(calls, profile)[1]
+    assert each == [["C.never"] if r % 2 == 0 else ["A.odd", "C.never"] for r in range(8)]
