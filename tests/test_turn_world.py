@@ -162,7 +162,7 @@ def test_the_harness_vote_is_one_flag_a_rank() -> None:
 def test_a_rank_alone_votes_its_own_flag_and_any_collective_is_misuse() -> None:
     """A first-stage-only plan runs each rank alone: the harness's vote is the rank's own flag
     (one flag, not one a peer), and an operator collective there marks the run for a world."""
-    comm = LoneComm(128)
+    comm = LoneComm()
     assert comm.vote(True) is True and comm.vote(False) is False and not comm.misused
     with pytest.raises(CommAborted):
         comm.alltoallv([np.zeros(4, np.float16)] * 128)
