@@ -69,6 +69,10 @@ for _name in _OPERATIONS:
     setattr(Varying, _name, _varies)
 
 
+SHAPE_LENGTH = 8  # tuples up to this long are merged item by item (tensor shapes); longer ones
+# (the counts, ep x e of them) whole
+
+
 def _merge(values: Sequence[Any]) -> Any:
     """One value for all `values`: the value itself where they agree, else a stand-in that
     keeps what they agree on (a tuple's length and its agreeing items, a tensor's agreeing
@@ -80,9 +84,9 @@ def _merge(values: Sequence[Any]) -> Any:
         return TensorDesc(_merge([v.shape for v in values]), _merge([v.dtype for v in values]),
                           _merge([v.format for v in values]))
     if type(first) is tuple and all(type(v) is tuple and len(v) == len(first) for v in values):
-        if len(first) <= 8:
+        if len(first) <= SHAPE_LENGTH:  # a shape: its agreeing dimensions stay readable
             return tuple(_merge(column) for column in zip(*values, strict=True))
-        return Varying(len(first))
+        return Varying(len(first))  # counts: every rank reads its own
     if type(first) is dict and all(type(v) is dict and v.keys() == first.keys() for v in values):
         return {k: _merge([v[k] for v in values]) for k in first}
     return Varying()
