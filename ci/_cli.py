@@ -17,6 +17,10 @@ OK, FAILED, USAGE, BROKEN = 0, 1, 2, 3
 # pytest's exit statuses that a command reads as bad input (pytest.ExitCode: 4 usage error,
 # 5 no tests collected; 0 passed, 1 tests failed, 2 interrupted, 3 internal error).
 PYTEST_USAGE, PYTEST_NO_TESTS = 4, 5
+# The tier's verdicts are raised as ConformanceFailure, not by `assert`, so a tier run needs no
+# assertion rewriting; with it, pytest rewrites and compiles every module of each pytest plugin's
+# distribution (all of hypothesis) afresh in every process, bytecode files being off.
+NO_ASSERT_REWRITING = "--assert=plain"
 
 
 def split_argv(argv: list[str]) -> tuple[list[str], list[str]]:

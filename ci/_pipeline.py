@@ -106,7 +106,7 @@ def pytest_command(args: argparse.Namespace, out: Path, selection: list[str] | N
     cmd = [sys.executable, "-m", "pytest", *(selection or ["suites"])]
     if str(args.workers) != "0":
         cmd += ["-n", str(args.workers)]
-    cmd += ["-p", "no:cacheprovider", "-q", "--output-dir", _arg(out),
+    cmd += ["-p", "no:cacheprovider", _cli.NO_ASSERT_REWRITING, "-q", "--output-dir", _arg(out),
             "--alluredir", _arg(args.output_dir / "allure-results"),
             "--allure-link-pattern", f"clause:{DEFAULT_CLAUSE_LINK}",
             "--junitxml", _arg(junit or out / "junit.xml"),

@@ -15,6 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+from ci._cli import NO_ASSERT_REWRITING
 from spec.operator import Operator
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -38,7 +39,7 @@ def pytest_command(op: Operator, args: argparse.Namespace, backend: str, seed: i
     by itself."""
     behavior = [] if backend == "sim" else ["--backend-option", f"behavior={args.spec_profile}"]
     cmd = [sys.executable, "-m", "pytest", "suites", "-p", "ci.mutation.plugin",
-           "-p", "no:cacheprovider", "-q", "--no-header", "-rN", "--tb=short",
+           "-p", "no:cacheprovider", NO_ASSERT_REWRITING, "-q", "--no-header", "-rN", "--tb=short",
            "--operator", op.name, "--backend", backend, *behavior,
            "--spec-profile", args.spec_profile,
            "--product", args.product,
