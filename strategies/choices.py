@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from functools import lru_cache
 from typing import Protocol, TypeVar
 
 from hypothesis import strategies as st
@@ -31,20 +32,41 @@ class Choices(Protocol):
     def bool(self, label: str) -> bool: ...
 
 
+@lru_cache(maxsize=4096)
+def _integers(lo: int, hi: int) -> st.SearchStrategy[int]:
+    return st.integers(lo, hi)
+
+
+@lru_cache(maxsize=1024)
+def _sampled(options: tuple) -> st.SearchStrategy:
+    return st.sampled_from(options)
+
+
+_BOOLEANS = st.booleans()
+
+
 class Drawn:
-    """Choices drawn by hypothesis (inside `st.composite`)."""
+    """Choices drawn by hypothesis (inside `st.composite`). Each strategy is made once per
+    range or option list: making one costs more than drawing from it (a case draws dozens),
+    and the same strategy draws the same choices."""
 
     def __init__(self, draw) -> None:
         self.draw = draw
 
     def int(self, lo: int, hi: int, label: str) -> int:
-        return self.draw(st.integers(lo, hi), label=label) if hi > lo else lo
+        return self.draw(_integers(lo, hi), label=label) if hi > lo else lo
 
     def choice(self, options: Sequence[T], label: str) -> T:
-        return self.draw(st.sampled_from(options), label=label) if len(options) > 1 else options[0]
+        if len(options) <= 1:
+            return options[0]
+        try:
+            strategy = _sampled(tuple(options))
+        except TypeError:  # an option that is not hashable
+            strategy = st.sampled_from(options)
+        return self.draw(strategy, label=label)
 
     def bool(self, label: str) -> bool:
-        return self.draw(st.booleans(), label=label)
+        return self.draw(_BOOLEANS, label=label)
 
 
 class Minimal:

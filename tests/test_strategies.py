@@ -187,3 +187,38 @@ def test_a_cells_draws_depend_on_its_seed_not_on_the_modules_loaded(tmp_path, mo
     monkeypatch.syspath_prepend(str(tmp_path))
     __import__("full_of_integers")
     assert _cell_draws(60) == before
+
+
+def test_drawn_choices_are_those_of_fresh_strategies():
+    """Drawn makes a strategy once per range or option list; the choices it draws are those of
+    strategies made afresh for every draw, example by example."""
+    def draws(choose):
+        seen = []
+
+        @st.composite
+        def world(draw):
+            return choose(draw)
+
+        @settings(max_examples=30, derandomize=True, database=None, deadline=None,
+                  suppress_health_check=list(HealthCheck))
+        @given(world())
+        def run(values):
+            seen.append(values)
+
+        run()
+        return seen
+
+    def cached(draw):
+        ch = Drawn(draw)
+        return [ch.int(0, 9, "a"), ch.choice(["x", "y", "z"], "b"), ch.bool("c"),
+                ch.int(0, 9, "a"), ch.choice(("x", "y", "z"), "b"), ch.choice([[1], [2]], "d")]
+
+    def fresh(draw):
+        return [draw(st.integers(0, 9), label="a"), draw(st.sampled_from(["x", "y", "z"]),
+                                                         label="b"),
+                draw(st.booleans(), label="c"), draw(st.integers(0, 9), label="a"),
+                draw(st.sampled_from(("x", "y", "z")), label="b"),
+                draw(st.sampled_from([[1], [2]]), label="d")]
+
+    assert draws(cached) == draws(fresh)
+    assert len({str(v) for v in draws(cached)}) > 10
