@@ -67,6 +67,15 @@ class CallBase:
             raise Undefined(f"{which}Counts is null or empty")
         return c
 
+    def count_sum(self, which: str) -> int:
+        """`sum(counts(which))`, added up once per call: several rules of a rank read it (A,
+        BSK, K, the card's bytes) and a world of ep 128 has 128 ranks to read."""
+        key = f"_sum_{which}"
+        known = self.__dict__.get(key)
+        if known is None:
+            known = self.__dict__[key] = sum(self.counts(which))
+        return known
+
     def tensor(self, name: str, rank: int | None = None) -> TensorDesc:
         t = self.tensors.get(name)
         if t is None:
@@ -186,13 +195,13 @@ def experts(c: Any) -> int:
     return c.tensor("gmmWeight", 3).shape[0]
 
 
-def peer_blocks(c: Any, which: str) -> list[int]:
+def peer_blocks(c: Any, which: str) -> Sequence[int]:
     """Rows exchanged with each peer: the sums of `which` counts over each peer's experts."""
     counts = c.counts(which)
     e = experts(c)
     if len(counts) != e * c.ep_world_size:
         raise Undefined("counts length differs from e * epWorldSize")
-    return list(counts) if e == 1 else list(map(sum, zip(*[iter(counts)] * e, strict=True)))
+    return counts if e == 1 else list(map(sum, zip(*[iter(counts)] * e, strict=True)))
 
 
 def count_blocks(counts: Sequence[int], ranks: int, e: int) -> np.ndarray:
@@ -206,7 +215,7 @@ def count_blocks(counts: Sequence[int], ranks: int, e: int) -> np.ndarray:
 
 def card_bytes(c: Any, row_bytes: int) -> list[int]:
     """Bytes this card sends and receives, rows of `row_bytes` each."""
-    return [sum(c.counts("send")) * row_bytes, sum(c.counts("recv")) * row_bytes]
+    return [c.count_sum("send") * row_bytes, c.count_sum("recv") * row_bytes]
 
 
 def peer_bytes_min(c: Any, row_bytes: int) -> int:

@@ -15,7 +15,6 @@ stand-in from None) get views of their own.
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from dataclasses import fields, is_dataclass
 from typing import Any
@@ -78,7 +77,7 @@ def _merge(values: Sequence[Any]) -> Any:
     keeps what they agree on (a tuple's length and its agreeing items, a tensor's agreeing
     fields) and hides the rest. None never differs here (views are per null pattern)."""
     first = values[0]
-    if all(v == first for v in values[1:]):
+    if all(v is first or v == first for v in values):
         return first
     if isinstance(first, TensorDesc) and all(len(v.shape) == len(first.shape) for v in values):
         return TensorDesc(_merge([v.shape for v in values]), _merge([v.dtype for v in values]),
@@ -92,12 +91,12 @@ def _merge(values: Sequence[Any]) -> Any:
     return Varying()
 
 
-def _null_pattern(call: Any) -> tuple:
-    """Which of a call's fields and tensors are null, and which tensors it names."""
+def _null_pattern(call: Any, names: Sequence[str]) -> tuple:
+    """Which of a call's fields (`names`) and tensors are null, and which tensors it names."""
     d = call.__dict__
     tensors = d.get("tensors")
     inner = tuple((k, v is None) for k, v in tensors.items()) if type(tensors) is dict else ()
-    return tuple(v is None for v in d.values()), inner
+    return tuple(d[n] is None for n in names), inner
 
 
 def shared_views(calls: Sequence[Any]) -> list[tuple[Any, list[int]]]:
@@ -105,18 +104,18 @@ def shared_views(calls: Sequence[Any]) -> list[tuple[Any, list[int]]]:
     a call type that is not a plain dataclass gets one view per rank (its own call)."""
     if not calls or not all(is_dataclass(c) and hasattr(c, "__dict__") for c in calls):
         return [(c, [r]) for r, c in enumerate(calls)]
+    names = {t: [f.name for f in fields(t)] for t in {type(c) for c in calls}}
     groups: dict[tuple, list[int]] = {}
     for r, c in enumerate(calls):
-        groups.setdefault((type(c), _null_pattern(c)), []).append(r)
+        groups.setdefault((type(c), _null_pattern(c, names[type(c)])), []).append(r)
     out = []
-    for ranks in groups.values():
+    for (kind, _), ranks in groups.items():
         members = [calls[r] for r in ranks]
         if len(members) == 1:
             out.append((members[0], ranks))
             continue
-        view = copy.copy(members[0])
-        for f in fields(view):
-            values = [c.__dict__[f.name] for c in members]
-            object.__setattr__(view, f.name, _merge(values))
+        view = object.__new__(kind)  # its fields only: nothing a call has worked out and kept
+        view.__dict__.update({n: _merge([c.__dict__[n] for c in members])
+                              for n in names[kind]})
         out.append((view, ranks))
     return out

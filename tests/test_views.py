@@ -133,3 +133,19 @@ def test_a_rule_that_fails_on_a_stand_in_is_read_rank_by_rank(monkeypatch):
     monkeypatch.setattr(expect, "_per_call_checks", lambda *args: checks)
     each = broken_each(calls, profile)[1]
     assert each == [["C.never"] if r % 2 == 0 else ["A.odd", "C.never"] for r in range(8)]
+
+
+def test_a_view_carries_no_sum_a_rank_kept():
+    """A call keeps its counts' sums (several rules read them); a view of ranks whose counts
+    differ is made of the fields alone, so its counts' sum is read rank by rank, never taken
+    from the rank the view was copied from."""
+    op = ops.get("gmm_alltoallv")
+    profile = op.profile("doc")
+    calls = _calls("gmm_alltoallv", "CALC.gmm", "valid", 8, 1, profile)
+    sums = [c.count_sum("send") for c in calls]
+    assert sums == [sum(c.send_counts) for c in calls] and len(set(sums)) > 1
+    assert calls[0].count_sum("send") == sums[0]  # kept, and still right
+    [(view, _)] = shared_views(calls)
+    with pytest.raises(Varies):
+        view.count_sum("send")
+    assert broken_each(calls, profile)[1] == [broken(c, profile) for c in calls]

@@ -37,7 +37,7 @@ def _k(c: Call) -> int:
     bs = QUANTITIES["BS"](c)
     if bs <= 0:
         raise Undefined("BS is 0")
-    return sum(c.counts("send")) // bs
+    return c.count_sum("send") // bs
 
 
 def _bsk_multiple(c: Call) -> bool:
@@ -46,7 +46,7 @@ def _bsk_multiple(c: Call) -> bool:
     bs = QUANTITIES["BS"](c)
     if bs <= 0:
         raise Undefined("BS is 0")
-    return sum(c.counts("send")) % bs == 0
+    return c.count_sum("send") % bs == 0
 
 
 def _expert_chunk(e: int, ep: int, bsk: int, n1: int) -> int:
@@ -65,7 +65,7 @@ def _group_num(c: Call) -> int:
     if not any(c.counts("recv")):
         return 0
     ep = c.ep_world_size
-    return _expert_chunk(experts(c), ep, sum(c.counts("send")), QUANTITIES["N1"](c)) * ep
+    return _expert_chunk(experts(c), ep, c.count_sum("send"), QUANTITIES["N1"](c)) * ep
 
 
 def _row_bytes(c: Call) -> int:
@@ -77,8 +77,8 @@ def _row_bytes(c: Call) -> int:
 QUANTITIES: dict[str, Callable[[Call], object]] = {
     **MOE_ATTRIBUTE_QUANTITIES,
     **MOE_TENSOR_QUANTITIES,
-    "BSK": lambda c: sum(c.counts("send")),
-    "A": lambda c: sum(c.counts("recv")),
+    "BSK": lambda c: c.count_sum("send"),
+    "A": lambda c: c.count_sum("recv"),
     "rows.gmmY": dim("gmmY", 2, 0),
     "rows.permuteOut": dim("permuteOut", 2, 0),
     "H1.permuteOut": dim("permuteOut", 2, 1),

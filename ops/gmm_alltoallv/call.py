@@ -51,12 +51,12 @@ def _row_bytes(c: Call) -> int:
 QUANTITIES: dict[str, Callable[[Call], object]] = {
     **MOE_ATTRIBUTE_QUANTITIES,
     **MOE_TENSOR_QUANTITIES,
-    "A": lambda c: sum(c.counts("send")),
-    "BSK": lambda c: sum(c.counts("recv")),
+    "A": lambda c: c.count_sum("send"),
+    "BSK": lambda c: c.count_sum("recv"),
     "rows.y": dim("y", 2, 0),
     "N1.y": dim("y", 2, 1),
-    "K": lambda c: sum(c.counts("recv")) // _bs(c),
-    "bsk_multiple_of_bs": lambda c: sum(c.counts("recv")) % _bs(c) == 0,
+    "K": lambda c: c.count_sum("recv") // _bs(c),
+    "bsk_multiple_of_bs": lambda c: c.count_sum("recv") % _bs(c) == 0,
     "card_bytes.min": lambda c: min(card_bytes(c, _row_bytes(c))),
     "peer_bytes.min": lambda c: peer_bytes_min(c, _row_bytes(c)),
 }
