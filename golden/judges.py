@@ -7,7 +7,7 @@ would say: one NaN is a fault, not a rounding error.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, fields
 
 import ml_dtypes
 import numpy as np
@@ -39,7 +39,9 @@ class Verdict:
     diagnosis: dict | None = None
 
     def as_dict(self) -> dict:
-        return asdict(self)
+        """The fields as they are (`dataclasses.asdict` deep-copies each, for every rank's
+        verdict of every case: a frozen verdict's values are never changed in place)."""
+        return {f.name: getattr(self, f.name) for f in fields(self)}
 
     def summary(self) -> str:
         head = f"{self.output}: {self.standard} {'passed' if self.passed else 'FAILED'}"
