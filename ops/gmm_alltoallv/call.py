@@ -42,6 +42,13 @@ def _bs(c: Call) -> int:
     return bs
 
 
+def _bsk_by_bs(c: Call) -> tuple[int, int]:
+    """(K, BSK % BS). BS is read before the counts: where no rank has a shared expert, one
+    reading of the ranks' shared view (spec.views) answers for all of them."""
+    bs = _bs(c)
+    return divmod(c.count_sum("recv"), bs)
+
+
 def _row_bytes(c: Call) -> int:
     """Bytes of one moved row: the AlltoAllv moves rows of gmmY, N1 wide, two bytes an element
     (the width the volume note speaks of is not stated; the rows on the wire are these)."""
@@ -55,8 +62,8 @@ QUANTITIES: dict[str, Callable[[Call], object]] = {
     "BSK": lambda c: c.count_sum("recv"),
     "rows.y": dim("y", 2, 0),
     "N1.y": dim("y", 2, 1),
-    "K": lambda c: c.count_sum("recv") // _bs(c),
-    "bsk_multiple_of_bs": lambda c: c.count_sum("recv") % _bs(c) == 0,
+    "K": lambda c: _bsk_by_bs(c)[0],
+    "bsk_multiple_of_bs": lambda c: _bsk_by_bs(c)[1] == 0,
     "card_bytes.min": lambda c: min(card_bytes(c, _row_bytes(c))),
     "peer_bytes.min": lambda c: peer_bytes_min(c, _row_bytes(c)),
 }
