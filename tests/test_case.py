@@ -134,3 +134,17 @@ def test_a_copy_on_another_stage_shares_the_calls_and_has_its_own_id(case):
         assert (copy.id == case.id) == (stage == case.stage)
     other = case.with_(seed=case.seed + 1)
     assert other.calls() == [other.call(r) for r in range(other.ep)]
+
+
+@pytest.mark.parametrize("e", [1, 2, 3])
+def test_a_ranks_column_block_is_what_it_reads_off_the_matrix(e):
+    """Rank r's column block, [s*e + j] = send[s][r*e + j], for one and for several experts,
+    and for a matrix with a count past int64 (an invalid case's)."""
+    rng = np.random.default_rng(e)
+    ep = 5
+    send = tuple(tuple(int(v) for v in row) for row in rng.integers(0, 9, (ep, ep * e)))
+    huge = (tuple((2**70, *send[0][1:])), *send[1:])
+    for matrix in (send, huge):
+        case = Case(product="910_95", ep=ep, e=e, h1=16, n1=8, send=matrix)
+        assert case.columns == tuple(tuple(matrix[s][r * e + j] for s in range(ep)
+                                           for j in range(e)) for r in range(ep))
