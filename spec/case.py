@@ -22,7 +22,7 @@ from functools import cached_property
 from itertools import chain
 from typing import Any, ClassVar
 
-from spec.call import CallBase, TensorDesc
+from spec.call import CallBase, TensorDesc, evolve
 
 _PACKED = (("b", 7), ("h", 15), ("i", 31), ("q", 63))  # array typecodes by signed bits
 
@@ -257,13 +257,13 @@ def apply_common(call: CallBase, fault: Fault, e: int) -> CallBase:
     if op == "null":
         if p in tensors:
             tensors[p] = None
-            return replace(call, tensors=tensors)
+            return evolve(call, tensors=tensors)
         if p.startswith("stage2.") and param is not None and param.kind == "pointer":
-            return replace(call, stage2=replace(call.stage2, **{f"{p[7:]}_null": True}))
+            return evolve(call, stage2=replace(call.stage2, **{f"{p[7:]}_null": True}))
         if param is not None and param.stage == 1 and param.kind == "pointer":
-            return replace(call, null_pointers=call.null_pointers | {p})
+            return evolve(call, null_pointers=call.null_pointers | {p})
         if param is not None and param.role == "attribute" and param.kind in NULLABLE_KINDS:
-            return replace(call, **{param.py_name: None})
+            return evolve(call, **{param.py_name: None})
     elif op in ("dtype", "format", "rank", "resize") and tensors.get(p) is not None:
         desc = tensors[p]
         if op == "dtype":
@@ -272,16 +272,16 @@ def apply_common(call: CallBase, fault: Fault, e: int) -> CallBase:
             tensors[p] = replace(desc, format=arg)
         else:
             tensors[p] = reshape(desc, op, arg)
-        return replace(call, tensors=tensors)
+        return evolve(call, tensors=tensors)
     elif op == "value" and p == "epWorldSize":
         pad = (0,) * (e * (arg - call.ep_world_size))
         arrays = {q.py_name: getattr(call, q.py_name) + pad for q in call.PARAMS.values()
                   if q.kind == "int_array" and getattr(call, q.py_name) is not None}
-        return replace(call, ep_world_size=arg, **arrays)
+        return evolve(call, ep_world_size=arg, **arrays)
     elif op == "value" and param is not None and param.role == "attribute" and param.stage == 1:
-        return replace(call, **{param.py_name: arg})
+        return evolve(call, **{param.py_name: arg})
     elif op == "counts" and param is not None and param.kind == "int_array":
-        return replace(call, **{param.py_name: edit_counts(getattr(call, param.py_name), arg, e)})
+        return evolve(call, **{param.py_name: edit_counts(getattr(call, param.py_name), arg, e)})
     elif op == "stage2" and p == "workspace_short":
-        return replace(call, stage2=replace(call.stage2, workspace_short=int(arg)))
+        return evolve(call, stage2=replace(call.stage2, workspace_short=int(arg)))
     raise CaseFormatError(f"faults: cannot apply {op}({p}, {arg!r}); operations: {sorted(FAULT_OPS)}")

@@ -16,7 +16,7 @@ from ops.alltoallv_gmm import PROFILE_DIR, available, load
 from ops.alltoallv_gmm.clauses import CLAUSE, CLAUSES, PRODUCTS
 from ops.alltoallv_gmm.params import PARAMS
 from spec import data as spec_data
-from spec.call import count_blocks
+from spec.call import count_blocks, evolve
 from spec.operator import AREAS
 from spec.profiles import ProfileError, inconsistent_mappings, missing_mappings
 from spec.rules import InRange
@@ -213,3 +213,19 @@ def test_count_blocks_read_what_slicing_block_by_block_reads(counts):
     assert blocks.shape == (ranks, e)
     assert blocks.sum(axis=1).tolist() == [sum(counts[s * e:(s + 1) * e]) for s in range(ranks)]
     assert blocks.reshape(-1).tolist()[:len(counts)] == list(counts[:ranks * e])
+
+
+@pytest.mark.parametrize("op_name", ["alltoallv_gmm", "gmm_alltoallv"])
+def test_evolve_is_replace_without_what_a_call_kept(op_name):
+    """A call changed by `evolve` equals the one dataclasses.replace makes, field for field; it
+    keeps no count sum of the call it came from, and a name that is no field is an error."""
+    op = ops.get(op_name)
+    call = op.case_type(product="910_95", ep=2, e=1, h1=16, n1=8,
+                        **{op.case_type.MATRIX: ((3, 1), (2, 4))}).call(0)
+    assert call.count_sum("send") == sum(call.send_counts)
+    changes = {"send_counts": (7, 7), "group": "other", "tensors": {**call.tensors, "gmmX": None}}
+    changed = evolve(call, **changes)
+    assert changed == dataclasses.replace(call, **changes) and type(changed) is type(call)
+    assert changed.count_sum("send") == 14 and call.count_sum("send") == sum(call.send_counts)
+    with pytest.raises(TypeError, match="no field 'nope'"):
+        evolve(call, nope=1)

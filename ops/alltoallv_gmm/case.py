@@ -8,12 +8,12 @@ small named operation, so the JSON says exactly what was passed.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ops.alltoallv_gmm.call import Call
 from ops.moe.case import DEFAULT_GROUP, MoeCase, applicable, natural_present, parse_run, parse_world
-from spec.call import TensorDesc
+from spec.call import TensorDesc, evolve
 from spec.case import CaseFormatError, Fault, Shared, apply_common, parse_faults, parse_shared
 
 SCHEMA = "alltoallv-gmm-case/1"
@@ -118,7 +118,7 @@ def apply_fault(case: Case, call: Call, fault: Fault) -> Call:
         natural = {**natural_present(call, fault, case.dtype),
                    "permuteOut": TensorDesc((case.a(call.rank), case.h1), case.dtype)}
         if fault.param in natural:
-            return replace(call, tensors={**call.tensors, fault.param: natural[fault.param]})
+            return evolve(call, tensors={**call.tensors, fault.param: natural[fault.param]})
     return apply_common(call, fault, case.e)
 
 

@@ -19,12 +19,12 @@ checks bit for bit (the routing back, CALC.unpermute).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from ops.gmm_alltoallv.call import Call
 from ops.moe.case import DEFAULT_GROUP, MoeCase, applicable, natural_present, parse_run, parse_world
-from spec.call import TensorDesc
+from spec.call import TensorDesc, evolve
 from spec.case import (
     CaseFormatError,
     Fault,
@@ -129,7 +129,7 @@ def apply_fault(case: Case, call: Call, fault: Fault) -> Call:
         natural = natural_present(call, fault, case.dtype)
         if fault.param not in natural:
             raise CaseFormatError(f"faults: cannot make {fault.param} present")
-        return replace(call, tensors={**call.tensors, fault.param: natural[fault.param]})
+        return evolve(call, tensors={**call.tensors, fault.param: natural[fault.param]})
     return apply_common(call, fault, case.e)
 
 

@@ -13,7 +13,7 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from spec.call import TensorDesc
+from spec.call import TensorDesc, evolve
 from spec.case import (
     CaseFormatError,
     Fault,
@@ -53,7 +53,7 @@ class MoeCase(JsonCase):
         m, e, ep = getattr(self, self.MATRIX), self.e, self.ep
         if len(m) == ep and all(len(row) == ep * e for row in m):
             if e == 1:  # the matrix's columns
-                return tuple(zip(*m))
+                return tuple(zip(*m, strict=True))
             try:
                 blocks = np.asarray(m, np.int64).reshape(ep, ep, e).transpose(1, 0, 2)
             except OverflowError:  # a count past int64 (an invalid case's): read it as it is
@@ -102,7 +102,7 @@ class MoeCase(JsonCase):
         `_calls`, for the last group asked)."""
         kept = self.__dict__.get("_group_calls")
         if kept is None or kept[0] != group:
-            kept = (group, tuple(replace(c, group=group) for c in self._calls()))
+            kept = (group, tuple(evolve(c, group=group) for c in self._calls()))
             self.__dict__["_group_calls"] = kept
         return kept[1]
 
