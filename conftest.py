@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, Phase, Verbosity, settings
 from hypothesis.database import DirectoryBasedExampleDatabase
 
 import ops
+from fixtures import heap
 from fixtures.backends import BUILTINS, BackendError, BackendSpec, parse_options
 from golden.judges import JUDGES
 from reports.results import CASES_FILE
@@ -339,6 +340,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.stash[OPTIONS] = opts
     config.stash[KNOWN_FAILURES] = _known_failures(config.getoption("known_failures"))
     config.stash[STARTED] = time.time()
+    heap.keep_freed_blocks()  # this process and each xdist worker's: cases reuse their memory
 
 
 def _wants_conformance(config: pytest.Config) -> bool:
