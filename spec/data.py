@@ -161,6 +161,19 @@ def float32_of(a: np.ndarray) -> np.ndarray:
     return out.reshape(a.shape)
 
 
+def product_f32(x: np.ndarray, w: np.ndarray) -> np.ndarray:
+    """`float32_of(x) @ w` (w float32), with x widened a slice of rows at a time: a large x
+    never exists in float32 whole (twice its bytes, a fresh mapping faulted in per call), and a
+    row's product reads that row alone."""
+    step = max(64, CHUNK // max(x.shape[-1], 1))
+    if x.ndim != 2 or x.shape[0] <= step:
+        return float32_of(x) @ w
+    out = np.empty((x.shape[0], w.shape[-1]), np.float32)
+    for lo in range(0, x.shape[0], step):
+        np.matmul(float32_of(x[lo:lo + step]), w, out=out[lo:lo + step])
+    return out
+
+
 def _fill(out: np.ndarray, index: np.ndarray, lo, hi, dtype: str, scale: float) -> None:
     """`out[...]` = the values of elements `index` of a block with key halves `lo`, `hi`."""
     out[...] = _values(_hash(index, lo, hi), dtype, scale)

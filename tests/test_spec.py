@@ -229,3 +229,16 @@ def test_evolve_is_replace_without_what_a_call_kept(op_name):
     assert changed.count_sum("send") == 14 and call.count_sum("send") == sum(call.send_counts)
     with pytest.raises(TypeError, match="no field 'nope'"):
         evolve(call, nope=1)
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32"])
+@pytest.mark.parametrize("rows, k, n", [(575, 4096, 8), (300, 257, 33), (7, 5, 3)])
+def test_product_f32_is_the_widened_product(dtype, rows, k, n):
+    """The sims' float32 product, x widened a slice of rows at a time, gives the product of x
+    widened whole, bit for bit, with a plain or a transposed weight."""
+    rng = np.random.default_rng(rows)
+    x = rng.standard_normal((rows, k)).astype(spec_data.np_dtype(dtype))
+    w = rng.standard_normal((n, k)).astype(np.float32).T
+    want = spec_data.float32_of(x) @ w
+    got = spec_data.product_f32(x, w)
+    assert got.dtype == np.float32 and np.array_equal(got.view(np.uint32), want.view(np.uint32))

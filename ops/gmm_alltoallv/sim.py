@@ -31,6 +31,7 @@ from fixtures.checks import SECOND_STAGE, SUCCESS, Check, CheckedSim, Row, withi
 from fixtures.protocol import ALL_CAPABILITIES, ENTRY_V2, NotApplicable, RankContext, tensor_format
 from spec.call import count_blocks
 from spec.data import float32_of as f32  # exact; the mutants widen with it too
+from spec.data import product_f32
 
 NULLPTR = 161001
 INVALID = 161002
@@ -289,7 +290,7 @@ class SimBackend(CheckedSim):
     def shared_expert(self, a: dict) -> None:
         w = f32(a["mm_weight"])
         w = w.T if a["trans_mm_weight"] else w
-        a["mm_y"][...] = (f32(a["mm_x"]) @ w).astype(a["mm_y"].dtype)
+        a["mm_y"][...] = product_f32(a["mm_x"], w).astype(a["mm_y"].dtype)
 
     def buffer(self, a: dict, workspace: np.ndarray, index: int) -> np.ndarray:
         """Workspace buffer `index` (0: the grouped product, 1: it unpermuted), (A, N1)."""
@@ -310,7 +311,7 @@ class SimBackend(CheckedSim):
         for j, (lo, hi) in enumerate(self.expert_rows(a)):
             w = f32(a["gmm_weight"][j])
             w = w.T if a["trans_gmm_weight"] else w
-            out[lo:hi] = (f32(a["gmm_x"][lo:hi]) @ w).astype(out.dtype)
+            out[lo:hi] = product_f32(a["gmm_x"][lo:hi], w).astype(out.dtype)
 
     def unpermute(self, a: dict, rows: np.ndarray, out: np.ndarray) -> None:
         """Destination-rank-major, local-expert-minor: for s, for j, the rows of expert j that
