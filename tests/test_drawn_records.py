@@ -23,7 +23,7 @@ from fixtures.runner import plan_case, summarise
 from fixtures.world import ThreadWorld
 from ops.alltoallv_gmm.sim import SimBackend
 from reports.results import ResultsError, record_case
-from spec.call import Undefined
+from spec.call import Undefined, evolve
 from spec.data import key, keys
 from spec.outcome import Cell
 from spec.rules import CountsConsistent
@@ -130,7 +130,7 @@ def test_the_counts_rule_finds_one_count_out_of_place_in_a_large_world() -> None
     assert rule.holds_world(calls)
     bad = list(calls[5].recv_counts)
     bad[-1] += 1
-    calls[5] = calls[5].__class__(**{**calls[5].__dict__, "recv_counts": tuple(bad)})
+    calls[5] = evolve(calls[5], recv_counts=tuple(bad))
     assert not rule.holds_world(calls)
 
 
