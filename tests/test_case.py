@@ -148,3 +148,18 @@ def test_a_ranks_column_block_is_what_it_reads_off_the_matrix(e):
         case = Case(product="910_95", ep=ep, e=e, h1=16, n1=8, send=matrix)
         assert case.columns == tuple(tuple(matrix[s][r * e + j] for s in range(ep)
                                            for j in range(e)) for r in range(ep))
+
+
+def test_a_case_hashes_as_its_fields_once_and_pickles_without_it():
+    import dataclasses
+    import pickle
+
+    send = ((1, 2, 0), (3, 0, 4), (2, 2, 2))
+    case = Case(product="910_95", ep=3, e=1, h1=16, n1=8, send=send, clause="CALC.gmm")
+    fields_hash = hash(tuple(getattr(case, f.name) for f in dataclasses.fields(case)))
+    assert hash(case) == fields_hash == hash(Case(product="910_95", ep=3, e=1, h1=16, n1=8,
+                                                  send=send, clause="CALC.gmm"))
+    assert case.__dict__["_hash"] == fields_hash  # kept
+    assert hash(case.with_(seed=1)) != fields_hash  # a changed copy hashes afresh
+    copy = pickle.loads(pickle.dumps(case))
+    assert "_hash" not in copy.__dict__ and copy == case and hash(copy) == fields_hash

@@ -25,6 +25,7 @@ __all__ = ["SCHEMA", "Case", "CaseFormatError", "Fault", "Shared"]
 class Case(MoeCase):
     OPERATOR: ClassVar[str] = "alltoallv_gmm"
     SCHEMA: ClassVar[str] = SCHEMA
+    __hash__ = MoeCase.__hash__  # kept by the dataclass: computed once
     MATRIX: ClassVar[str] = "send"
     # Fields a V1 case leaves out of its JSON, so V1 cases (and their ids) read as before V2 existed.
     V1_OMITS: ClassVar[dict[str, object]] = {"entry": "v1", "comm_mode": None}

@@ -46,6 +46,7 @@ __all__ = ["SCHEMA", "Case", "CaseFormatError", "Fault", "Shared"]
 class Case(MoeCase):
     OPERATOR: ClassVar[str] = "gmm_alltoallv"
     SCHEMA: ClassVar[str] = SCHEMA
+    __hash__ = MoeCase.__hash__  # kept by the dataclass: computed once
     COMPACT_MATRIX: ClassVar[str] = MATRIX
     MATRIX: ClassVar[str] = MATRIX
 

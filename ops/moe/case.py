@@ -63,6 +63,22 @@ class MoeCase(JsonCase):
         return tuple(tuple(m[s][r * e + j] for s in range(ep) for j in range(e))
                      for r in range(ep))
 
+    def __hash__(self) -> int:
+        """The dataclass's hash (of its fields), computed once: a case of ep 128 holds 32 Ki
+        counts, and caches ask for it per case and, in a mutation replay (spec.memo), per rank
+        and input. Each operator's Case names this as its own `__hash__`, which its dataclass
+        then keeps."""
+        known = self.__dict__.get("_hash")
+        if known is None:
+            known = self.__dict__["_hash"] = hash(tuple(getattr(self, f.name)
+                                                       for f in fields(self)))  # type: ignore[arg-type]
+        return known
+
+    def __getstate__(self) -> dict[str, Any]:
+        """A pickled case without what it worked out and kept (`_hash`: strings hash otherwise
+        in another process; its calls)."""
+        return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
+
     def shared_tensors(self, rank: int) -> dict[str, TensorDesc]:
         """The shared expert's mmX, mmWeight and mmY of `rank` (none without one)."""
         c: Any = self
