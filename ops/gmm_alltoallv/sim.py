@@ -316,15 +316,14 @@ class SimBackend(CheckedSim):
     def unpermute(self, a: dict, rows: np.ndarray, out: np.ndarray) -> None:
         """Destination-rank-major, local-expert-minor: for s, for j, the rows of expert j that
         go back to rank s (within expert j, the destinations follow one another in rank order)."""
-        e, ep, sc = a["gmm_weight"].shape[0], a["ep_world_size"], a["send_counts"]
-        next_row = [lo for lo, _ in self.expert_rows(a)]  # expert j's next row to send back
-        at = 0
-        for s in range(ep):
-            for j in range(e):
-                n = sc[s * e + j]
-                out[at:at + n] = rows[next_row[j]:next_row[j] + n]
-                next_row[j] += n
-                at += n
+        e, ep = a["gmm_weight"].shape[0], a["ep_world_size"]
+        counts = count_blocks(a["send_counts"], ep, e)  # [s, j]: rows of expert j for rank s
+        first = np.array([lo for lo, _ in self.expert_rows(a)], np.int64)  # expert j's rows
+        source = first + np.cumsum(counts, axis=0) - counts  # where block (s, j) starts in rows
+        sizes = counts.reshape(-1)  # the blocks in out's order: s-major, j-minor
+        to = np.cumsum(sizes) - sizes
+        n = int(sizes.sum())
+        out[:n] = rows[np.repeat(source.reshape(-1) - to, sizes) + np.arange(n)]
 
     def send_back(self, ctx: RankContext, a: dict, rows: np.ndarray) -> None:
         """AlltoAllv: destination s gets its block; what arrives, source by source, is y."""
