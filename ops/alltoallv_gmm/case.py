@@ -64,10 +64,10 @@ class Case(MoeCase):
 
     # -- the arguments ------------------------------------------------------------------
     def natural_tensors(self, rank: int) -> dict[str, TensorDesc | None]:
-        d, e, h1, n1 = self.dtype, self.e, self.h1, self.n1
+        d, h1, n1 = self.dtype, self.h1, self.n1
         t: dict[str, TensorDesc | None] = {
             "gmmX": TensorDesc((self.bsk(rank), h1), d),
-            "gmmWeight": TensorDesc((e, n1, h1) if self.trans_gmm_weight else (e, h1, n1), d),
+            "gmmWeight": self.gmm_weight_desc(),
             "sendCountsTensor": None,
             "recvCountsTensor": None,
             "mmX": None,

@@ -79,15 +79,30 @@ class MoeCase(JsonCase):
         in another process; its calls)."""
         return {k: v for k, v in self.__dict__.items() if not k.startswith("_")}
 
+    def gmm_weight_desc(self) -> TensorDesc:
+        """gmmWeight, the same on every rank: described once, so every rank's call holds the
+        same description (and the expectation's shared view takes it without comparing)."""
+        known = self.__dict__.get("_gmm_weight")
+        if known is None:
+            c: Any = self
+            shape = (c.e, c.n1, c.h1) if c.trans_gmm_weight else (c.e, c.h1, c.n1)
+            known = self.__dict__["_gmm_weight"] = TensorDesc(shape, c.dtype)
+        return known
+
     def shared_tensors(self, rank: int) -> dict[str, TensorDesc]:
-        """The shared expert's mmX, mmWeight and mmY of `rank` (none without one)."""
+        """The shared expert's mmX, mmWeight and mmY of `rank` (none without one), described
+        once per BS (the ranks mostly share one); the caller copies them into its own dict."""
         c: Any = self
         if c.shared is None:
             return {}
-        d, bs, h2, n2 = c.dtype, c.shared.bs[rank], c.shared.h2, c.shared.n2
-        return {"mmX": TensorDesc((bs, h2), d),
-                "mmWeight": TensorDesc((n2, h2) if c.trans_mm_weight else (h2, n2), d),
-                "mmY": TensorDesc((bs, n2), d)}
+        bs = c.shared.bs[rank]
+        kept = self.__dict__.setdefault("_shared_tensors", {})
+        if bs not in kept:
+            d, h2, n2 = c.dtype, c.shared.h2, c.shared.n2
+            kept[bs] = {"mmX": TensorDesc((bs, h2), d),
+                        "mmWeight": TensorDesc((n2, h2) if c.trans_mm_weight else (h2, n2), d),
+                        "mmY": TensorDesc((bs, n2), d)}
+        return kept[bs]
 
     def _calls(self) -> tuple[Any, ...]:
         """Every rank's call with the default group, made once: the strategies' check, the
