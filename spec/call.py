@@ -112,15 +112,22 @@ C = TypeVar("C", bound=CallBase)
 _FIELDS: dict[type, tuple[str, ...]] = {}
 
 
+def field_names(kind: type) -> tuple[str, ...]:
+    """The field names of a call type, read once: a call's `__dict__` also holds what it
+    worked out and kept (`count_sum`), which a copy or a view must leave out."""
+    names = _FIELDS.get(kind)
+    if names is None:
+        names = _FIELDS[kind] = tuple(f.name for f in fields(kind))
+    return names
+
+
 def evolve(call: C, **changes: object) -> C:
     """`dataclasses.replace` for a call, at a fraction of its cost: its fields copied with
     `changes` over them, without the generated `__init__` (a frozen dataclass's sets every
     field through object.__setattr__; a Call has no __post_init__). A case's fault changes
-    every rank's call. Nothing a call worked out and kept (`count_sum`) is copied."""
+    every rank's call. Nothing a call worked out and kept is copied."""
     kind = type(call)
-    names = _FIELDS.get(kind)
-    if names is None:
-        names = _FIELDS[kind] = tuple(f.name for f in fields(kind))
+    names = field_names(kind)
     if not changes.keys() <= set(names):
         raise TypeError(f"{kind.__name__} has no field {sorted(changes.keys() - set(names))[0]!r}")
     new = object.__new__(kind)

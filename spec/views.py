@@ -16,10 +16,10 @@ stand-in from None) get views of their own.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import fields, is_dataclass
+from dataclasses import is_dataclass
 from typing import Any
 
-from spec.call import TensorDesc
+from spec.call import TensorDesc, field_names
 
 
 class Varies(BaseException):
@@ -104,10 +104,9 @@ def shared_views(calls: Sequence[Any]) -> list[tuple[Any, list[int]]]:
     a call type that is not a plain dataclass gets one view per rank (its own call)."""
     if not calls or not all(is_dataclass(c) and hasattr(c, "__dict__") for c in calls):
         return [(c, [r]) for r, c in enumerate(calls)]
-    names = {t: [f.name for f in fields(t)] for t in {type(c) for c in calls}}
     groups: dict[tuple, list[int]] = {}
     for r, c in enumerate(calls):
-        groups.setdefault((type(c), _null_pattern(c, names[type(c)])), []).append(r)
+        groups.setdefault((type(c), _null_pattern(c, field_names(type(c)))), []).append(r)
     out = []
     for (kind, _), ranks in groups.items():
         members = [calls[r] for r in ranks]
@@ -116,6 +115,6 @@ def shared_views(calls: Sequence[Any]) -> list[tuple[Any, list[int]]]:
             continue
         view = object.__new__(kind)  # its fields only: nothing a call has worked out and kept
         view.__dict__.update({n: _merge([c.__dict__[n] for c in members])
-                              for n in names[kind]})
+                              for n in field_names(kind)})
         out.append((view, ranks))
     return out
