@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import is_dataclass
 from typing import Any
 
-from spec.call import TensorDesc, field_names
+from spec.call import TensorDesc, evolve, field_names
 
 
 class Varies(BaseException):
@@ -113,8 +113,8 @@ def shared_views(calls: Sequence[Any]) -> list[tuple[Any, list[int]]]:
         if len(members) == 1:
             out.append((members[0], ranks))
             continue
-        view = object.__new__(kind)  # its fields only: nothing a call has worked out and kept
-        view.__dict__.update({n: _merge([c.__dict__[n] for c in members])
-                              for n in field_names(kind)})
+        # its fields only (evolve copies nothing a call has worked out and kept), each merged
+        view = evolve(members[0], **{n: _merge([c.__dict__[n] for c in members])
+                                     for n in field_names(kind)})
         out.append((view, ranks))
     return out
