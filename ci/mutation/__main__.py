@@ -74,7 +74,8 @@ def _progress(run: report.Run) -> None:
         verdict = f"killed by {', '.join(kills)}" if kills else "SURVIVED"
     else:
         verdict = "FALSE ALARM" if run.failures or run.unexplained else "passed"
-    print(f"seed {run.seed} {run.entry.name}: {verdict} ({sum(run.ran.values())} judged, "
+    proven = f", {run.proven} by proof" if run.proven else ""
+    print(f"seed {run.seed} {run.entry.name}: {verdict} ({sum(run.ran.values())} judged{proven}, "
           f"{run.seconds:.0f} s)", flush=True)
 
 

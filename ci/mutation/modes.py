@@ -132,27 +132,38 @@ def replay_seed(op: Operator, entries: list[Entry], seed: int, args: argparse.Na
     print(f"seed {seed}: reference run (sim) passed, {len(cases)} cases in {ref_seconds:.0f} s; "
           f"replaying them on {len(entries)} entries", flush=True)
     names = [e.name for e in entries]
-    merged: dict[str, dict] = {n: {"ran": defaultdict(int), "failures": [], "seconds": 0.0}
-                               for n in names}
+    merged: dict[str, dict] = {n: {"ran": defaultdict(int), "proven": 0, "failures": [],
+                                   "seconds": 0.0} for n in names}
+    recorded = {"cases": 0, "seconds": 0.0}
     ctx = get_context("spawn")
     with ProcessPoolExecutor(args.jobs, mp_context=ctx) as pool:
         futures = [pool.submit(replay_names, op.name, names, share, args.spec_profile, args.judge,
                                args.case_timeout, f"seed {seed} replay worker {i + 1}")
                    for i, share in enumerate(shards(cases, args.jobs))]
         for future in as_completed(futures):
-            for name, part in future.result().items():
+            parts, share_recorded = future.result()
+            for name, part in parts.items():
                 m = merged[name]
                 for area, n in part["ran"].items():
                     m["ran"][area] += n
                 m["failures"] += part["failures"]
                 m["seconds"] += part["seconds"]
+                m["proven"] += part["proven"]
+            for key in recorded:
+                recorded[key] += share_recorded[key]
+    runs_of_entries = sum(sum(m["ran"].values()) for m in merged.values())
+    proven = sum(m["proven"] for m in merged.values())
+    print(f"seed {seed}: {runs_of_entries} cases judged on the entries, {proven} of them proved "
+          f"as the reference's run without running (ci/mutation/proof.py); the reference's "
+          f"recorded runs: {recorded['cases']} cases, {recorded['seconds']:.0f} s", flush=True)
     runs = []
     for entry in entries:
         m = merged[entry.name]
         failures = sorted(m["failures"], key=lambda f: (COLUMNS.index(f["area"]), f["where"]))
         if entry.kind == "mutant":  # each shard may have found one: keep one per area
             failures = list({f["area"]: f for f in reversed(failures)}.values())[::-1]
-        run = Run(entry, seed, dict(m["ran"]), failures, seconds=m["seconds"])
+        run = Run(entry, seed, dict(m["ran"]), failures, seconds=m["seconds"],
+                  proven=m["proven"])
         progress(run)
         runs.append(run)
     return runs

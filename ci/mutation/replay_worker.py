@@ -20,8 +20,9 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import ops
-from ci.mutation import Entry, catalog
+from ci.mutation import Entry, catalog, proof
 from fixtures import protocol
+from fixtures.backends import BackendSpec
 from fixtures.runner import plan_case, summarise
 from fixtures.world import TurnWorld
 from spec import memo
@@ -44,18 +45,26 @@ class SharedPoolWorld(TurnWorld):
 
 
 PROGRESS_EVERY = 300.0  # seconds between two progress lines of a worker
+RECORDING = " reference, recorded"  # the world of the reference's recorded runs (no entry's name)
 
 
 def replay(entries: list[Entry], cases: list[dict], profile: Profile, judge: str,
-           timeout: float, label: str = "") -> dict[str, dict]:
-    """Per entry: cases judged per area, failures ({"area", "where", "finding", "case"}) and
-    seconds. A mutant skips an area's later cases once the area failed it; a variant meets all.
-    With a `label`, a line of progress every few minutes (a full replay takes a while)."""
+           timeout: float, label: str = "") -> tuple[dict[str, dict], dict[str, float]]:
+    """Per entry: cases judged per area, how many of them were proved (`proof.py`), failures
+    ({"area", "where", "finding", "case"}) and seconds; and the recorded reference runs' count
+    and seconds. A mutant skips an area's later cases once the area failed it; a variant meets
+    all. With a `label`, a line of progress every few minutes (a full replay takes a while)."""
     started = last = time.perf_counter()
-    result = {e.name: {"ran": defaultdict(int), "failures": [], "seconds": 0.0} for e in entries}
+    result = {e.name: {"ran": defaultdict(int), "proven": 0, "failures": [], "seconds": 0.0}
+              for e in entries}
+    recorded = {"cases": 0, "seconds": 0.0}
     killed: set[tuple[str, str]] = set()
+    reference = BackendSpec.for_profile("sim", {}, profile)
+    plain = reference.make()  # what an entry's backend is compared with
+    recorder = proof.Recorder()
     pool: ThreadPoolExecutor | None = None
     worlds: dict[str, SharedPoolWorld] = {}
+    differences: dict[str, proof.Difference | None] = {}
     size = None
     try:
         for done, item in enumerate(cases):
@@ -69,20 +78,36 @@ def replay(entries: list[Entry], cases: list[dict], profile: Profile, judge: str
                     pool.shutdown(wait=True)
                 size, worlds = case.ep, {}
                 pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"replay-ep{size}")
-            with memo.remembering():
-                for entry in entries:
-                    if entry.kind == "mutant" and (entry.name, area) in killed:
-                        continue
-                    if entry.name not in worlds:
-                        def make(e: Entry = entry):
-                            return e.make(behavior=profile.name)
+                worlds[RECORDING] = SharedPoolWorld(
+                    size, proof.make_recording(reference.make, recorder), pool, timeout)
+            waiting = [e for e in entries if e.kind == "variant" or (e.name, area) not in killed]
+            for entry in waiting:
+                if entry.name not in worlds:
+                    def make(e: Entry = entry):
+                        return e.make(behavior=profile.name)
 
-                        worlds[entry.name] = SharedPoolWorld(size, make, pool, timeout)
+                    worlds[entry.name] = SharedPoolWorld(size, make, pool, timeout)
+                    differences[entry.name] = proof.Difference.of(worlds[entry.name].backends,
+                                                                  plain)
+            with memo.remembering():
+                reads = None
+                if any(differences[e.name] is not None for e in waiting):
+                    start = time.perf_counter()
+                    reads = recorder.start()
+                    if judge_case(worlds[RECORDING], case, profile, judge) is not None:
+                        reads = None  # the reference's own run did not pass: nothing to prove
+                    recorded["cases"] += 1
+                    recorded["seconds"] += time.perf_counter() - start
+                for entry in waiting:
+                    record = result[entry.name]
+                    record["ran"][area] += 1
+                    difference = differences[entry.name]
+                    if reads is not None and difference is not None and difference.proves(reads):
+                        record["proven"] += 1
+                        continue
                     start = time.perf_counter()
                     finding = judge_case(worlds[entry.name], case, profile, judge)
-                    record = result[entry.name]
                     record["seconds"] += time.perf_counter() - start
-                    record["ran"][area] += 1
                     if finding is not None:
                         record["failures"].append({"area": area, "where": f"case {case.id} "
                                                    f"({case.clause} {case.side}, {case.product} "
@@ -92,11 +117,12 @@ def replay(entries: list[Entry], cases: list[dict], profile: Profile, judge: str
     finally:
         if pool is not None:
             pool.shutdown(wait=True)
-    return {name: {**r, "ran": dict(r["ran"])} for name, r in result.items()}
+    return {name: {**r, "ran": dict(r["ran"])} for name, r in result.items()}, recorded
 
 
 def replay_names(operator: str, names: list[str], cases: list[dict], profile_name: str,
-                 judge: str, timeout: float, label: str = "") -> dict[str, dict]:
+                 judge: str, timeout: float, label: str = ""
+                 ) -> tuple[dict[str, dict], dict[str, float]]:
     """`replay` by operator and catalog names: what a worker process is handed
     (modes.replay_seed)."""
     op = ops.get(operator)

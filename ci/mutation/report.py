@@ -33,6 +33,7 @@ class Run:
     unexplained: list[dict] = field(default_factory=list)  # failures without a suite finding
     seconds: float = 0.0
     broken: str | None = None  # why the run itself broke (not a verdict on the entry)
+    proven: int = 0  # of the cases judged, those proved as the reference's run (replay mode)
 
     def killed_areas(self) -> dict[str, str]:
         """Area -> the first finding with which it failed the entry."""
@@ -188,7 +189,8 @@ def to_json(out: Outcome, args: argparse.Namespace) -> dict:
         "entries": [{
             "name": e.name, "kind": e.kind, "description": e.description, "backend": e.target,
             "runs": [{"seed": r.seed, "seconds": round(r.seconds, 1), "broken": r.broken,
-                      "ran": r.ran, "killed": r.killed_areas(), "failures": r.failures[:50],
+                      "ran": r.ran, "proven": r.proven, "killed": r.killed_areas(),
+                      "failures": r.failures[:50],
                       "unexplained": r.unexplained[:20]} for r in out.of(e)],
         } for e in out.entries],
     }
