@@ -15,8 +15,12 @@ Two ways to run, with the same verdicts:
   seeded tier draws do not depend on the backend (hypothesis draws from the seed alone, and no
   sim variant makes a case not applicable), so an entry meets exactly the cases the tier would
   give it; the tier stops a cell at its first failing case, which decides the same kill. Each
-  case is materialised and its oracle computed once for all entries (`spec.memo`), and a
-  mutant skips the rest of an area once that area has failed it.
+  case is materialised and its oracle computed once for all entries (`spec.memo`), a mutant
+  skips the rest of an area once that area has failed it, and an entry does not run a case
+  where it provably runs as the reference sim (`proof.py`: every attribute the reference's
+  recorded run of the case read is the entry's too, and its check table decides every call
+  alike): a validation mutant runs only the cases its change can decide, a correct variant
+  only the cases that reach the second stage.
 - `pytest`: one pytest run of the tier per entry and seed (with `plugin.py`: a mutant's run
   stops each area at its first failure and does not shrink). Slower; the suite's own tests
   check that both modes agree.
@@ -30,6 +34,7 @@ The modules, one job each:
     tier.py           the PR tier as a pytest subprocess: its command, running it, its records
     modes.py          the two modes, seed by seed: a `report.Run` per entry
     replay_worker.py  a worker process of the replay mode: recorded cases on many entries
+    proof.py          the cases an entry need not run: the reference's recorded reads, compared
     plugin.py         the pytest plugin of a tier run: items by area, a mutant's early stop
     report.py         the verdict: runs and their outcome, the kill matrix, summary and JSON
 """

@@ -140,46 +140,40 @@ class Recorder:
         return breaks
 
 
-class _RecordedMapping(Mapping):
-    def __init__(self, value: Mapping, where: tuple[str, str], recorder: Recorder) -> None:
+class _Recorded:
+    """A recording view of a container field of a row: a key asked for, or every key."""
+
+    def __init__(self, value: Mapping | Set, where: tuple[str, str], recorder: Recorder) -> None:
         self._value, self._where, self._recorder = value, where, recorder
 
-    def __getitem__(self, key: object) -> Any:
+    def _read(self, key: object) -> None:
         self._recorder.read((*self._where, key))
-        return self._value[key]
-
-    def get(self, key: object, default: Any = None) -> Any:
-        self._recorder.read((*self._where, key))
-        return self._value.get(key, default)
 
     def __contains__(self, key: object) -> bool:
-        self._recorder.read((*self._where, key))
+        self._read(key)
         return key in self._value
 
     def __iter__(self) -> Iterator:
-        self._recorder.read((*self._where, EVERY))
+        self._read(EVERY)
         return iter(self._value)
 
     def __len__(self) -> int:
-        self._recorder.read((*self._where, EVERY))
+        self._read(EVERY)
         return len(self._value)
 
 
-class _RecordedSet(Set):
-    def __init__(self, value: Set, where: tuple[str, str], recorder: Recorder) -> None:
-        self._value, self._where, self._recorder = value, where, recorder
+class _RecordedMapping(_Recorded, Mapping):
+    def __getitem__(self, key: object) -> Any:
+        self._read(key)
+        return self._value[key]  # type: ignore[index]
 
-    def __contains__(self, item: object) -> bool:
-        self._recorder.read((*self._where, item))
-        return item in self._value
+    def get(self, key: object, default: Any = None) -> Any:
+        self._read(key)
+        return self._value.get(key, default)  # type: ignore[union-attr]
 
-    def __iter__(self) -> Iterator:
-        self._recorder.read((*self._where, EVERY))
-        return iter(self._value)
 
-    def __len__(self) -> int:
-        self._recorder.read((*self._where, EVERY))
-        return len(self._value)
+class _RecordedSet(_Recorded, Set):
+    pass
 
 
 class _RecordedRow:
