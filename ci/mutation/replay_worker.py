@@ -87,8 +87,9 @@ def replay(entries: list[Entry], cases: list[dict], profile: Profile, judge: str
                         return e.make(behavior=profile.name)
 
                     worlds[entry.name] = SharedPoolWorld(size, make, pool, timeout)
-                    differences[entry.name] = proof.Difference.of(worlds[entry.name].backends,
-                                                                  plain)
+                    if entry.name not in differences:  # the same at every world size
+                        differences[entry.name] = proof.Difference.of(
+                            worlds[entry.name].backends, plain)
             with memo.remembering():
                 reads = None
                 if any(differences[e.name] is not None for e in waiting):
