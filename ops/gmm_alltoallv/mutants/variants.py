@@ -74,26 +74,27 @@ class UnpermuteFirst(SimBackend):
                 out[sel] = (f32(x[sel]) @ w).astype(out.dtype)
 
 
-@variant("destination_pipeline", "one AlltoAllv per destination's turn: each destination's rows "
-         "are multiplied and sent in its own round, a slice of the shared expert in between")
+ROUNDS = 4  # the pipeline's rounds, at every world size (a round per peer would cost ep^2 sends)
+
+
+@variant("destination_pipeline", "the AlltoAllv in rounds: in round t each rank sends the rows of "
+         "the destinations (rank + d) mod ep with d = t mod 4, and y fills source by source as "
+         "the rounds arrive")
 class DestinationPipeline(SimBackend):
-    def compute_rounds(self, ctx: RankContext, a: dict, rows: np.ndarray) -> None:
-        """Round t: every rank sends its block for destination (rank + t) mod ep."""
+    def send_back(self, ctx: RankContext, a: dict, rows: np.ndarray) -> None:
+        """Round t: destination (rank + d) mod ep gets its block when d mod `rounds` is t."""
         e, sc, ep = a["gmm_weight"].shape[0], a["send_counts"], ctx.world_size
         bounds = np.cumsum([0] + [sum(sc[s * e:(s + 1) * e]) for s in range(ep)])
         rc = a["recv_counts"]
         y_bounds = np.cumsum([0] + [sum(rc[r * e:(r + 1) * e]) for r in range(ep)])
-        empty = rows[:0]
-        for t in range(ep):
-            dest = (ctx.rank + t) % ep
-            chunks = [rows[bounds[dest]:bounds[dest + 1]] if s == dest else empty
-                      for s in range(ep)]
+        rounds, empty = min(ep, ROUNDS), rows[:0]
+        for t in range(rounds):
+            chunks = [rows[bounds[d]:bounds[d + 1]] if (d - ctx.rank) % ep % rounds == t
+                      else empty for d in range(ep)]
             received = ctx.comm.alltoallv(chunks)
-            source = (ctx.rank - t) % ep
-            a["y"][y_bounds[source]:y_bounds[source + 1]] = received[source]
-
-    def send_back(self, ctx: RankContext, a: dict, rows: np.ndarray) -> None:
-        self.compute_rounds(ctx, a, rows)
+            for source in range(ep):
+                if (ctx.rank - source) % ep % rounds == t:
+                    a["y"][y_bounds[source]:y_bounds[source + 1]] = received[source]
 
 
 @variant("torch_ops", "the second stage's arithmetic and unpermute in torch ops (the torch "
