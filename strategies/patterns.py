@@ -18,10 +18,16 @@ BAD_FORMATS = ("FRACTAL_NZ", "NCHW", "NHWC")
 COMM_MODE_TYPOS = ("aicpu", "AI_CPU", "ai_cpu ", "ccu_", "hccs")  # not an engine anywhere
 
 
+# The least valid value of a quantity whose range states no lower bound because its empty value
+# is a clause of its own (GROUP.empty): the valid side of the range still has that edge.
+LEAST_VALID = {"len.group": 1}
+
+
 def range_values(rule: InRange, side: str) -> tuple[int, ...]:
     """The values just inside (valid) or just outside (invalid) each bound of a range."""
     if side == "valid":
-        vals = (rule.min_valid, rule.max_valid)
+        least = rule.min_valid if rule.lo is not None else LEAST_VALID.get(rule.quantity)
+        vals = (least, rule.max_valid)
     else:
         vals = (None if rule.lo is None else rule.lo if not rule.lo_closed else rule.lo - 1,
                 None if rule.hi is None else rule.hi if not rule.hi_closed else rule.hi + 1)

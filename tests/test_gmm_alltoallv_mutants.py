@@ -138,12 +138,12 @@ def test_every_check_has_its_code_swapped_and_its_absence_and_every_limit_both_e
         if limit.startswith("volume.") or limit == "BS":
             continue
         ident = limit.lower()
-        ends = [(low, low - 1)] * (limit not in V.NO_LOW_END) + (
-            [(high, high + 1)] if high is not None else [])
-        for end, outside in ends:
+        ends = [(low, low - 1, V.NO_LOW_OUTSIDE)] * (limit not in V.NO_LOW_END) + (
+            [(high, high + 1, V.NO_HIGH_OUTSIDE)] if high is not None else [])
+        for end, outside, cannot in ends:
             assert f"validation.{ident}_rejects_{end}" in names, (limit, end)
-            if not (end == high and limit in V.NO_HIGH_OUTSIDE):
-                assert f"validation.{ident}_accepts_{outside}" in names, (limit, end)
+            assert (f"validation.{ident}_accepts_{outside}" in names) != (limit in cannot), \
+                (limit, end)
 
 
 def _first_stage(backend: SimBackend, case, rank: int = 0) -> int:

@@ -1,9 +1,10 @@
-"""Validation faults: a range boundary off by one, a check left out, a wrong status code, an error
-reported at the wrong stage, a world size the product does not support.
-
-The checks are always the sim's own: a fault is one entry of the version's row changed (a code,
-a limit, a check left out: `SimBackend.codes`, `limits`, `omitted`; the world sizes a product
-accepts: `SimBackend.row`), or the tiling checks moved to the second stage.
+"""Validation faults, one per entry of the simulator's check table it could break: each check's
+status code swapped, each check left out, each range limit off by one on both sides of both its
+ends (fixtures.catalog.TableFaults, so a check the table gains has its faults at once); and,
+written by hand, the ones the table's entries do not make: a later version's limits, no volume
+ceiling, the volume checked one way only, an error reported at the wrong stage, a world size the
+product does not support. Left out, each with its reason below: what no call can show under any
+profile the job runs, and under the published text what it cannot tell apart.
 """
 
 from __future__ import annotations
@@ -11,10 +12,14 @@ from __future__ import annotations
 from dataclasses import replace
 from types import MappingProxyType
 
+from fixtures.catalog import TableFaults
 from fixtures.protocol import RankContext
 from ops.alltoallv_gmm.mutants._base import mutant
 from ops.alltoallv_gmm.sim import (
     API_CHECKS,
+    BEHAVIORS,
+    CHECKS,
+    INVALID,
     MIB,
     NULLPTR,
     SUCCESS,
@@ -25,59 +30,53 @@ from ops.alltoallv_gmm.sim import (
     SimExecutor,
 )
 
-# -- range boundaries, off by one -------------------------------------------------------------
+# -- the check table's own faults ----------------------------------------------------------
+
+SHIPPED = "cann-2026.07"
+# OPTPAIR.mm's published status admits either code (profiles/doc.toml): a swapped code is no fault
+# under the text, only under the shipped code.
+TWO_READINGS = frozenset({"mm.pair"})
+# The per-peer volume checks are in no profile but cann-2025.12's (doc has the card's volume,
+# cann-2026.07 neither): a fault of them shows under no profile the job runs by default.
+NEVER = frozenset({"volume.peer.send", "volume.peer.recv"})
+# Checks whose absence the published text cannot tell from their presence: a later check rejects
+# the same calls with the same 161002 (an empty group fails group.len, an empty counts list
+# counts.len); the shipped code's codes differ (161001 / 561002), so there they are faults.
+SHADOWED_UNDER_DOC = frozenset({"group.empty", "counts.empty"})
+# e * ep = 1 needs ep = 1, which no product accepts, and e * ep = 0 needs e = 0 (range.e): no
+# call lies at the lower end of e * ep.
+NO_LOW_END = frozenset({"e_ep"})
+# Values just under a lower end that an earlier check always catches with the same code: an
+# empty group (group.empty), e = 0 (range.e_ep next); a card's bytes are even (two a row
+# element), so none lies one byte past either end of its volume range.
+NO_LOW_OUTSIDE = frozenset({"group_len", "e", "volume.card"})
+# e * ep with ep a power of two is even: e * ep <= 257 admits what e * ep <= 256 does.
+NO_HIGH_OUTSIDE = frozenset({"e_ep", "volume.card"})
+# The faults written below under names that say more (the same change of the row under the text).
+MADE_BY_HAND = frozenset({"no_counts_recv_sum_check", "no_shape_permuteout_check",
+                          "dtype_supported_code_swapped", "range_k_code_swapped",
+                          "workspace_small_code_swapped", "group_empty_code_swapped"})
+# What the shipped code does not check (its row leaves them out): faults of the text alone.
+DOC_ONLY = frozenset({"rank.outputs", "volume.card.send", "volume.card.recv", "volume.card"})
+DOC = BEHAVIORS["doc"]
+
+TableFaults(
+    SimBackend, CHECKS, DOC, SHIPPED,
+    swapped=lambda code: NULLPTR if code == INVALID else INVALID,
+    never=NEVER, shadowed_under_doc=SHADOWED_UNDER_DOC, two_readings=TWO_READINGS,
+    no_low_end=NO_LOW_END, no_low_outside=NO_LOW_OUTSIDE, no_high_outside=NO_HIGH_OUTSIDE,
+    not_limits=frozenset({"volume.peer"}), made_by_hand=MADE_BY_HAND, doc_only=DOC_ONLY,
+    entry_points=lambda check: ("v2",) if check.startswith("comm_mode.") else None,
+).register(__name__)
 
 
-@mutant("h1_accepts_65536", "RANGE.H1: H1 = 65536 accepted (the open upper bound taken as closed)")
-class H1Accepts65536(SimBackend):
-    limits = MappingProxyType({"H1": (1, 65536)})
-
-
-@mutant("h2_rejects_12288", "RANGE.H2: H2 = 12288 rejected (the closed upper bound taken as open)")
-class H2Rejects12288(SimBackend):
-    limits = MappingProxyType({"H2": (1, 12287)})
-
-
-@mutant("n2_accepts_0", "RANGE.N2: N2 = 0 accepted (the open lower bound taken as closed)")
-class N2Accepts0(SimBackend):
-    limits = MappingProxyType({"N2": (0, 65535)})
-
-
-@mutant("e_ep_rejects_256", "RANGE.e_ep: e*ep = 256 rejected (the closed upper bound taken as "
-        "open)")
-class EEpRejects256(SimBackend):
-    limits = MappingProxyType({"e_ep": (1, 255)})
+# -- written by hand ----------------------------------------------------------------------------
 
 
 @mutant("newer_expert_limits", "RANGE.e / RANGE.e_ep: a later version's limits (e <= 48, "
         "e*ep <= 384) accepted")
 class NewerExpertLimits(SimBackend):
     limits = MappingProxyType({"e": (1, 48), "e_ep": (1, 384)})
-
-
-@mutant("k_accepts_9", "RANGE.K: K = BSK // BS = 9 accepted")
-class KAccepts9(SimBackend):
-    limits = MappingProxyType({"K": (2, 9)})
-
-
-@mutant("k_rejects_8", "RANGE.K: K = 8 rejected")
-class KRejects8(SimBackend):
-    limits = MappingProxyType({"K": (2, 7)})
-
-
-@mutant("group_len_accepts_128", "RANGE.group_len: a group name of 128 characters accepted")
-class GroupLenAccepts128(SimBackend):
-    limits = MappingProxyType({"group_len": (1, 128)})
-
-
-@mutant("bsk_accepts_0", "RANGE.BSK: a rank that sends nothing (BSK = 0) accepted")
-class BskAccepts0(SimBackend):
-    limits = MappingProxyType({"BSK": (0, 52428799)})
-
-
-@mutant("bsk_accepts_52428800", "RANGE.BSK: BSK = 52428800 accepted")
-class BskAccepts52428800(SimBackend):
-    limits = MappingProxyType({"BSK": (1, 52428800)})
 
 
 # -- checks left out --------------------------------------------------------------------------
@@ -87,11 +86,6 @@ class BskAccepts52428800(SimBackend):
         "A = sum(recvCounts)")
 class NoRecvSumCheck(SimBackend):
     omitted = frozenset({"counts.recv_sum"})
-
-
-@mutant("no_dtype_match_check", "DTYPE.match: tensors of different float dtypes accepted together")
-class NoDtypeMatchCheck(SimBackend):
-    omitted = frozenset({"dtype.match"})
 
 
 @mutant("no_permute_out_shape_check", "SHAPE.permuteOut: permuteOut's shape never checked against "
@@ -107,7 +101,7 @@ class NoVolumeCeiling(SimBackend):
 
 
 @mutant("volume_send_only", "VOLUME.A3: the communication volume is checked for what a card sends, "
-        "not for what it receives")
+        "not for what it receives", profiles=("doc", "cann-2025.12"))
 class VolumeSendOnly(SimBackend):
     omitted = frozenset({"volume.card.recv", "volume.peer.recv"})
 

@@ -7,7 +7,7 @@ The checks are always the sim's own (ops/gmm_alltoallv/sim.py, `FIRST_STAGE`, `S
 a fault is one entry of the version's row changed (`codes`, `limits`, `absent`, the world sizes
 and engines a product accepts), so the faults are made from the table itself, one class each,
 and a check the table gains has its faults at once. Left out, each with its reason below: the
-volume checks, the lower ends of the group length, e and e*ep, e * ep = 257, BS > 0, and
+volume checks, the lower end of e*ep, an empty group, e = 0, e * ep = 257, BS > 0, and
 dtype.supported left out (`NOT_LEFT_OUT`); faults under the shipped code only: a check the text
 does not have, a code it leaves open, a check whose absence it cannot tell (`SHADOWED_UNDER_DOC`).
 """
@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from fixtures.checks import Bounds
+from fixtures.catalog import TableFaults
 from fixtures.protocol import RankContext
 from ops.gmm_alltoallv.mutants._base import mutant
 from ops.gmm_alltoallv.sim import (
@@ -41,10 +41,13 @@ TWO_READINGS = frozenset({"mm.triple"})
 # No recorded version runs the volume checks; BS = 0 has no clause of its own (K's builders keep
 # BS > 0), so a fault of range.BS would be no fault any case can show.
 NEVER = frozenset({"volume.card", "volume.peer", "range.BS"})
-# Limits whose lower end no call can pass alone: an earlier check catches every value below it
-# (an empty group is GROUP.empty, e * ep = 0 is e = 0), or a later one rejects it with the same
-# code in every version (e = 0 makes e * ep = 0, which range.e_ep rejects next).
-NO_LOW_END = frozenset({"group_len", "e_ep", "e"})
+# e * ep = 1 needs ep = 1, which no product accepts, and e * ep = 0 needs e = 0 (range.e): no
+# call lies at the lower end of e * ep.
+NO_LOW_END = frozenset({"e_ep"})
+# Values just under a lower end that an earlier check always catches (an empty group is
+# GROUP.empty), or a later one rejects with the same code in every version (e = 0 makes
+# e * ep = 0, which range.e_ep rejects next).
+NO_LOW_OUTSIDE = frozenset({"group_len", "e"})
 # Checks whose absence the published text cannot tell from their presence, since the check right
 # after them rejects the same calls with the same 161002 (an empty group fails group.len, an empty
 # counts list counts.*_len); the shipped code's codes differ (161001 / 561002), so there they
@@ -60,67 +63,18 @@ NOT_LEFT_OUT = frozenset({"dtype.supported"})
 NO_HIGH_OUTSIDE = frozenset({"e_ep"})
 
 
-def _ident(name: str) -> str:
-    return name.replace(".", "_").lower()
-
-
-def _swapped(code: int) -> int:
-    """The other code of the two a published text knows: 161001 for 161002, 161002 otherwise."""
-    return NULLPTR if code == INVALID else INVALID
-
-
 V2 = ("v2",)  # commMode is V2's: only a tier calling it (`-- --entry v2`) shows its faults
 
-
-def _make(name: str, description: str, body: dict, profiles: tuple[str, ...] | None,
-          check: str = "") -> None:
-    cls = type("".join(p.title() for p in name.split("_")), (SimBackend,),
-               {"__module__": __name__, "__doc__": description, **body})
-    mutant(name, description, profiles, V2 if check.startswith("comm_mode.") else None)(cls)
-
-
-def _code_swapped(check: str) -> None:
-    def row(self: SimBackend, version: Behavior) -> Behavior:
-        base = SimBackend.row(self, version)
-        return replace(base, codes={**base.codes, check: _swapped(base.codes[check])})
-
-    only = (SHIPPED,) if check in DOC.absent or check in TWO_READINGS else None
-    _make(f"{_ident(check)}_code_swapped",
-          f"{check}: returns the other code (161001 for 161002, 161002 for 161001 or 561002)",
-          {"row": row}, only, check)
-
-
-def _left_out(check: str) -> None:
-    only = (SHIPPED,) if check in DOC.absent or check in SHADOWED_UNDER_DOC else None
-    _make(f"no_{_ident(check)}_check", f"{check}: the check is left out",
-          {"omitted": frozenset({check})}, only, check)
-
-
-def _off_by_one(limit: str, bounds: Bounds) -> None:
-    low, high = bounds
-    ends = ([(low, "low")] if limit not in NO_LOW_END else []) + (
-        [(high, "high")] if high is not None else [])
-    for end, side in ends:
-        outside = end - 1 if side == "low" else end + 1
-        inside_moved = (end + 1, high) if side == "low" else (low, end - 1)
-        accepts = (outside, high) if side == "low" else (low, outside)
-        if not (side == "high" and limit in NO_HIGH_OUTSIDE):
-            _make(f"{_ident(limit)}_accepts_{outside}",
-                  f"{limit}: {outside} accepted (the limit {end} moved one past it)",
-                  {"limits": {limit: accepts}}, None)
-        _make(f"{_ident(limit)}_rejects_{end}",
-              f"{limit}: {end} rejected (the limit moved one inside)",
-              {"limits": {limit: inside_moved}}, None)
-
-
-for _check in CHECKS:
-    if _check not in NEVER:
-        _code_swapped(_check)
-        if _check not in NOT_LEFT_OUT:
-            _left_out(_check)
-for _limit, _bounds in DOC.limits.items():
-    if not _limit.startswith("volume.") and _limit != "BS":
-        _off_by_one(_limit, _bounds)
+TableFaults(
+    SimBackend, CHECKS, DOC, SHIPPED,
+    swapped=lambda code: NULLPTR if code == INVALID else INVALID,
+    never=NEVER, not_left_out=NOT_LEFT_OUT, shadowed_under_doc=SHADOWED_UNDER_DOC,
+    two_readings=TWO_READINGS, no_low_end=NO_LOW_END, no_low_outside=NO_LOW_OUTSIDE,
+    no_high_outside=NO_HIGH_OUTSIDE,
+    not_limits=frozenset(limit for limit in DOC.limits
+                         if limit.startswith("volume.") or limit == "BS"),
+    entry_points=lambda check: V2 if check.startswith("comm_mode.") else None,
+).register(__name__)
 
 
 # -- world sizes and engines --------------------------------------------------------------------
