@@ -78,3 +78,26 @@ class SharedRowsShifted(SimBackend):
     def shared_expert(self, a: dict) -> None:
         super().shared_expert(a)
         a["mm_y"][...] = np.roll(a["mm_y"], -1, axis=0)
+
+
+@mutant("weights_of_nonempty_groups", "the grouped matmul numbers its weights by the expert "
+        "groups that have rows: after an empty group, every expert takes the previous one's weight")
+class WeightsOfNonemptyGroups(SimBackend):
+    def grouped_matmul(self, a: dict, permuted: np.ndarray) -> None:
+        w_all, y = a["gmm_weight"], a["gmm_y"]
+        used = 0
+        for lo, hi in self.expert_rows(a):
+            if hi > lo:
+                w = logical_weight(w_all, used, a["trans_gmm_weight"])
+                y[lo:hi] = (permuted[lo:hi].astype(np.float32) @ w).astype(y.dtype)
+                used += 1
+
+
+@mutant("shared_last_k_dropped", "the shared expert's reduction over H2 leaves out its last "
+        "element")
+class SharedLastKDropped(SimBackend):
+    def shared_expert(self, a: dict) -> None:
+        w = a["mm_weight"].astype(np.float32)
+        w = w.T if a["trans_mm_weight"] else w
+        x = a["mm_x"].astype(np.float32)
+        a["mm_y"][...] = (x[:, :-1] @ w[:-1]).astype(a["mm_y"].dtype)

@@ -7,7 +7,7 @@ import numpy as np
 
 from fixtures.protocol import RankContext
 from ops.alltoallv_gmm.mutants._base import mutant, spill
-from ops.alltoallv_gmm.sim import SimBackend
+from ops.alltoallv_gmm.sim import SimBackend, SimExecutor
 
 
 @mutant("unwritten_tail", "the last row of gmmY is never written")
@@ -105,3 +105,18 @@ class SilentRankSkipsShared(SimBackend):
     def shared_expert(self, a: dict) -> None:
         if a["gmm_y"].shape[0]:
             super().shared_expert(a)
+
+
+@mutant("permute_out_as_received", "permuteOut holds the rows in the order they arrived "
+        "(source-major); the grouped matmul reads the rows permuted right from a buffer of its own")
+class PermuteOutAsReceived(SimBackend):
+    def compute(self, ctx: RankContext, ex: SimExecutor, workspace: np.ndarray) -> None:
+        a = ex.args
+        if ex.write_mm_y:
+            self.shared_expert(a)
+        received = self.stage_received(self.communicate(ctx, a), self.buffer(a, workspace, 0))
+        permuted = np.empty((a["gmm_y"].shape[0], a["gmm_x"].shape[1]), a["gmm_x"].dtype)
+        self.permute(a, received, permuted)
+        self.grouped_matmul(a, permuted)
+        if ex.write_permute_out:
+            a["permute_out"][...] = np.concatenate(received) if received else permuted

@@ -6,7 +6,7 @@ import numpy as np
 
 from fixtures.protocol import RankContext
 from ops.alltoallv_gmm.mutants._base import mutant
-from ops.alltoallv_gmm.sim import SimBackend
+from ops.alltoallv_gmm.sim import SimBackend, SimExecutor
 
 
 @mutant("source_major_permute", "permute lays rows out source-rank-major (for s, for j) instead of "
@@ -105,3 +105,37 @@ class PeersReversed(SimBackend):
         bounds = np.cumsum([0] + [sum(sc[r * e:(r + 1) * e]) for r in range(ctx.world_size)])
         chunks = [a["gmm_x"][bounds[r]:bounds[r + 1]] for r in range(ctx.world_size)]
         return ctx.comm.alltoallv(chunks[::-1])
+
+
+@mutant("own_block_stale", "the rows a rank routes to its own experts skip the receive buffer "
+        "(the local copy is left out): the permute reads whatever the workspace held there")
+class OwnBlockStale(SimBackend):
+    def compute(self, ctx: RankContext, ex: SimExecutor, workspace: np.ndarray) -> None:
+        a = ex.args
+        if ex.write_mm_y:
+            self.shared_expert(a)
+        buf, views, offset = self.buffer(a, workspace, 0), [], 0
+        for s, rows in enumerate(self.communicate(ctx, a)):
+            if s != ctx.rank:
+                buf[offset:offset + len(rows)] = rows
+            views.append(buf[offset:offset + len(rows)])
+            offset += len(rows)
+        permuted = self.permute_target(a, workspace, ex)
+        self.permute(a, views, permuted)
+        self.grouped_matmul(a, permuted)
+
+
+@mutant("empty_block_takes_a_row", "a source that sends an expert no rows still moves the offset "
+        "of that source's later experts by one row (the count read as max(count, 1))")
+class EmptyBlockTakesARow(SimBackend):
+    def permute(self, a: dict, received: list[np.ndarray], out: np.ndarray) -> None:
+        e = a["gmm_weight"].shape[0]
+        rc = a["recv_counts"]
+        offset = 0
+        for j in range(e):
+            for s, rows in enumerate(received):
+                start = sum(max(c, 1) for c in rc[s * e:s * e + j])
+                n = rc[s * e + j]
+                block = rows[start:start + n]
+                out[offset:offset + len(block)] = block
+                offset += n

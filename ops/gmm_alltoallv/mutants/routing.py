@@ -141,3 +141,27 @@ class SendRecvSwapped(SimBackend):
 
     def send_back(self, ctx: RankContext, a: dict, rows: np.ndarray) -> None:
         super().send_back(ctx, a, rows)  # the sizes stay the ones the tiling checked
+
+
+@mutant("own_block_from_start", "the block a rank sends back to itself is read from the start of "
+        "the unpermuted rows, not from its own offset (the local copy skips the send offsets)")
+class OwnBlockFromStart(SimBackend):
+    def send_back(self, ctx: RankContext, a: dict, rows: np.ndarray) -> None:
+        e, sc, ep = a["gmm_weight"].shape[0], a["send_counts"], ctx.world_size
+        bounds = np.cumsum([0] + [sum(sc[s * e:(s + 1) * e]) for s in range(ep)])
+        chunks = [rows[bounds[s]:bounds[s + 1]] for s in range(ep)]
+        chunks[ctx.rank] = rows[:len(chunks[ctx.rank])]
+        received = ctx.comm.alltoallv(chunks)
+        y, at = a["y"], 0
+        for block in received:
+            y[at:at + len(block)] = block
+            at += len(block)
+
+
+@mutant("empty_block_takes_a_row", "a destination that gets no rows of an expert still moves the "
+        "start of the later destinations' rows in that expert's group by one row")
+class EmptyBlockTakesARow(SimBackend):
+    def unpermute(self, a: dict, rows: np.ndarray, out: np.ndarray) -> None:
+        e = a["gmm_weight"].shape[0]
+        _unpermute_with(a, rows, out, list(a["send_counts"]),
+                        lambda c, s, j: sum(max(c[t * e + j], 1) for t in range(s)))

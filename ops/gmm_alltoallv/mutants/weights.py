@@ -72,3 +72,12 @@ class GmmWeightOfNextRank(_NeighboursWeight):
 @mutant("mm_weight_of_next_rank", "the shared expert uses rank (r+1) mod ep's mmWeight")
 class MmWeightOfNextRank(_NeighboursWeight):
     key = "mm_weight"
+
+
+@mutant("weights_of_nonempty_groups", "the grouped matmul numbers its weights by the expert "
+        "groups that have rows: after an empty group, every expert takes the previous one's weight")
+class WeightsOfNonemptyGroups(SimBackend):
+    def grouped_matmul(self, a: dict, out: np.ndarray) -> None:
+        trans, rows = a["trans_gmm_weight"], self.expert_rows(a)
+        used = [sum(hi > lo for lo, hi in rows[:j]) for j in range(len(rows))]
+        products(self, a, out, lambda j: logical(a["gmm_weight"][used[j]], trans))
