@@ -108,6 +108,11 @@ def test_a_proved_case_is_one_the_entry_passes(operator):
             world.close()
 
 
+# A fault that rejects a value most small worlds have (e = 1) changes the status of most probes:
+# there is little to prove, and the bound below is for the other validation faults.
+COMMON_REJECTED = frozenset({"validation.e_rejects_1"})
+
+
 @pytest.mark.parametrize("operator", OPERATORS)
 def test_proofs_reach_what_they_claim(operator):
     _, runs = recorded(operator)
@@ -122,7 +127,7 @@ def test_proofs_reach_what_they_claim(operator):
         if entry.family == "variants":  # a correct variant computes: no computed case is proved
             assert not proved & {id(r) for r in computed}, entry.name
         if entry.family == "validation" and difference is not None and not difference.names & {
-                "check", "execute", "get_workspace_size"}:
+                "check", "execute", "get_workspace_size"} and entry.name not in COMMON_REJECTED:
             assert len(proved) >= len(runs) // 2, (entry.name, len(proved), len(runs))
 
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import replace
 from types import MappingProxyType
 
+import ops
 from fixtures.catalog import TableFaults
 from fixtures.protocol import RankContext
 from ops.alltoallv_gmm.mutants._base import mutant
@@ -32,13 +33,12 @@ from ops.alltoallv_gmm.sim import (
 
 # -- the check table's own faults ----------------------------------------------------------
 
-SHIPPED = "cann-2026.07"
+# The contract versions that are published texts (the rest are shipped code).
+TEXTS = frozenset(name for name in BEHAVIORS if ops.get("alltoallv_gmm").profile(name).kind
+                  == "published")
 # OPTPAIR.mm's published status admits either code (profiles/doc.toml): a swapped code is no fault
 # under the text, only under the shipped code.
 TWO_READINGS = frozenset({"mm.pair"})
-# The per-peer volume checks are in no profile but cann-2025.12's (doc has the card's volume,
-# cann-2026.07 neither): a fault of them shows under no profile the job runs by default.
-NEVER = frozenset({"volume.peer.send", "volume.peer.recv"})
 # Checks whose absence the published text cannot tell from their presence: a later check rejects
 # the same calls with the same 161002 (an empty group fails group.len, an empty counts list
 # counts.len); the shipped code's codes differ (161001 / 561002), so there they are faults.
@@ -47,25 +47,24 @@ SHADOWED_UNDER_DOC = frozenset({"group.empty", "counts.empty"})
 # call lies at the lower end of e * ep.
 NO_LOW_END = frozenset({"e_ep"})
 # Values just under a lower end that an earlier check always catches with the same code: an
-# empty group (group.empty), e = 0 (range.e_ep next); a card's bytes are even (two a row
-# element), so none lies one byte past either end of its volume range.
-NO_LOW_OUTSIDE = frozenset({"group_len", "e", "volume.card"})
+# empty group (group.empty), e = 0 (range.e_ep next); a card's or a peer's bytes are even (two
+# a row element), so none lies one byte past either end of a volume range.
+NO_LOW_OUTSIDE = frozenset({"group_len", "e", "volume.card", "volume.peer"})
 # e * ep with ep a power of two is even: e * ep <= 257 admits what e * ep <= 256 does.
 NO_HIGH_OUTSIDE = frozenset({"e_ep", "volume.card"})
 # The faults written below under names that say more (the same change of the row under the text).
 MADE_BY_HAND = frozenset({"no_counts_recv_sum_check", "no_shape_permuteout_check",
                           "dtype_supported_code_swapped", "range_k_code_swapped",
                           "workspace_small_code_swapped", "group_empty_code_swapped"})
-# What the shipped code does not check (its row leaves them out): faults of the text alone.
-DOC_ONLY = frozenset({"rank.outputs", "volume.card.send", "volume.card.recv", "volume.card"})
-DOC = BEHAVIORS["doc"]
 
 TableFaults(
-    SimBackend, CHECKS, DOC, SHIPPED,
+    SimBackend, CHECKS, BEHAVIORS, TEXTS,
     swapped=lambda code: NULLPTR if code == INVALID else INVALID,
-    never=NEVER, shadowed_under_doc=SHADOWED_UNDER_DOC, two_readings=TWO_READINGS,
+    shadowed_under_doc=SHADOWED_UNDER_DOC, two_readings=TWO_READINGS,
     no_low_end=NO_LOW_END, no_low_outside=NO_LOW_OUTSIDE, no_high_outside=NO_HIGH_OUTSIDE,
-    not_limits=frozenset({"volume.peer"}), made_by_hand=MADE_BY_HAND, doc_only=DOC_ONLY,
+    made_by_hand=MADE_BY_HAND,
+    limit_checks={"volume.card": ("volume.card.send", "volume.card.recv"),
+                  "volume.peer": ("volume.peer.send", "volume.peer.recv")},
     entry_points=lambda check: ("v2",) if check.startswith("comm_mode.") else None,
 ).register(__name__)
 
@@ -163,7 +162,8 @@ class A3AcceptsEp4(SimBackend):
         return replace(row, ep_sizes={p: tuple(sorted({4, *s})) for p, s in row.ep_sizes.items()})
 
 
-@mutant("ep2_accepted", "PRODUCT.910_95.epWorldSize: ep = 2 accepted (a later arch35 tiling's set)")
+@mutant("ep2_accepted", "PRODUCT.910_95.epWorldSize: ep = 2 accepted (a later arch35 tiling's set)",
+        profiles=("doc", "cann-2025.12"))
 class Ep2Accepted(SimBackend):
     def row(self, version: Behavior) -> Behavior:
         row = super().row(version)

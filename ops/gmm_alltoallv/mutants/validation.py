@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
+import ops
 from fixtures.catalog import TableFaults
 from fixtures.protocol import RankContext
 from ops.gmm_alltoallv.mutants._base import mutant
@@ -33,8 +34,9 @@ from ops.gmm_alltoallv.sim import (
     SimExecutor,
 )
 
-DOC = BEHAVIORS["doc"]
-SHIPPED = "cann-2026.07"
+# The contract versions that are published texts (the rest are shipped code).
+TEXTS = frozenset(name for name in BEHAVIORS if ops.get("gmm_alltoallv").profile(name).kind
+                  == "published")
 # The checks whose published status admits two readings (profiles/doc.toml): a swapped code is no
 # fault under the text, only under the shipped code.
 TWO_READINGS = frozenset({"mm.triple"})
@@ -66,12 +68,12 @@ NO_HIGH_OUTSIDE = frozenset({"e_ep"})
 V2 = ("v2",)  # commMode is V2's: only a tier calling it (`-- --entry v2`) shows its faults
 
 TableFaults(
-    SimBackend, CHECKS, DOC, SHIPPED,
+    SimBackend, CHECKS, BEHAVIORS, TEXTS,
     swapped=lambda code: NULLPTR if code == INVALID else INVALID,
     never=NEVER, not_left_out=NOT_LEFT_OUT, shadowed_under_doc=SHADOWED_UNDER_DOC,
     two_readings=TWO_READINGS, no_low_end=NO_LOW_END, no_low_outside=NO_LOW_OUTSIDE,
     no_high_outside=NO_HIGH_OUTSIDE,
-    not_limits=frozenset(limit for limit in DOC.limits
+    not_limits=frozenset(limit for limit in BEHAVIORS["doc"].limits
                          if limit.startswith("volume.") or limit == "BS"),
     entry_points=lambda check: V2 if check.startswith("comm_mode.") else None,
 ).register(__name__)
