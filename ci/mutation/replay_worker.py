@@ -15,6 +15,7 @@ in the worker's own thread.
 from __future__ import annotations
 
 import time
+import warnings
 from collections import defaultdict
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -125,7 +126,10 @@ def replay_names(operator: str, names: list[str], cases: list[dict], profile_nam
                  judge: str, timeout: float, label: str = ""
                  ) -> tuple[dict[str, dict], dict[str, float]]:
     """`replay` by operator and catalog names: what a worker process is handed
-    (modes.replay_seed)."""
+    (modes.replay_seed). A mutant's arithmetic on unwritten or stale memory (NaN) is what it is
+    there for: numpy's warnings about it would only bury the progress lines (the tier's pytest
+    runs capture them)."""
+    warnings.simplefilter("ignore", RuntimeWarning)
     op = ops.get(operator)
     return replay([catalog(op).get(n) for n in names], cases, op.profile(profile_name), judge,
                   timeout, label)
