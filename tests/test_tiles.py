@@ -7,10 +7,12 @@ does, counts what a PR-tier run computes without running it.
 from __future__ import annotations
 
 from collections import Counter
+from types import SimpleNamespace
 
 import pytest
 from hypothesis import HealthCheck, given, seed, settings
 
+import ops
 from ops.alltoallv_gmm import OPERATOR as OP
 from ops.alltoallv_gmm import load
 from ops.alltoallv_gmm.case import Case
@@ -71,6 +73,29 @@ def test_pr_tier_computes_enough_worlds_on_every_boundary() -> None:
                     assert expect_case(case, profile).outcome == "success", case.label()
                     if tier.computable(world_bytes(case, profile), case.ep) is None:
                         counts.update(categories(case))
+    short = {k: (counts[k], n) for k, n in NEEDED.items() if counts[k] < n}
+    assert not short, f"computed worlds per boundary (have, need): {short}"
+
+
+COMBINE_TILE_CLAUSES = ("CALC.gmm", "CALC.mm", "CALC.transGmmWeight", "CALC.transMmWeight")
+
+
+def test_the_combines_pr_tier_computes_worlds_on_every_boundary_of_its_grouped_matmul() -> None:
+    """The combine runs the same grouped matmul on the rows each expert received: its tile
+    worlds are the dispatch's, sent back, with as many computed worlds on every boundary."""
+    op = ops.get("gmm_alltoallv")
+    profile, tier = op.profile("doc"), tiers.use("pr")
+    counts: Counter[str] = Counter()
+    for clause in COMBINE_TILE_CLAUSES:
+        for ep in (4, 8, 16, 32, 64):
+            for dtype in ("float16", "bfloat16"):
+                for case in _pr_cases(Cell(op.name, clause, "valid", "910_95", ep, dtype),
+                                      profile):
+                    assert expect_case(case, profile).outcome == "success", case.label()
+                    if tier.computable(world_bytes(case, profile), case.ep) is None:
+                        counts.update(categories(SimpleNamespace(
+                            send=case.dispatch, e=case.e, ep=case.ep, h1=case.h1, n1=case.n1,
+                            shared=case.shared, a=case.a)))
     short = {k: (counts[k], n) for k, n in NEEDED.items() if counts[k] < n}
     assert not short, f"computed worlds per boundary (have, need): {short}"
 

@@ -56,6 +56,18 @@ def tile_world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins,
 
     Raises Unreachable where the volume rules force large worlds (Atlas A3): there every world
     is already far past the tiles in rows, and the caller draws a volume world instead."""
+    case = Case(**tile_fields(ch, product, ep, profile, pins, index_share, t), clause=clause,
+                side="valid")
+    if world_bytes(case) > tiers.current().small_world:
+        raise Unreachable(f"a tile world of {world_bytes(case) >> 20} MiB is not small in this tier")
+    return case
+
+
+def tile_fields(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins,
+                index_share: float = 0.0, t: Tiling | None = None) -> dict:
+    """The fields of `tile_world`'s case but its clause and side: the routing matrix (`send`,
+    rows source s sends expert j of rank r), the sizes, flags and seed. The combine, which runs
+    the same grouped matmul on the rows each expert received, builds its worlds from them."""
     t = t or tiling()
     if policy(product, ep, profile).constrained:
         raise Unreachable(f"{product} at ep={ep}: the volume rules decide the world's size")
@@ -130,16 +142,9 @@ def tile_world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins,
         tails = tuple(v for v in n2s if v > t.n.tiles[1] and v % t.n.tiles[1])
         n2 = ch.choice(tails or n2s, "N2 (N table)")
         shared_desc = Shared(bs, h2, n2)
-    case = Case(
-        product=product, ep=ep, e=e, h1=h1, n1=n1,
-        send=as_matrix(send), dtype=dtype,
-        shared=shared_desc, trans_gmm_weight=trans_gmm, trans_mm_weight=trans_mm,
-        permute_out_flag=flag, seed=ch.int(0, 2**31 - 1, "data seed"), clause=clause,
-        side="valid",
-    )
-    if world_bytes(case) > tiers.current().small_world:
-        raise Unreachable(f"a tile world of {world_bytes(case) >> 20} MiB is not small in this tier")
-    return case
+    return dict(product=product, ep=ep, e=e, h1=h1, n1=n1, send=as_matrix(send), dtype=dtype,
+                shared=shared_desc, trans_gmm_weight=trans_gmm, trans_mm_weight=trans_mm,
+                permute_out_flag=flag, seed=ch.int(0, 2**31 - 1, "data seed"))
 
 
 def categories(case: Case, t: Tiling | None = None) -> set[str]:

@@ -15,7 +15,7 @@ from dataclasses import replace
 from ops.gmm_alltoallv.case import Case, Fault
 from ops.gmm_alltoallv.clauses import CLAUSE, PRODUCTS, SHIPPED
 from ops.gmm_alltoallv.params import FLOAT_DTYPES
-from ops.gmm_alltoallv.worlds import Pins, build_world, world_bytes
+from ops.gmm_alltoallv.worlds import Pins, build_world, tile_world, world_bytes
 from spec.profiles import Profile
 from spec.rules import DtypeMatches, InRange
 from strategies.choices import Choices, Seeded, Unreachable
@@ -342,6 +342,27 @@ def _plain_valid(cid: str) -> Builder:
     return build
 
 
+# The output clauses whose valid worlds sit on the grouped matmul's tile boundaries (worlds.py:
+# tile_world), and the share of those in which a rank computes more rows than a 16-bit index
+# addresses. The unpermute's worlds keep identity weights (H1 = N1), which no tile world has.
+TILE_CLAUSES = {"CALC.gmm": 0.25, "CALC.mm": 0.0, "CALC.transGmmWeight": 0.0,
+                "CALC.transMmWeight": 0.0}
+
+
+def _tile_valid(cid: str) -> Builder:
+    """A world on the tile boundaries where the product's volume rules leave the size free;
+    elsewhere the clause's ordinary valid world."""
+
+    def build(ch: Choices, product: str, ep: int, profile: Profile) -> Case:
+        pins = _valid_pins(cid)
+        try:
+            return tile_world(ch, product, ep, profile, pins, cid, TILE_CLAUSES[cid])
+        except Unreachable:
+            return build_world(ch, product, ep, profile, pins, cid, "valid")
+
+    return build
+
+
 def _valid_builders() -> dict[str, Builder]:
     b: dict[str, Builder] = {}
     for c in CLAUSE.values():
@@ -351,6 +372,8 @@ def _valid_builders() -> dict[str, Builder]:
             b[c.id] = _comm_mode(c.id, "valid")
         elif c.id.startswith("VOLUME."):
             b[c.id] = _volume_valid(c.id)
+        elif c.id in TILE_CLAUSES:
+            b[c.id] = _tile_valid(c.id)
         elif isinstance(c.rule, InRange):
             b[c.id] = _range_builder(c.id, "valid")
         else:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ops.alltoallv_gmm.tile_worlds import tile_fields
+from ops.alltoallv_gmm.worlds import Pins as DispatchPins
 from ops.gmm_alltoallv.case import Case, Shared
 from ops.gmm_alltoallv.params import FLOAT_DTYPES
 from ops.moe.case import as_matrix
@@ -140,3 +142,22 @@ def build_world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins
     small = (pins.budget == "boundary" and ep <= tier.boundary_max_ep
              and world_bytes(case) <= tier.small_world)
     return case.with_(stage="both" if small else "first")
+
+
+def tile_world(ch: Choices, product: str, ep: int, profile: Profile, pins: Pins, clause: str,
+               index_share: float = 0.0) -> Case:
+    """A valid, computed world on the tile boundaries of the grouped matmul the combine shares
+    with the dispatch (ops/alltoallv_gmm/tile_worlds.py): the dispatch's tile world, whose hot
+    rank's experts receive groups past the kernel's M tiles, with H1, N1, e and the shared
+    expert on its K, N and chunk tables, sent back. Raises Unreachable where the volume rules
+    decide the world's size (Atlas A3), or where the world is not small in this tier."""
+    fields = tile_fields(
+        ch, product, ep, profile,
+        DispatchPins(dtype=pins.dtype, flag=True, trans_gmm=pins.trans_gmm, shared=pins.shared,
+                    trans_mm=pins.trans_mm), index_share)
+    fields["dispatch"] = fields.pop("send")
+    del fields["permute_out_flag"]
+    case = Case(**fields, clause=clause, side="valid")
+    if world_bytes(case) > tiers.current().small_world:
+        raise Unreachable(f"a tile world of {world_bytes(case) >> 20} MiB is not small in this tier")
+    return case

@@ -3,11 +3,11 @@ simulator that measure the suite's power over it (the operator's `mutants` part;
 `python -m ci.mutation --operator gmm_alltoallv` runs it). The machinery is the dispatch
 catalog's, shared through fixtures/catalog.py and fixtures/checks.py.
 
-Mutants (`routing` of the Unpermute and the AlltoAllv, expert `weights`, `arithmetic`, `outputs`,
-`validation`, `nondeterminism`) are faulty variants of the reference simulator, one fault each:
-the PR tier must fail every one. Variants (`variants`) are correct implementations that differ
-from the sim where the contract leaves room: the PR tier must pass every one. The combine has no
-tile table (no `tiles` family) and no optional output of its intermediates.
+Mutants (`routing` of the Unpermute and the AlltoAllv, expert `weights`, `arithmetic`, `tiles` of
+its grouped matmul and shared expert, `outputs`, `validation`, `nondeterminism`) are faulty
+variants of the reference simulator, one fault each: the PR tier must fail every one. Variants
+(`variants`) are correct implementations that differ from the sim where the contract leaves
+room: the PR tier must pass every one. The combine has no optional output of its intermediates.
 
 Each entry loads as a backend: `--backend ops.gmm_alltoallv.mutants.<module>:<name>`, or by
 catalog name through `--backend ops.gmm_alltoallv.mutants:factory --backend-option entry=NAME`.
@@ -24,13 +24,14 @@ from ops.gmm_alltoallv.mutants import (
     nondeterminism,
     outputs,
     routing,
+    tiles,
     validation,
     variants,
     weights,
 )
 
-_CATALOG = Catalog(__name__, (routing, weights, arithmetic, outputs, validation, nondeterminism,
-                              variants))
+_CATALOG = Catalog(__name__, (routing, weights, arithmetic, tiles, outputs, validation,
+                              nondeterminism, variants))
 FAMILIES = _CATALOG.families
 CATALOG: dict[str, Entry] = _CATALOG.by_name
 get = _CATALOG.get  # the entry of a name: UnknownEntry lists what the names look like
@@ -40,7 +41,8 @@ factory = _CATALOG.factory  # `--backend ops.gmm_alltoallv.mutants:factory --bac
 # The subset the suite's own tests run (`python -m ci.mutation --operator gmm_alltoallv --quick`):
 # one mutant per family and every variant, on one product and world size and a small selection.
 QUICK_ENTRIES = ("routing.expert_major_unpermute", "weights.wrong_expert_weight",
-                 "arithmetic.shared_expert_skipped", "outputs.write_past_y",
+                 "arithmetic.shared_expert_skipped", "tiles.m_tail_from_previous_tile",
+                 "outputs.write_past_y",
                  "validation.h1_accepts_65536", "nondeterminism.racy_split_k",
                  "variants.float64_accumulation", "variants.reversed_block_order",
                  "variants.unpermute_first", "variants.destination_pipeline", "variants.torch_ops")
