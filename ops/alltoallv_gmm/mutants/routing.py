@@ -39,19 +39,27 @@ class TwoExpertsSwapped(SimBackend):
             out[lo:hi] = np.concatenate([out[mid:hi], out[lo:mid]])
 
 
+def _permute_with(a: dict, received: list[np.ndarray], out: np.ndarray, start_of) -> None:
+    """The sim's permute (expert-major, source-minor) with the start of expert j's rows within
+    source s's rows given by `start_of(counts, s, j)`, counts being recvCounts."""
+    e = a["gmm_weight"].shape[0]
+    rc = a["recv_counts"]
+    offset = 0
+    for j in range(e):
+        for s, rows in enumerate(received):
+            start = start_of(rc, s, j)
+            n = rc[s * e + j]
+            block = rows[start:start + n]
+            out[offset:offset + len(block)] = block
+            offset += n
+
+
 @mutant("source_offset_off_by_one", "the offset of expert j in a source's rows sums the counts of "
         "experts 0..j-2 (one count short)")
 class SourceOffsetOffByOne(SimBackend):
     def permute(self, a: dict, received: list[np.ndarray], out: np.ndarray) -> None:
         e = a["gmm_weight"].shape[0]
-        rc = a["recv_counts"]
-        offset = 0
-        for j in range(e):
-            for s, rows in enumerate(received):
-                start = sum(rc[s * e:s * e + max(j - 1, 0)])  # should end at s*e + j
-                n = rc[s * e + j]
-                out[offset:offset + n] = rows[start:start + n]
-                offset += n
+        _permute_with(a, received, out, lambda rc, s, j: sum(rc[s * e:s * e + max(j - 1, 0)]))
 
 
 @mutant("expert_boundary_off_by_one", "every expert block after the first starts one row late in "
@@ -130,12 +138,5 @@ class OwnBlockStale(SimBackend):
 class EmptyBlockTakesARow(SimBackend):
     def permute(self, a: dict, received: list[np.ndarray], out: np.ndarray) -> None:
         e = a["gmm_weight"].shape[0]
-        rc = a["recv_counts"]
-        offset = 0
-        for j in range(e):
-            for s, rows in enumerate(received):
-                start = sum(max(c, 1) for c in rc[s * e:s * e + j])
-                n = rc[s * e + j]
-                block = rows[start:start + n]
-                out[offset:offset + len(block)] = block
-                offset += n
+        _permute_with(a, received, out,
+                      lambda rc, s, j: sum(max(c, 1) for c in rc[s * e:s * e + j]))

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fixtures.catalog import zero_n_tail
 from ops.alltoallv_gmm.mutants._base import logical_weight, mutant
 from ops.alltoallv_gmm.sim import SimBackend
 from ops.alltoallv_gmm.tiles import tiling
@@ -43,20 +44,12 @@ class MTailFromPreviousTile(SimBackend):
         _products(self, a, permuted, lambda j: j, rows_of)
 
 
-def _zero_n_tail(y: np.ndarray) -> None:
-    """Zero the columns past the last full N tile: a loop over N1 // tile tiles, tail forgotten."""
-    n = y.shape[1]
-    full = n // N_TILE * N_TILE
-    if full and full < n:
-        y[:, full:] = 0
-
-
 @mutant("n_tail_zero", f"output columns of gmmY past the last full {N_TILE}-column tile are "
         "left at zero (the N loop runs N1 // tile times)")
 class NTailZero(SimBackend):
     def grouped_matmul(self, a: dict, permuted: np.ndarray) -> None:
         super().grouped_matmul(a, permuted)
-        _zero_n_tail(a["gmm_y"])
+        zero_n_tail(a["gmm_y"], N_TILE)
 
 
 @mutant("shared_n_tail_zero", f"output columns of mmY past the last full {N_TILE}-column tile "
@@ -64,7 +57,7 @@ class NTailZero(SimBackend):
 class SharedNTailZero(SimBackend):
     def shared_expert(self, a: dict) -> None:
         super().shared_expert(a)
-        _zero_n_tail(a["mm_y"])
+        zero_n_tail(a["mm_y"], N_TILE)
 
 
 @mutant("k_tail_dropped", f"the reduction over H1 stops at the last multiple of {K_BLOCK} "

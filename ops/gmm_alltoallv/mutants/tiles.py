@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from fixtures.catalog import zero_n_tail
 from ops.alltoallv_gmm.tiles import tiling
 from ops.gmm_alltoallv.mutants._base import logical, mutant, products
 from ops.gmm_alltoallv.sim import SimBackend, f32
@@ -17,20 +18,12 @@ N_TILE = T.n.tiles[1]  # the base N tile of the tail mutants
 K_BLOCK = T.k_block
 
 
-def _zero_n_tail(y: np.ndarray) -> None:
-    """Zero the columns past the last full N tile: a loop over N // tile tiles, tail forgotten."""
-    n = y.shape[1]
-    full = n // N_TILE * N_TILE
-    if full and full < n:
-        y[:, full:] = 0
-
-
 @mutant("n_tail_zero", f"columns of the grouped product past the last full {N_TILE}-column tile "
         "are left at zero (the N loop runs N1 // tile times)")
 class NTailZero(SimBackend):
     def grouped_matmul(self, a: dict, out: np.ndarray) -> None:
         super().grouped_matmul(a, out)
-        _zero_n_tail(out)
+        zero_n_tail(out, N_TILE)
 
 
 @mutant("shared_n_tail_zero", f"columns of mmY past the last full {N_TILE}-column tile are left "
@@ -38,7 +31,7 @@ class NTailZero(SimBackend):
 class SharedNTailZero(SimBackend):
     def shared_expert(self, a: dict) -> None:
         super().shared_expert(a)
-        _zero_n_tail(a["mm_y"])
+        zero_n_tail(a["mm_y"], N_TILE)
 
 
 @mutant("k_tail_dropped", f"the reduction over H1 stops at the last multiple of {K_BLOCK} (a K "
