@@ -26,6 +26,7 @@ from spec.operator import Operator
 from spec.products import PRODUCTS
 from spec.profiles import ProfileError
 from suites._conformance import (
+    INVALID_WORLD_SIZES,
     KNOWN_FAILURES,
     OPTIONS,
     STARTED,
@@ -129,6 +130,19 @@ def _world_sizes(raw: str) -> tuple[int, ...] | None:
     return sizes
 
 
+def _some_cell_has(sizes: tuple[int, ...], runs: list[OperatorRun], products: list[str]) -> None:
+    """Stop a run whose --world-sizes no cell has: it would collect only empty parameter sets
+    and pass having tested nothing. A cell's world sizes are its product's (those the chosen
+    profile accepts, for the product clauses) and the unsupported ones the invalid side tries."""
+    here = {s for run in runs for p in products if p in run.operator.products
+            for s in (*run.operator.world_sizes(p), *INVALID_WORLD_SIZES,
+                      *(run.profile.rule(f"PRODUCT.{p}.epWorldSize").values
+                        if f"PRODUCT.{p}.epWorldSize" in run.operator.clause else ()))}
+    if not here & set(sizes):
+        _fail(f"--world-sizes {','.join(map(str, sizes))}: no cell of the chosen operators and "
+              f"products has one of these world sizes; accepted: {', '.join(map(str, sorted(here)))}")
+
+
 def _options(config: pytest.Config) -> Options:
     # Imported here: a module-level import would load the plugin before pytest_plugins can
     # rewrite its assertions.
@@ -165,7 +179,10 @@ def _options(config: pytest.Config) -> Options:
     entry, comm_mode = _entry(get("entry"), get("comm_mode"), list(runs.values()))
     if get("production"):
         _production_names(chosen, get("production"))
-    return Options(runs=runs, products=products, world_sizes=_world_sizes(get("world_sizes")),
+    sizes = _world_sizes(get("world_sizes"))
+    if sizes is not None:
+        _some_cell_has(sizes, list(runs.values()), products)
+    return Options(runs=runs, products=products, world_sizes=sizes,
                    judge=get("judge"), output=Path(get("output_dir")), hypothesis_profile=hyp,
                    case_timeout=get("case_timeout"), memory_budget=budget, seed=_seed(config),
                    in_process=first.backend.world_kind() != "processes", entry=entry,

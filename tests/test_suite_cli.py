@@ -57,6 +57,8 @@ def pytest_suites(*args: str, env: dict | None = None, output: Path | None = Non
     (["--backend-option", "fast"], "--backend-option 'fast': expected key=value"),
     (["--backend-option", "behavior=fast"], "accepted: doc, cann-2025.12"),
     (["--world-sizes", "four"], "--world-sizes 'four': expected comma-separated positive integers"),
+    (["--world-sizes", "256", "--product", "910_95"], "--world-sizes 256: no cell of the chosen "
+     "operators and products has one of these world sizes; accepted: 2, 4, 8, 12, 16, 32, 64, 128"),
     (["--known-failures", "/nonexistent.toml"], "--known-failures /nonexistent.toml: no such file"),
     (["--expectations", "/nonexistent.toml"], "--known-failures /nonexistent.toml: no such file"),
     (["--memory-budget", "lots"], "--memory-budget 'lots': expected a number of GiB"),
