@@ -73,7 +73,7 @@ TableFaults(
 
 
 @mutant("newer_expert_limits", "RANGE.e / RANGE.e_ep: a later version's limits (e <= 48, "
-        "e*ep <= 384) accepted")
+        "e*ep <= 384) accepted", profiles=("doc", "cann-2025.12", "cann-2026.07"))
 class NewerExpertLimits(SimBackend):
     limits = MappingProxyType({"e": (1, 48), "e_ep": (1, 384)})
 
