@@ -14,7 +14,6 @@ from hypothesis import HealthCheck, given, seed, settings
 
 import ops
 from ops.alltoallv_gmm import OPERATOR as OP
-from ops.alltoallv_gmm import load
 from ops.alltoallv_gmm.case import Case
 from ops.alltoallv_gmm.tile_worlds import categories
 from ops.alltoallv_gmm.tiles import KERNEL_2026, Axis, tiling
@@ -62,18 +61,25 @@ def _pr_cases(cell: Cell, profile) -> list[Case]:
     return got
 
 
-def test_pr_tier_computes_enough_worlds_on_every_boundary() -> None:
-    profile, tier = load("doc"), tiers.use("pr")
+def _short_of_needed(operator: str, clauses: tuple[str, ...], view=lambda case: case) -> dict:
+    """The boundaries on which the PR tier computes fewer worlds than NEEDED, over the valid
+    cells of `clauses` on 910_95 (`view`: the case as `categories` reads a dispatch world)."""
+    op = ops.get(operator)
+    profile, tier = op.profile("doc"), tiers.use("pr")
     counts: Counter[str] = Counter()
-    for clause in TILE_CLAUSES:
+    for clause in clauses:
         for ep in (4, 8, 16, 32, 64):
             for dtype in ("float16", "bfloat16"):
-                for case in _pr_cases(Cell(OP.name, clause, "valid", "910_95", ep, dtype),
+                for case in _pr_cases(Cell(op.name, clause, "valid", "910_95", ep, dtype),
                                       profile):
                     assert expect_case(case, profile).outcome == "success", case.label()
                     if tier.computable(world_bytes(case, profile), case.ep) is None:
-                        counts.update(categories(case))
-    short = {k: (counts[k], n) for k, n in NEEDED.items() if counts[k] < n}
+                        counts.update(categories(view(case)))
+    return {k: (counts[k], n) for k, n in NEEDED.items() if counts[k] < n}
+
+
+def test_pr_tier_computes_enough_worlds_on_every_boundary() -> None:
+    short = _short_of_needed(OP.name, TILE_CLAUSES)
     assert not short, f"computed worlds per boundary (have, need): {short}"
 
 
@@ -83,20 +89,9 @@ COMBINE_TILE_CLAUSES = ("CALC.gmm", "CALC.mm", "CALC.transGmmWeight", "CALC.tran
 def test_the_combines_pr_tier_computes_worlds_on_every_boundary_of_its_grouped_matmul() -> None:
     """The combine runs the same grouped matmul on the rows each expert received: its tile
     worlds are the dispatch's, sent back, with as many computed worlds on every boundary."""
-    op = ops.get("gmm_alltoallv")
-    profile, tier = op.profile("doc"), tiers.use("pr")
-    counts: Counter[str] = Counter()
-    for clause in COMBINE_TILE_CLAUSES:
-        for ep in (4, 8, 16, 32, 64):
-            for dtype in ("float16", "bfloat16"):
-                for case in _pr_cases(Cell(op.name, clause, "valid", "910_95", ep, dtype),
-                                      profile):
-                    assert expect_case(case, profile).outcome == "success", case.label()
-                    if tier.computable(world_bytes(case, profile), case.ep) is None:
-                        counts.update(categories(SimpleNamespace(
-                            send=case.dispatch, e=case.e, ep=case.ep, h1=case.h1, n1=case.n1,
-                            shared=case.shared, a=case.a)))
-    short = {k: (counts[k], n) for k, n in NEEDED.items() if counts[k] < n}
+    short = _short_of_needed("gmm_alltoallv", COMBINE_TILE_CLAUSES, lambda case: SimpleNamespace(
+        send=case.dispatch, e=case.e, ep=case.ep, h1=case.h1, n1=case.n1, shared=case.shared,
+        a=case.a))
     assert not short, f"computed worlds per boundary (have, need): {short}"
 
 
