@@ -210,18 +210,33 @@ def test_hardware_an_attached_rank_with_the_wrong_environment_is_refused(tmp_pat
 
 
 def test_hardware_a_first_start_on_devices_still_recovering_waits(tmp_path: Path) -> None:
-    # A previous run was killed: its devices are still recovering when this run starts (for
-    # 5 s: long enough that on a loaded host the recovery does not end between a rank's failed
-    # start and the pool's look at the devices, which would make it a start on healthy devices).
+    # A previous run was killed: its devices are still recovering when this run starts. They
+    # recover a second after the pool's first look at them, however long the ranks took to
+    # fail their start (a wall-clock window raced with the start on a loaded host).
     env = host(tmp_path)
     state = tmp_path / "state"
     state.mkdir()
-    for d in (0, 1):
-        (state / f"device-{d}.poisoned").write_text(f"{time.time() + 5:.3f}\n")
+
+    def recovering_for(seconds: float) -> None:
+        for d in (0, 1):
+            (state / f"device-{d}.poisoned").write_text(f"{time.time() + seconds:.3f}\n")
+
+    recovering_for(600)
+    looks: list[str | None] = []
     with ProcessWorld(2, NPU, timeout=6, leaser=None, env=env, backoff=(0.3,),
                       recovery_timeout=30) as world:
+        probe = world._probe
+
+        def first_look_then_recover() -> str | None:
+            looks.append(probe())
+            if len(looks) == 1:
+                recovering_for(1)
+            return looks[-1]
+
+        world._probe = first_look_then_recover
         result = result_of(any_world_plan(2, 91), world.run(any_world_plan(2, 91)))
     assert result.passed, messages(result)
+    assert looks[0] is not None and "507033" in looks[0], looks
 
 
 def test_hardware_a_first_start_failing_on_healthy_devices_is_not_retried(tmp_path: Path) -> None:
