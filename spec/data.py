@@ -18,6 +18,8 @@ from collections.abc import Sequence
 import ml_dtypes
 import numpy as np
 
+from spec import memo
+
 NP_DTYPES: dict[str, np.dtype] = {
     "float16": np.dtype(np.float16),
     "bfloat16": np.dtype(ml_dtypes.bfloat16),
@@ -221,12 +223,13 @@ _BLOCKS = _Blocks()
 
 
 def _large_block(out: np.ndarray, k: int, dtype: str, scale: float, ramp: np.ndarray,
-                 index: np.ndarray) -> None:
+                 index: np.ndarray, cache: bool) -> None:
     """Block `k` of len(out) elements into `out`, CHUNK elements at a time (the same values,
-    several times faster than whole-array passes through memory), or from _BLOCKS."""
+    several times faster than whole-array passes through memory), or from _BLOCKS if `cache`."""
     n = len(out)
     address = (k, n, dtype, scale)
-    known = _BLOCKS.get(address) if n >= _Blocks.MIN_ELEMENTS else None
+    cache = cache and n >= _Blocks.MIN_ELEMENTS
+    known = _BLOCKS.get(address) if cache else None
     if known is not None:
         out[...] = known
         return
@@ -235,14 +238,16 @@ def _large_block(out: np.ndarray, k: int, dtype: str, scale: float, ramp: np.nda
         b = min(a + CHUNK, n)
         np.add(ramp[:b - a], np.uint32(a), out=index[:b - a])
         _fill(out[a:b], index[:b - a], lo, hi, dtype, scale)
-    if n >= _Blocks.MIN_ELEMENTS:
+    if cache:
         _BLOCKS.put(address, out)
 
 
-def block_values(keys: list[int], sizes: list[int], dtype: str, scale: float = 1.0) -> np.ndarray:
+def block_values(keys: list[int], sizes: list[int], dtype: str, scale: float = 1.0,
+                 cache: bool = True) -> np.ndarray:
     """Values of several blocks at once, flat: element i of block b is a function of
     (keys[b], i) alone, so any block can be regenerated without the others. Random signs,
-    magnitudes in [0.25, 1] * scale: never zero."""
+    magnitudes in [0.25, 1] * scale: never zero. `cache`: keep large blocks in _BLOCKS (a
+    caller that keeps them itself says no)."""
     total = int(sum(sizes))
     out = np.empty(total, np_dtype(dtype))
     if total == 0:
@@ -252,7 +257,7 @@ def block_values(keys: list[int], sizes: list[int], dtype: str, scale: float = 1
         index = np.empty_like(ramp)
         offset = 0
         for k, n in zip(keys, sizes, strict=True):
-            _large_block(out[offset:offset + n], k, dtype, scale, ramp, index)
+            _large_block(out[offset:offset + n], k, dtype, scale, ramp, index, cache)
             offset += n
         return out
     sizes_arr = np.asarray(sizes, np.int64)  # many small blocks: one pass for all
@@ -261,6 +266,31 @@ def block_values(keys: list[int], sizes: list[int], dtype: str, scale: float = 1
     lo = np.repeat(np.asarray([k & 0xFFFFFFFF for k in keys], np.uint32), sizes_arr)
     hi = np.repeat(np.asarray([k >> 32 for k in keys], np.uint32), sizes_arr)
     _fill(out, index, lo, hi, dtype, scale)
+    return out
+
+
+def stacked_blocks(seed: int, name: str, blocks: Sequence[tuple[int, ...]], rows: Sequence[int],
+                   width: int, dtype: str) -> np.ndarray:
+    """The rows of blocks `blocks` (addresses of `name`'s values), rows[i] rows of `width` values
+    each, in the order given, stacked: (sum(rows), width), the values `block_values` gives.
+
+    Inside a memo scope (spec.memo.case_scope) each block is hashed once: the blocks a call makes
+    are kept (read-only), and a call whose blocks are all kept gathers them, as a rank's oracle
+    does with the rows its peers' inputs were made of."""
+    kept: dict = memo.remembered(("stacked blocks", seed, name, width, dtype), dict)
+    addressed = list(zip(blocks, rows, strict=True))
+    parts = [kept.get(b) for b in addressed] if kept else None
+    if parts and all(p is not None for p in parts):
+        return np.concatenate(parts)
+    total, keeping = int(sum(rows)), memo.active()
+    out = block_values(keys(seed, name, blocks), [n * width for n in rows], dtype,
+                       cache=not keeping).reshape(total, width)
+    if keeping:
+        out.flags.writeable = False
+        offset = 0
+        for b, n in addressed:
+            kept[b, n] = out[offset:offset + n]
+            offset += n
     return out
 
 

@@ -1,9 +1,12 @@
 """An opt-in memo for the pure, costly functions of a case: its input tensors and its oracle.
 
-The suite never turns it on. `python -m ci.mutation` replays each case of a PR run on every
-catalog entry in turn; inside `remembering()` each rank's inputs and expected outputs are then
-computed once per case instead of once per entry. Both are functions of the case alone
-(content-addressed data, DESIGN.md section 3), so a remembered value is the value.
+A world whose ranks share this process (fixtures/world.py) runs each computed case inside
+`case_scope()`: a rank's oracle then gathers the rows its peers' inputs were made of, and reads
+its own weights, instead of hashing them again (spec.data.stacked_blocks). `python -m ci.mutation`
+replays each case of a PR run on every catalog entry in turn, inside one `remembering()` a case:
+each rank's inputs and expected outputs are then computed once per case instead of once per
+entry. All are functions of the case alone (content-addressed data, DESIGN.md section 3), so a
+remembered value is the value.
 """
 
 from __future__ import annotations
@@ -38,10 +41,27 @@ def remembering() -> Iterator[None]:
             _memo = None
 
 
+@contextmanager
+def case_scope() -> Iterator[None]:
+    """Remember inside the block, one case's worth, unless a wider scope already does (ci.mutation's
+    `remembering()` around a case's replay on every entry): the world of a case opens it."""
+    global _memo
+    with _lock:
+        opened = _memo is None
+        if opened:
+            _memo = {}
+    try:
+        yield
+    finally:
+        if opened:
+            with _lock:
+                _memo = None
+
+
 def memoised(copy: bool = False) -> Callable[[F], F]:
-    """Remember a function's results while `remembering()` is active; `copy=True` hands out a
-    fresh copy of a remembered array each time (callers may write to it: a backend under test
-    may even modify its inputs, which the harness must still see)."""
+    """Remember a function's results while a scope is active; a remembered array is read-only,
+    and `copy=True` hands out a fresh copy of it each time (callers may write to it: a backend
+    under test may even modify its inputs, which the harness must still see)."""
 
     def wrap(fn: F) -> F:
         @functools.wraps(fn)
@@ -49,12 +69,24 @@ def memoised(copy: bool = False) -> Callable[[F], F]:
             if _memo is None:
                 return fn(*args, **kwargs)
             key = (fn.__module__, fn.__qualname__, args, tuple(sorted(kwargs.items())))
-            value = remembered(key, lambda: fn(*args, **kwargs))
+            value = remembered(key, lambda: _frozen(fn(*args, **kwargs)))
             return np.array(value, copy=True) if copy and isinstance(value, np.ndarray) else value
 
         return call  # type: ignore[return-value]
 
     return wrap
+
+
+def active() -> bool:
+    """Whether a scope remembers now."""
+    return _memo is not None
+
+
+def _frozen(value: T) -> T:
+    """A remembered array is shared: read-only, so a caller that writes to one fails at once."""
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    return value
 
 
 def remembered(key: tuple, compute: Callable[[], T]) -> T:

@@ -7,7 +7,8 @@ from __future__ import annotations
 import numpy as np
 
 from ops.moe.data import input_recipe, mm_weight, mm_weight_logical, mm_x
-from spec.data import block_values, key, keys, np_dtype, random_values
+from spec.data import key, np_dtype, random_values, stacked_blocks
+from spec.memo import memoised
 
 __all__ = ["gmm_weight", "gmm_weight_logical", "gmm_x", "gmm_x_block", "gmm_x_blocks", "input_for",
            "key", "mm_weight", "mm_weight_logical", "mm_x", "np_dtype"]
@@ -15,10 +16,8 @@ __all__ = ["gmm_weight", "gmm_weight_logical", "gmm_x", "gmm_x_block", "gmm_x_bl
 
 def gmm_x_blocks(case, pairs: list[tuple[int, int, int]]) -> np.ndarray:
     """The rows of blocks (src, dst, expert), in the order given, stacked: (rows, H1)."""
-    addressed = keys(case.seed, "gmmX", pairs)
     counts = [case.send[s][r * case.e + j] for s, r, j in pairs]
-    flat = block_values(addressed, [c * case.h1 for c in counts], case.dtype)
-    return flat.reshape(sum(counts), case.h1)
+    return stacked_blocks(case.seed, "gmmX", pairs, counts, case.h1, case.dtype)
 
 
 def gmm_x_block(case, src: int, dst: int, expert: int) -> np.ndarray:
@@ -31,6 +30,7 @@ def gmm_x(case, rank: int) -> np.ndarray:
     return gmm_x_blocks(case, [(rank, r, j) for r in range(case.ep) for j in range(case.e)])
 
 
+@memoised()
 def gmm_weight_logical(case, rank: int) -> np.ndarray:
     """The weight as the formula uses it: (e, H1, N1)."""
     return random_values(case.seed, "gmmWeight", (rank,), (case.e, case.h1, case.n1),

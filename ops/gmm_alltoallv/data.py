@@ -18,7 +18,7 @@ import numpy as np
 
 from golden.judges import as_f64
 from ops.moe.data import input_recipe, mm_weight, mm_weight_logical, mm_x
-from spec.data import block_values, key, keys, np_dtype, random_values
+from spec.data import key, np_dtype, random_values, stacked_blocks
 
 __all__ = ["gmm_weight", "gmm_weight_expert", "gmm_weight_logical", "gmm_x", "gmm_x_blocks",
            "identity_scale", "input_for", "key", "mm_weight", "mm_weight_logical", "mm_x"]
@@ -27,10 +27,8 @@ __all__ = ["gmm_weight", "gmm_weight_expert", "gmm_weight_logical", "gmm_x", "gm
 def gmm_x_blocks(case, blocks: list[tuple[int, int, int]]) -> np.ndarray:
     """The rows of blocks (source s, expert rank r, local expert j), in the order given,
     stacked: (rows, H1)."""
-    addressed = keys(case.seed, "gmmX", blocks)
     counts = [case.dispatch[s][r * case.e + j] for s, r, j in blocks]
-    flat = block_values(addressed, [c * case.h1 for c in counts], case.dtype)
-    return flat.reshape(sum(counts), case.h1)
+    return stacked_blocks(case.seed, "gmmX", blocks, counts, case.h1, case.dtype)
 
 
 def gmm_x(case, rank: int) -> np.ndarray:

@@ -15,11 +15,13 @@ from spec.memo import memoised
 Maker = Callable[[object, int], np.ndarray]
 
 
+@memoised()
 def mm_x(case, rank: int) -> np.ndarray:
     bs, h2 = case.shared.bs[rank], case.shared.h2
     return random_values(case.seed, "mmX", (rank,), (bs, h2), case.dtype)
 
 
+@memoised()
 def mm_weight_logical(case, rank: int) -> np.ndarray:
     h2, n2 = case.shared.h2, case.shared.n2
     return random_values(case.seed, "mmWeight", (rank,), (h2, n2), case.dtype, max(h2, 1) ** -0.5)
