@@ -275,14 +275,15 @@ def stacked_blocks(seed: int, name: str, blocks: Sequence[tuple[int, ...]], rows
     each, in the order given, stacked: (sum(rows), width), the values `block_values` gives.
 
     Inside a memo scope (spec.memo.case_scope) each block is hashed once: the blocks a call makes
-    are kept (read-only), and a call whose blocks are all kept gathers them, as a rank's oracle
-    does with the rows its peers' inputs were made of."""
+    are kept (read-only) while the scope has room, and a call whose blocks are all kept gathers
+    them, as a rank's oracle does with the rows its peers' inputs were made of."""
     kept: dict = memo.remembered(("stacked blocks", seed, name, width, dtype), dict)
     addressed = list(zip(blocks, rows, strict=True))
     parts = [kept.get(b) for b in addressed] if kept else None
     if parts and all(p is not None for p in parts):
         return np.concatenate(parts)
-    total, keeping = int(sum(rows)), memo.active()
+    total = int(sum(rows))
+    keeping = memo.reserve(total * width * np_dtype(dtype).itemsize)
     out = block_values(keys(seed, name, blocks), [n * width for n in rows], dtype,
                        cache=not keeping).reshape(total, width)
     if keeping:

@@ -78,3 +78,27 @@ def test_a_world_hashes_each_row_of_gmmx_once_and_passes(operator: str, monkeypa
         worlds.close()
     assert result.outcome == "passed", result.failing_clauses()
     assert sum(hashed) == int(matrix.sum()) * case.h1
+
+
+def test_a_case_scope_keeps_no_more_than_its_room(monkeypatch) -> None:
+    """Past CASE_SCOPE_BYTES a scope keeps nothing more: blocks are hashed again where needed,
+    and a memoised value is handed out as made (writable, not shared)."""
+    monkeypatch.setattr(memo, "CASE_SCOPE_BYTES", 10 * 16 * 2)
+    made: list[int] = []
+
+    @memo.memoised(copy=True)
+    def weights(n: int) -> np.ndarray:
+        made.append(n)
+        return np.zeros(n, np.float16)
+
+    with memo.case_scope():
+        first = spec_data.stacked_blocks(7, "gmmX", [(0, 0, 0)], [8], 16, "float16")  # fits
+        big = spec_data.stacked_blocks(7, "gmmX", [(1, 0, 0)], [8], 16, "float16")  # does not
+        assert not first.flags.writeable and big.flags.writeable
+        assert spec_data.stacked_blocks(7, "gmmX", [(0, 0, 0)], [8], 16, "float16").flags.writeable
+        w = weights(64)
+        w[0] = 1  # not kept, so its own
+        assert weights(64)[0] == 0 and made == [64, 64]
+    with memo.remembering():  # ci.mutation's scope has no such limit
+        big = spec_data.stacked_blocks(7, "gmmX", [(1, 0, 0)] * 1, [80], 16, "float16")
+        assert not big.flags.writeable
