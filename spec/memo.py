@@ -78,8 +78,9 @@ def memoised(copy: bool = False) -> Callable[[F], F]:
                 return fn(*args, **kwargs)
             key = (fn.__module__, fn.__qualname__, args, tuple(sorted(kwargs.items())))
             value, kept = _kept(key, lambda: fn(*args, **kwargs), freeze=True)
-            if kept and copy and isinstance(value, np.ndarray):
-                return np.array(value, copy=True)
+            shared = kept or (isinstance(value, np.ndarray) and not value.flags.writeable)
+            if copy and shared and isinstance(value, np.ndarray):
+                return np.array(value, copy=True)  # a value made of one the scope keeps, too
             return value
 
         return call  # type: ignore[return-value]

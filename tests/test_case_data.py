@@ -99,6 +99,13 @@ def test_a_case_scope_keeps_no_more_than_its_room(monkeypatch) -> None:
         w = weights(64)
         w[0] = 1  # not kept, so its own
         assert weights(64)[0] == 0 and made == [64, 64]
+
+    @memo.memoised(copy=True)
+    def gmm_x_input() -> np.ndarray:
+        return spec_data.stacked_blocks(7, "gmmX", [(0, 0, 0)], [8], 16, "float16")
+
+    with memo.case_scope():  # room for the block it is made of, none for the input itself
+        assert gmm_x_input().flags.writeable
     with memo.remembering():  # ci.mutation's scope has no such limit
         big = spec_data.stacked_blocks(7, "gmmX", [(1, 0, 0)] * 1, [80], 16, "float16")
         assert not big.flags.writeable
