@@ -5,6 +5,7 @@ simulator passes and each fault fails on a clause of the outputs."""
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 
 import ops
@@ -58,3 +59,25 @@ def test_a_fault_of_skewed_routing_fails_an_output_clause(operator, name):
     result = _run(operator, entry.target)
     assert result.outcome == "failed", name
     assert {f.clause for f in result.findings} & OUTPUT_CLAUSES, [f.line() for f in result.findings]
+
+
+def test_a_workspace_reaches_the_operator_poisoned_in_every_run(monkeypatch):
+    """A part of the workspace the operator never writes reads as NaN in every run: a stale
+    read (routing.own_block_stale) cannot borrow the rows an earlier run left in reused memory."""
+    from fixtures import harness
+    from ops.alltoallv_gmm.sim import SimBackend
+
+    seen: list[bytes] = []
+    compute = SimBackend.compute
+
+    def looking(self, ctx, ex, workspace):
+        seen.append(bytes(np.unique(workspace)))
+        compute(self, ctx, ex, workspace)
+
+    monkeypatch.setattr(SimBackend, "compute", looking)
+    assert _run("alltoallv_gmm", "sim").outcome == "passed"
+    assert len(seen) == 8  # four ranks, each run twice (repeatability)
+    assert set(seen) == {bytes([harness.WORKSPACE_POISON_BYTE])}
+    for run in range(3):
+        result = _run("alltoallv_gmm", "ops.alltoallv_gmm.mutants.routing:own_block_stale")
+        assert result.outcome == "failed", run
