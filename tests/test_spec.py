@@ -169,6 +169,52 @@ def test_float16_values_round_on_their_bits_as_astype_does():
     assert np.array_equal(spec_data._f16_of_normal(m.copy()).view(np.uint16), want.view(np.uint16))
 
 
+def _fmix32(z: np.ndarray) -> np.ndarray:
+    z ^= z >> np.uint32(16)
+    z *= np.uint32(0x85EBCA6B)
+    z ^= z >> np.uint32(13)
+    z *= np.uint32(0xC2B2AE35)
+    return z ^ (z >> np.uint32(16))
+
+
+def _values_in_numpy(keys: list[int], index: np.ndarray, dtype: str, scale: float) -> np.ndarray:
+    """The content hash of spec.data (_hash, _values) read literally, whole arrays at a time and
+    rounded by astype: element `index[n]` of the block keyed `keys[n]`."""
+    k = np.asarray(keys, np.uint64)
+    z = index.astype(np.uint32) * np.uint32(0x9E3779B1)
+    z ^= (k & np.uint64(0xFFFFFFFF)).astype(np.uint32)
+    z = _fmix32(z) + (k >> np.uint64(32)).astype(np.uint32)
+    z = _fmix32(z)
+    if spec_data.np_dtype(dtype).kind in "iu":
+        return (z % np.uint32(99) + np.uint32(1)).astype(spec_data.np_dtype(dtype))
+    m = (z >> np.uint32(9)).astype(np.float32) * np.float32(0.75 * 2.0**-23) + np.float32(0.25)
+    m.view(np.uint32)[...] |= z << np.uint32(31)
+    if scale != 1.0:
+        m *= np.float32(scale)
+    with np.errstate(over="ignore"):
+        return m.astype(spec_data.np_dtype(dtype))
+
+
+@pytest.mark.parametrize("dtype", ["float16", "bfloat16", "float32", "int8", "int32", "int64"])
+@pytest.mark.parametrize("scale", [1.0, 65535**-0.5, 2.0**-13, 2.0**15, 1e-30, 3e38])
+@pytest.mark.parametrize("sizes", [[0, 1, 4095, 70_000, 70], [0, 1, 30, 200, 70]],
+                         ids=["large blocks", "small blocks"])
+def test_generated_values_are_the_bits_of_the_hash_read_literally(dtype, scale, sizes):
+    """block_values (small blocks in one pass, large ones a chunk at a time, float16 rounded on
+    its bits) and block_elements hold the values of the hash read literally, for every dtype,
+    scales inside and outside float16's normal range, keys with either half large, blocks empty,
+    small and longer than a chunk."""
+    keys = [0, 2**32 - 1, 2**63 + 7, 2**64 - 1, 12345]
+    got = spec_data.block_values(keys, sizes, dtype, scale, cache=False)
+    per_element = np.repeat(np.asarray(keys, np.uint64), sizes)
+    index = np.concatenate([np.arange(n) for n in sizes])
+    want = _values_in_numpy(per_element, index, dtype, scale)
+    assert got.dtype == want.dtype and got.tobytes() == want.tobytes()
+    picked = np.random.default_rng(3).integers(0, len(index), (4, 25))
+    one_by_one = spec_data.block_elements(per_element[picked], index[picked], dtype, scale)
+    assert one_by_one.shape == picked.shape and one_by_one.tobytes() == want[picked].tobytes()
+
+
 @pytest.mark.parametrize("scale", [1.0, 65535**-0.5, 2.0**-11, 2.0**14, 2.0**-13, 2.0**15])
 def test_float16_block_values_equal_the_float32_values_rounded(scale):
     """Inside the fast path's scales and outside them, a float16 block holds its float32
