@@ -25,7 +25,7 @@ from fixtures import oplib
 from fixtures.acl import backend as B
 from fixtures.acl import memory as M
 from fixtures.acl import runtime as R
-from fixtures.protocol import ENTRY_V2, NotApplicable, RankContext
+from fixtures.protocol import ENTRY_V2, WORKSPACE_POISON_BYTE, NotApplicable, RankContext
 from fixtures.world import ThreadComm, ThreadExchange, ThreadWorld
 from ops.alltoallv_gmm import load
 from ops.alltoallv_gmm.case import Fault
@@ -313,6 +313,26 @@ def test_hardware_a_short_workspace_gets_a_guard_beyond_its_shortfall(fake, lib_
     assert result.passed
     workspace = [t for n, t in tails if t != M.GUARD_BYTES]
     assert len(workspace) == 4 and all(t >= 4096 + 512 for t in workspace)
+
+
+def test_hardware_the_device_workspace_reaches_the_operator_poisoned(fake, lib_dir, monkeypatch):
+    """As the harness's host workspace: every byte of the device workspace holds the protocol's
+    poison when the second stage runs, so a stale read on the device gives NaNs too."""
+    seen = []
+    fill = M.DeviceBuffer.fill
+
+    def looking(self, value, limit):
+        fill(self, value, limit)
+        seen.append((self.nbytes, bytes(np.unique(self.download()))))
+    monkeypatch.setattr(M.DeviceBuffer, "fill", looking)
+    world = thread_world(lib_dir)
+    try:
+        result = ranks.run_case(world, world.backends[0], BASE, CANN)
+    finally:
+        close(world)
+    assert result.passed, [f.message for f in result.findings]
+    assert len(seen) == 2 * 4 and all(n > 0 for n, _ in seen)  # every rank, and the repeat run
+    assert {b for _, b in seen} == {bytes([WORKSPACE_POISON_BYTE])}
 
 
 def test_hardware_the_fake_malloc_reports_out_of_memory_with_el0004(fake, lib_dir):

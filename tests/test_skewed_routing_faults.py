@@ -64,7 +64,7 @@ def test_a_fault_of_skewed_routing_fails_an_output_clause(operator, name):
 def test_a_workspace_reaches_the_operator_poisoned_in_every_run(monkeypatch):
     """A part of the workspace the operator never writes reads as NaN in every run: a stale
     read (routing.own_block_stale) cannot borrow the rows an earlier run left in reused memory."""
-    from fixtures import harness
+    from fixtures import protocol
     from ops.alltoallv_gmm.sim import SimBackend
 
     seen: list[bytes] = []
@@ -77,7 +77,7 @@ def test_a_workspace_reaches_the_operator_poisoned_in_every_run(monkeypatch):
     monkeypatch.setattr(SimBackend, "compute", looking)
     assert _run("alltoallv_gmm", "sim").outcome == "passed"
     assert len(seen) == 8  # four ranks, each run twice (repeatability)
-    assert set(seen) == {bytes([harness.WORKSPACE_POISON_BYTE])}
+    assert set(seen) == {bytes([protocol.WORKSPACE_POISON_BYTE])}
     for run in range(3):
         result = _run("alltoallv_gmm", "ops.alltoallv_gmm.mutants.routing:own_block_stale")
         assert result.outcome == "failed", run
