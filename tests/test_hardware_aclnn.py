@@ -74,6 +74,15 @@ def close(world: ThreadWorld) -> None:
         bound.inner.close()
 
 
+def run_once(lib_dir: Path, case=BASE):
+    """`case` on a fresh thread world of the aclnn backend, closed after it."""
+    world = thread_world(lib_dir)
+    try:
+        return ranks.run_case(world, world.backends[0], case, CANN)
+    finally:
+        close(world)
+
+
 def backends(world: ThreadWorld) -> list[A.AclnnBackend]:
     return [b.inner for b in world.backends]
 
@@ -143,12 +152,8 @@ def test_hardware_sync_timeout_leaves_the_launch_running_and_its_memory_alone(fa
 
 
 def test_hardware_a_failed_second_stage_is_synced_and_its_executor_destroyed(fake, lib_dir):
-    world = thread_world(lib_dir)
     case = BASE.with_(faults=(Fault("stage2", "workspace_short", 64),), side="invalid", clause="X")
-    try:
-        result = ranks.run_case(world, world.backends[0], case, CANN)
-    finally:
-        close(world)
+    result = run_once(lib_dir, case)
     assert result.passed and [r.status2 for r in result.reports] == [161002] * 4
     records = fake.records()
     stage2 = [i for i, r in enumerate(records) if r["fn"] == "aclnnAlltoAllvGroupedMatMul.return"]
@@ -267,11 +272,7 @@ def test_hardware_a_descriptor_outside_device_memory_faults_at_the_sync(fake, li
 
 def test_hardware_a_write_into_malloc_padding_is_a_note_not_out_of_bounds(fake, lib_dir, monkeypatch):
     monkeypatch.setattr(callbacks, "MISCHIEF", {"pad": "gmm_y"})
-    world = thread_world(lib_dir)
-    try:
-        result = ranks.run_case(world, world.backends[0], BASE, CANN)
-    finally:
-        close(world)
+    result = run_once(lib_dir)
     assert result.passed, [f.message for f in result.findings]
     notes = [n for r in result.reports for n in r.notes]
     assert len(notes) == 2 * 4, notes  # every rank, and the repeat run
@@ -304,12 +305,8 @@ def test_hardware_a_short_workspace_gets_a_guard_beyond_its_shortfall(fake, lib_
         tails.append((nbytes, tail))
         init(self, acl, nbytes, tail)
     monkeypatch.setattr(M.DeviceBuffer, "__init__", spy)
-    world = thread_world(lib_dir)
     case = BASE.with_(faults=(Fault("stage2", "workspace_short", 4096),), side="invalid", clause="X")
-    try:
-        result = ranks.run_case(world, world.backends[0], case, CANN)
-    finally:
-        close(world)
+    result = run_once(lib_dir, case)
     assert result.passed
     workspace = [t for n, t in tails if t != M.GUARD_BYTES]
     assert len(workspace) == 4 and all(t >= 4096 + 512 for t in workspace)
@@ -325,11 +322,7 @@ def test_hardware_the_device_workspace_reaches_the_operator_poisoned(fake, lib_d
         fill(self, value, limit)
         seen.append((self.nbytes, bytes(np.unique(self.download()))))
     monkeypatch.setattr(M.DeviceBuffer, "fill", looking)
-    world = thread_world(lib_dir)
-    try:
-        result = ranks.run_case(world, world.backends[0], BASE, CANN)
-    finally:
-        close(world)
+    result = run_once(lib_dir)
     assert result.passed, [f.message for f in result.findings]
     assert len(seen) == 2 * 4 and all(n > 0 for n, _ in seen)  # every rank, and the repeat run
     assert {b for _, b in seen} == {bytes([WORKSPACE_POISON_BYTE])}
@@ -446,11 +439,7 @@ def test_hardware_missing_kernels_fail_once_with_the_fix_not_as_statuses(fake, l
     # Without that check (the code the review read) every success case became a status finding;
     # it now carries the runtime's own text.
     monkeypatch.setattr(B, "ensure_opp", lambda lib_dir: None)
-    world = thread_world(lib_dir)
-    try:
-        result = ranks.run_case(world, world.backends[0], BASE, CANN)
-    finally:
-        close(world)
+    result = run_once(lib_dir)
     status = [f for f in result.findings if f.kind == "status"]
     assert len(status) == 4 and all(
         "first stage returned 561003" in f.message and "the runtime says: EZ1001" in f.message
