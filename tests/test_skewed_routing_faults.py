@@ -9,10 +9,8 @@ import numpy as np
 import pytest
 
 import ops
-from fixtures import protocol
 from fixtures.backends import BackendSpec
 from fixtures.runner import Worlds
-from ops.alltoallv_gmm.sim import SimBackend
 from spec.case import Shared
 
 # send[s][r*e + j] (ep 4, e 3): rank 1's expert 0 receives nothing; every source sends rows to
@@ -66,6 +64,9 @@ def test_a_fault_of_skewed_routing_fails_an_output_clause(operator, name):
 def test_a_workspace_reaches_the_operator_poisoned_in_every_run(monkeypatch):
     """A part of the workspace the operator never writes reads as NaN in every run: a stale
     read (routing.own_block_stale) cannot borrow the rows an earlier run left in reused memory."""
+    from fixtures import protocol
+    from ops.alltoallv_gmm.sim import SimBackend
+
     seen: list[bytes] = []
     compute = SimBackend.compute
 
