@@ -258,3 +258,47 @@ def test_a_replay_inside_remembering_passes_the_reference_and_catches_clobbered_
             verdicts[name] = (result.outcome, result.failing_clauses())
     assert verdicts == {"reference": ("passed", []),
                         "outputs.gmm_x_clobbered": ("failed", ["OUT.inputs"])}
+
+
+@pytest.mark.parametrize("operator", ["alltoallv_gmm", "gmm_alltoallv"])
+def test_a_replay_judges_each_set_of_output_bits_once(operator: str, monkeypatch):
+    """Inside `remembering()`: an entry that writes the reference's bits is not judged again (its
+    verdict is the reference's), one whose bits differ is judged on every rank and fails."""
+    from ci.mutation import catalog
+    from fixtures.backends import BackendSpec
+    from fixtures.runner import plan_case, summarise
+    from fixtures.world import TurnWorld
+    from strategies import probe
+
+    op = ops.get(operator)
+    oracle = op.part("oracle")
+    judged = []
+    judge_outputs = oracle.judge_outputs
+
+    def counting(case, rank, *args):
+        judged.append(rank)
+        return judge_outputs(case, rank, *args)
+
+    monkeypatch.setattr(oracle, "judge_outputs", counting)
+    profile = op.profile("doc")
+    reference = BackendSpec.for_profile("sim", {}, profile).make
+    entries = {"reference": reference, "the reference again": reference,
+               "low precision": lambda: catalog(op).get(
+                   "arithmetic.low_precision_accumulation").make(behavior="doc")}
+    case, why = probe("CALC.gmm", "valid", "910_95", 4, profile, "float16")
+    assert case is not None, why
+    seen = {}
+    with memo.remembering():
+        for name, make in entries.items():
+            world = TurnWorld(4, make)
+            try:
+                exp, plan, _ = plan_case(case, profile, world.backends[0].capabilities, "mixed",
+                                         True)
+                del judged[:]
+                result = summarise(case, exp, world.run(plan), plan, 0.0)
+            finally:
+                world.close()
+            seen[name] = (result.outcome, sorted(judged))
+    assert seen == {"reference": ("passed", [0, 1, 2, 3]),
+                    "the reference again": ("passed", []),
+                    "low precision": ("failed", [0, 1, 2, 3])}

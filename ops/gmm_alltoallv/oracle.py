@@ -20,6 +20,7 @@ from golden.linear import Groups, linear_judge
 from ops.gmm_alltoallv import data
 from ops.moe.oracle import grouped_product, judge_seed, mm_groups, mm_y
 from spec.data import np_dtype
+from spec.memo import memoised
 
 
 def returned_blocks(case, rank: int) -> list[tuple[int, int, int]]:
@@ -47,9 +48,10 @@ def y_exact(case, rank: int) -> np.ndarray:
     return rows.astype(np.float32).astype(np_dtype(case.dtype))
 
 
-def y_golden(case, rank: int, rows: np.ndarray | None = None) -> np.ndarray:
-    """y in float64; `rows` are the returned rows if given."""
-    x = returned_rows(case, rank) if rows is None else rows
+@memoised()
+def y_golden(case, rank: int) -> np.ndarray:
+    """y in float64 (remembered in a memo scope: ci.mutation judges many entries' y)."""
+    x = returned_rows(case, rank)
     e = case.e
     return grouped_product(x, group_offsets(case, rank),
                            lambda g: data.gmm_weight_expert(case, g // e, g % e, float64=True),

@@ -12,6 +12,7 @@ from golden.judges import as_f64
 from golden.linear import Groups
 from ops.moe.data import mm_weight_logical, mm_x
 from spec.data import key
+from spec.memo import memoised
 
 SLICE_ELEMENTS = 1 << 18  # elements of x converted to float64 at a time (2 MiB)
 SLICE_ROWS = (64, 2048)  # the fewest and most rows a slice holds, whatever H is
@@ -40,8 +41,9 @@ def grouped_product(x: np.ndarray, offsets: list[int], weight: Callable[[int], n
     return y
 
 
+@memoised()
 def mm_y(case, rank: int) -> np.ndarray | None:
-    """mmY of `rank` in float64; None without a shared expert."""
+    """mmY of `rank` in float64; None without a shared expert (remembered in a memo scope)."""
     if case.shared is None:
         return None
     return as_f64(mm_x(case, rank)) @ as_f64(mm_weight_logical(case, rank))
