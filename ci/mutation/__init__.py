@@ -15,7 +15,9 @@ Two ways to run, with the same verdicts:
   seeded tier draws do not depend on the backend (hypothesis draws from the seed alone, and no
   sim variant makes a case not applicable), so an entry meets exactly the cases the tier would
   give it; the tier stops a cell at its first failing case, which decides the same kill. Each
-  case is materialised and its oracle computed once for all entries (`spec.memo`), a mutant
+  case is materialised and its oracle computed once for all entries, and each set of output
+  bits judged once (`spec.memo`: an entry that writes the reference's bits on a rank earns the
+  reference's verdicts there without a second judge), a mutant
   skips the rest of an area once that area has failed it, and an entry does not run a case
   where it provably runs as the reference sim (`proof.py`: every attribute the reference's
   recorded run of the case read is the entry's too, and its check table decides every call
