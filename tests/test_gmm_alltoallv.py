@@ -337,7 +337,7 @@ DEPARTURES = {
     # tiling: 561002
     "RANK.gmmX", "RANK.gmmWeight", "RANK.y", "RANK.mmX", "RANK.mmWeight", "RANK.mmY",
     "SHAPE.mmY.BS", "SHAPE.H1", "SHAPE.y.N1", "SHAPE.H2", "SHAPE.mmY.N2",
-    "RANGE.e", "RANGE.e_ep", "RANGE.H1", "RANGE.BSK", "RANGE.N1", "RANGE.K", "RANGE.H2",
+    "RANGE.e", "RANGE.e_ep", "RANGE.H1", "RANGE.BSK", "RANGE.N1", "RANGE.BS", "RANGE.K", "RANGE.H2",
     "RANGE.N2", "COUNTS.send_len", "COUNTS.recv_len", "COUNTS.send_sum", "COUNTS.recv_sum",
     "COUNTS.send_nonneg", "COUNTS.recv_nonneg",
     # checks the text does not have: transMmWeight alone, a BSK with a remainder

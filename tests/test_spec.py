@@ -36,7 +36,7 @@ DEPARTURES = {
     "RANK.gmmX", "RANK.gmmWeight", "RANK.mmX", "RANK.mmWeight", "RANK.gmmY", "RANK.mmY",
     "RANK.permuteOut", "SHAPE.H1", "SHAPE.H2", "SHAPE.mmY.BS", "SHAPE.permuteOut.rows",
     "SHAPE.permuteOut.H1", "RANGE.H1", "RANGE.N1", "RANGE.H2", "RANGE.N2", "RANGE.e",
-    "RANGE.e_ep", "RANGE.BSK", "RANGE.K", "PRODUCT.A3.epWorldSize", "PRODUCT.910_95.epWorldSize",
+    "RANGE.e_ep", "RANGE.BSK", "RANGE.BS", "RANGE.K", "PRODUCT.A3.epWorldSize", "PRODUCT.910_95.epWorldSize",
     "COUNTS.send_len", "COUNTS.recv_len", "COUNTS.send_sum", "COUNTS.recv_sum",
     "COUNTS.send_nonneg", "COUNTS.recv_nonneg",
     # transMmWeight=true without mm is rejected by tiling; the text gives it no condition.

@@ -34,10 +34,12 @@ def _first_reachable_ep(clause: str, side: str, product: str) -> int | None:
                 None)
 
 
-# The only clause side no world can reach alone: padding the counts for absent ranks leaves
-# those peers under Atlas A3's per-peer floor (and the clause is undefined in both profiles).
-# More GMM groups than the cap needs ep 256 (cann-2026.07 on 950), which the text's sizes lack.
-NOWHERE = {("COMM.epWorldSize", "invalid", "A3"), ("RANGE.group_num", "invalid", "910_95")}
+# The clause sides no world can reach alone: padding the counts for absent ranks leaves those
+# peers under Atlas A3's per-peer floor (and the clause is undefined in both profiles); more GMM
+# groups than the cap needs ep 256 (cann-2026.07 on 950), which the text's sizes lack; BS = 1
+# leaves a rank at most K <= 8 rows, under Atlas A3's 2 MiB card floor at any H1.
+NOWHERE = {("COMM.epWorldSize", "invalid", "A3"), ("RANGE.group_num", "invalid", "910_95"),
+           ("RANGE.BS", "valid", "A3")}
 
 
 def _cells(side: str) -> list[tuple[str, str, int]]:

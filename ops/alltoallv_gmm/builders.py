@@ -106,6 +106,8 @@ def _range_pins(quantity: str, value: int, ep: int, side: str, profile: Profile
     if quantity == "BSK":  # H1 = 1 keeps the largest BSK within the A3 card volume
         return Pins(bsk=value, h1=1 if value > 1 << 20 else None, shared=False,
                     budget=budget), ()
+    if quantity == "BS":  # every rank's BS, BSK = 2 * BS (BS = 0: below, after the draw)
+        return Pins(k=2, bsk=2 * value if value else None, shared=True, budget=budget), ()
     if quantity == "len.group":
         return Pins(budget="first"), (Fault("value", "group", "g" * value),)
     raise KeyError(quantity)
@@ -116,7 +118,10 @@ def _range_builder(cid: str, side: str) -> Builder:
         rule = profile.rule(cid)
         value = ch.choice(range_values(rule, side), f"{rule.quantity} ({side} edge)")
         pins, faults = _range_pins(rule.quantity, value, ep, side, profile)
-        return _world(ch, product, ep, profile, pins, cid, side, *faults)
+        case = _world(ch, product, ep, profile, pins, cid, side, *faults)
+        if rule.quantity == "BS" and value == 0:  # mmX and mmY without rows on every rank
+            case = case.with_(shared=replace(case.shared, bs=(0,) * ep))
+        return case
 
     return build
 
@@ -488,7 +493,7 @@ def _valid_builders() -> dict[str, Builder]:
         elif c.id in _OUTPUT_CLAUSE_PINS or c.id == "CALC.gmm":
             b[c.id] = _tile_valid(c.id)
         elif isinstance(c.rule, InRange) and c.rule.quantity in (
-                "H1", "N1", "H2", "N2", "e", "e*ep", "K", "BSK", "len.group"):
+                "H1", "N1", "H2", "N2", "e", "e*ep", "K", "BS", "BSK", "len.group"):
             b[c.id] = _range_builder(c.id, "valid")
         else:
             b[c.id] = _plain_valid(c.id)

@@ -86,6 +86,8 @@ def _range_pins(quantity: str, value: int, ep: int, side: str, profile: Profile
     if quantity == "BSK":  # H1 = N1 = 1 keep the rows of the largest BSK narrow
         narrow = 1 if value > 1 << 20 else None
         return Pins(bsk=value, h1=narrow, n1=narrow, shared=False, budget=budget), ()
+    if quantity == "BS":  # every rank's BS, BSK = 2 * BS (BS = 0: below, after the draw)
+        return Pins(k=2, bsk=2 * value if value else None, shared=True, budget=budget), ()
     if quantity == "len.group":
         return Pins(budget="first"), (Fault("value", "group", "g" * value),)
     raise KeyError(quantity)
@@ -96,7 +98,10 @@ def _range_builder(cid: str, side: str) -> Builder:
         rule = profile.rule(cid)
         value = ch.choice(range_values(rule, side), f"{rule.quantity} ({side} edge)")
         pins, faults = _range_pins(rule.quantity, value, ep, side, profile)
-        return _world(ch, product, ep, profile, pins, cid, side, *faults)
+        case = _world(ch, product, ep, profile, pins, cid, side, *faults)
+        if rule.quantity == "BS" and value == 0:  # mmX and mmY without rows on every rank
+            case = case.with_(shared=replace(case.shared, bs=(0,) * ep))
+        return case
 
     return build
 

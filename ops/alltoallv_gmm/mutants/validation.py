@@ -46,10 +46,14 @@ SHADOWED_UNDER_DOC = frozenset({"group.empty", "counts.empty"})
 # e * ep = 1 needs ep = 1, which no product accepts, and e * ep = 0 needs e = 0 (range.e): no
 # call lies at the lower end of e * ep.
 NO_LOW_END = frozenset({"e_ep"})
-# Values just under a lower end that an earlier check always catches with the same code: an
-# empty group (group.empty), e = 0 (range.e_ep next); a card's or a peer's bytes are even (two
-# a row element), so none lies one byte past either end of a volume range.
-NO_LOW_OUTSIDE = frozenset({"group_len", "e", "volume.card", "volume.peer"})
+# Values just under a lower end that another check always catches with the same code: an
+# empty group (group.empty), e = 0 (range.e_ep next), BS = 0 (range.K next: K = BSK / BS has no
+# value); a card's or a peer's bytes are even (two a row element), so none lies one byte past
+# either end of a volume range.
+NO_LOW_OUTSIDE = frozenset({"group_len", "e", "volume.card", "volume.peer", "BS"})
+# Checks whose absence no call can show: without range.BS, a BS of 0 fails range.K (or, in 2026,
+# counts.bsk_multiple) with the same code.
+NOT_LEFT_OUT = frozenset({"range.BS"})
 # e * ep with ep a power of two is even: e * ep <= 257 admits what e * ep <= 256 does.
 NO_HIGH_OUTSIDE = frozenset({"e_ep", "volume.card"})
 # The faults written below under names that say more (the same change of the row under the text).
@@ -62,8 +66,9 @@ TableFaults(
     swapped=lambda code: NULLPTR if code == INVALID else INVALID,
     shadowed_under_doc=SHADOWED_UNDER_DOC, two_readings=TWO_READINGS,
     no_low_end=NO_LOW_END, no_low_outside=NO_LOW_OUTSIDE, no_high_outside=NO_HIGH_OUTSIDE,
-    made_by_hand=MADE_BY_HAND,
-    limit_checks={"volume.card": ("volume.card.send", "volume.card.recv"),
+    made_by_hand=MADE_BY_HAND, not_left_out=NOT_LEFT_OUT,
+    limit_checks={"BS": ("range.BS",),
+                  "volume.card": ("volume.card.send", "volume.card.recv"),
                   "volume.peer": ("volume.peer.send", "volume.peer.recv")},
     entry_points=lambda check: ("v2",) if check.startswith("comm_mode.") else None,
 ).register(__name__)

@@ -40,9 +40,8 @@ TEXTS = frozenset(name for name in BEHAVIORS if ops.get("gmm_alltoallv").profile
 # The checks whose published status admits two readings (profiles/doc.toml): a swapped code is no
 # fault under the text, only under the shipped code.
 TWO_READINGS = frozenset({"mm.triple"})
-# No recorded version runs the volume checks; BS = 0 has no clause of its own (K's builders keep
-# BS > 0), so a fault of range.BS would be no fault any case can show.
-NEVER = frozenset({"volume.card", "volume.peer", "range.BS"})
+# No recorded version runs the volume checks, so a fault of theirs would be no fault.
+NEVER = frozenset({"volume.card", "volume.peer"})
 # e * ep = 1 needs ep = 1, which no product accepts, and e * ep = 0 needs e = 0 (range.e): no
 # call lies at the lower end of e * ep.
 NO_LOW_END = frozenset({"e_ep"})
@@ -74,7 +73,7 @@ TableFaults(
     two_readings=TWO_READINGS, no_low_end=NO_LOW_END, no_low_outside=NO_LOW_OUTSIDE,
     no_high_outside=NO_HIGH_OUTSIDE,
     not_limits=frozenset(limit for limit in BEHAVIORS["doc"].limits
-                         if limit.startswith("volume.") or limit == "BS"),
+                         if limit.startswith("volume.")),
     entry_points=lambda check: V2 if check.startswith("comm_mode.") else None,
 ).register(__name__)
 
