@@ -59,6 +59,8 @@ class Profile:
     values: dict[str, dict]
     kind: str = "published"  # PROFILE_KINDS: a shipped profile is what the real first stage does
     entries: tuple[str, ...] = ("v1",)  # the entry points this version has (V2: July 2026)
+    products: tuple[str, ...] = ()  # the products this version runs on (its operator's, unless
+    # the version registered the operator for fewer)
 
     def __hash__(self) -> int:
         return hash((self.operator.name, self.name))
@@ -166,26 +168,33 @@ def load(op: Operator, name: str, directory: Path | None = None) -> Profile:
                            f"{', '.join(sorted(paths))}")
     path = paths[name]
     data = _read(path)
-    unknown = set(data) - {"name", "title", "kind", "extends", "entries", "clauses", "values"}
+    unknown = set(data) - {"name", "title", "kind", "extends", "entries", "products", "clauses",
+                           "values"}
     if unknown:
         raise ProfileError(f"{path.name}: unknown keys {sorted(unknown)}; accepted: name, title, "
-                           "kind, extends, entries, clauses, values")
+                           "kind, extends, entries, products, clauses, values")
     kind = data.get("kind", "published")
     if kind not in PROFILE_KINDS:
         raise ProfileError(f"{path.name}: kind {kind!r}; accepted: {', '.join(PROFILE_KINDS)}")
     enforcement: dict[str, Enforcement] = {}
     values: dict[str, dict] = {}
     entries: tuple[str, ...] = ("v1",)
+    products = tuple(op.products)
     if "extends" in data:
         base = load(op, data["extends"], directory)
         enforcement.update(base.enforcement)
         values.update(base.values)
-        entries = base.entries
+        entries, products = base.entries, base.products
     if "entries" in data:
         entries = tuple(data["entries"]) if isinstance(data["entries"], list) else ()
         if not entries or not set(entries) <= set(op.entries):
             raise ProfileError(f"{path.name}: entries {data['entries']!r}; accepted: a list of "
                                f"{', '.join(op.entries)}")
+    if "products" in data:
+        products = tuple(data["products"]) if isinstance(data["products"], list) else ()
+        if not products or not set(products) <= set(op.products):
+            raise ProfileError(f"{path.name}: products {data['products']!r}; accepted: a list of "
+                               f"{', '.join(op.products)}")
     clause = op.clause
     for cid, value in data.get("clauses", {}).items():
         if cid not in clause:
@@ -205,7 +214,8 @@ def load(op: Operator, name: str, directory: Path | None = None) -> Profile:
         if vague:
             raise ProfileError(f"{path.name}: a shipped profile is exact; map one outcome for "
                                f"{', '.join(vague)} (ambiguous readings are for published texts)")
-    return Profile(op, name, data.get("title", name), path, enforcement, values, kind, entries)
+    return Profile(op, name, data.get("title", name), path, enforcement, values, kind, entries,
+                   products)
 
 
 @cache

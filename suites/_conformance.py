@@ -67,6 +67,7 @@ class Options:
     comm_mode: str | None = None  # --comm-mode: V2's commMode
     backend_name: str = "sim"  # --backend as given (each operator's run resolves it)
     profile_name: str = "doc"  # --spec-profile as given
+    left_out: tuple[str, ...] = ()  # a chosen product no chosen profile covers, and why
 
     def sizes(self, op: Operator, product: str) -> tuple[int, ...]:
         own = op.world_sizes(product)
@@ -97,7 +98,7 @@ def cells(area: str, opts: Options) -> list[Cell]:
     for run in opts.runs.values():
         op = run.operator
         for product in opts.products:
-            if product not in op.products:
+            if product not in op.products or product not in run.profile.products:
                 continue
             for clause in op.clauses_for(product, area, opts.entry):
                 sides = ("valid", "invalid") if clause.has_invalid_side else ("valid",)

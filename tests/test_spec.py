@@ -85,11 +85,21 @@ def test_a_profile_is_added_as_data_alone(tmp_path):
     ('name = "x"\n[values]\n"RANGE.H1" = { top = 3 }\n', "accepted keys"),
     ('name = "x"\n[clauses\n', "not valid TOML"),
     ('name = "x"\n[clauses]\n"RANGE.H1" = { A3 = 161002 }\n', "names exactly the clause's products"),
+    ('name = "x"\nproducts = ["A4"]\n', "products ['A4']; accepted: a list of A3, 910_95"),
+    ('name = "x"\nproducts = []\n', "products []; accepted: a list of A3, 910_95"),
 ])
 def test_a_malformed_profile_gets_one_clear_error(tmp_path, text, fragment):
     (tmp_path / "x.toml").write_text(text)
     with pytest.raises(ProfileError, match=re.escape(fragment)):
         load("x", tmp_path)
+
+
+def test_a_profile_runs_on_the_products_its_version_registered_the_operator_for():
+    """December 2025 registered the dispatch for Atlas A3 alone; a profile that extends it
+    inherits that unless it says otherwise (2026 added Ascend 950)."""
+    assert load("doc").products == ("A3", "910_95")
+    assert load("cann-2025.12").products == ("A3",)
+    assert load("cann-2026.07").products == ("A3", "910_95")
 
 
 def test_unknown_profile_names_the_available_ones():

@@ -64,6 +64,9 @@ def pytest_suites(*args: str, env: dict | None = None, output: Path | None = Non
     (["--memory-budget", "lots"], "--memory-budget 'lots': expected a number of GiB"),
     (["--backend", "torch_npu"], "--product: a hardware backend runs on one product; name it: "
                                  "--product A3 or --product 910_95"),
+    (["--operator", "alltoallv_gmm", "--spec-profile", "cann-2025.12", "--product", "910_95"],
+     "--product 910_95: spec profile cann-2025.12 of aclnnAlltoAllvGroupedMatMul covers A3 only; "
+     "this selects nothing"),
 ])
 def test_a_bad_option_stops_the_run_with_one_clear_line(args, message):
     proc = run(["-m", "pytest", "suites", "--collect-only", "-q", *args])
@@ -84,6 +87,20 @@ def test_a_simulated_backend_tests_every_product_by_default():
     ids = [line for line in run(["-m", "pytest", "suites", "--collect-only", "-q"]).stdout.splitlines()
            if "::" in line]
     assert {p for p in ("-A3-", "-910_95-") if any(p in i for i in ids)} == {"-A3-", "-910_95-"}
+
+
+def test_a_version_without_the_operator_on_a_product_tests_nothing_there_and_says_so():
+    """The December 2025 code registers the dispatch for Atlas A3 alone: its profile's run has no
+    950 cell, and the summary names the product left out and why."""
+    args = ["--operator", "alltoallv_gmm", "--spec-profile", "cann-2025.12"]
+    ids = [line for line in run(["-m", "pytest", "suites", "--collect-only", "-q", *args]
+                                ).stdout.splitlines() if "::" in line]
+    assert ids and all("-910_95-" not in i for i in ids)
+    proc = run(["-m", "pytest", "suites/test_boundaries.py", "-p", "no:xdist", "-q", *args,
+                "-k", "RANGE.BS and invalid and ep8"])
+    assert proc.returncode == 0, proc.stdout[-2000:]
+    assert ("products A3, 910_95 left out (spec profile cann-2025.12 of "
+            "aclnnAlltoAllvGroupedMatMul covers A3 only)") in proc.stdout
 
 
 def test_collection_is_the_same_on_every_worker():
