@@ -229,13 +229,24 @@ def test_a_remembered_value_is_computed_once_inside_remembering_and_always_outsi
     assert memo.remembered(("k",), compute) == 5
 
 
+def _run_in_turns(make, case, profile):
+    """The case's verdict on a TurnWorld of `make`'s backends, as the replay worker judges it."""
+    from fixtures.runner import plan_case, summarise
+    from fixtures.world import TurnWorld
+
+    world = TurnWorld(case.ep, make)
+    try:
+        exp, plan, _ = plan_case(case, profile, world.backends[0].capabilities, "mixed", True)
+        return summarise(case, exp, world.run(plan), plan, 0.0)
+    finally:
+        world.close()
+
+
 def test_a_replay_inside_remembering_passes_the_reference_and_catches_clobbered_inputs():
     """Inside `remembering()`, as the replay runs a case on each entry in turn: the reference
     passes, and an entry that writes into its input gmmX still fails on intact inputs (the
     digest taken before the call is remembered; the one after is the entry's own)."""
     from ci.mutation import catalog
-    from fixtures.runner import plan_case, summarise
-    from fixtures.world import TurnWorld
     from ops.alltoallv_gmm.sim import SimBackend
     from strategies import probe
 
@@ -248,13 +259,7 @@ def test_a_replay_inside_remembering_passes_the_reference_and_catches_clobbered_
         for name in ("reference", "outputs.gmm_x_clobbered"):
             make = (lambda: SimBackend("doc")) if name == "reference" \
                 else (lambda n=name: catalog(op).get(n).make(behavior="doc"))
-            world = TurnWorld(4, make)
-            try:
-                exp, plan, _ = plan_case(case, profile, world.backends[0].capabilities, "mixed",
-                                         True)
-                result = summarise(case, exp, world.run(plan), plan, 0.0)
-            finally:
-                world.close()
+            result = _run_in_turns(make, case, profile)
             verdicts[name] = (result.outcome, result.failing_clauses())
     assert verdicts == {"reference": ("passed", []),
                         "outputs.gmm_x_clobbered": ("failed", ["OUT.inputs"])}
@@ -266,8 +271,6 @@ def test_a_replay_judges_each_set_of_output_bits_once(operator: str, monkeypatch
     verdict is the reference's), one whose bits differ is judged on every rank and fails."""
     from ci.mutation import catalog
     from fixtures.backends import BackendSpec
-    from fixtures.runner import plan_case, summarise
-    from fixtures.world import TurnWorld
     from strategies import probe
 
     op = ops.get(operator)
@@ -290,14 +293,8 @@ def test_a_replay_judges_each_set_of_output_bits_once(operator: str, monkeypatch
     seen = {}
     with memo.remembering():
         for name, make in entries.items():
-            world = TurnWorld(4, make)
-            try:
-                exp, plan, _ = plan_case(case, profile, world.backends[0].capabilities, "mixed",
-                                         True)
-                del judged[:]
-                result = summarise(case, exp, world.run(plan), plan, 0.0)
-            finally:
-                world.close()
+            del judged[:]
+            result = _run_in_turns(make, case, profile)
             seen[name] = (result.outcome, sorted(judged))
     assert seen == {"reference": ("passed", [0, 1, 2, 3]),
                     "the reference again": ("passed", []),
