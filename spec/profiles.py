@@ -185,16 +185,8 @@ def load(op: Operator, name: str, directory: Path | None = None) -> Profile:
         enforcement.update(base.enforcement)
         values.update(base.values)
         entries, products = base.entries, base.products
-    if "entries" in data:
-        entries = tuple(data["entries"]) if isinstance(data["entries"], list) else ()
-        if not entries or not set(entries) <= set(op.entries):
-            raise ProfileError(f"{path.name}: entries {data['entries']!r}; accepted: a list of "
-                               f"{', '.join(op.entries)}")
-    if "products" in data:
-        products = tuple(data["products"]) if isinstance(data["products"], list) else ()
-        if not products or not set(products) <= set(op.products):
-            raise ProfileError(f"{path.name}: products {data['products']!r}; accepted: a list of "
-                               f"{', '.join(op.products)}")
+    entries = _some_of(path, data, "entries", op.entries, entries)
+    products = _some_of(path, data, "products", op.products, products)
     clause = op.clause
     for cid, value in data.get("clauses", {}).items():
         if cid not in clause:
@@ -216,6 +208,19 @@ def load(op: Operator, name: str, directory: Path | None = None) -> Profile:
                                f"{', '.join(vague)} (ambiguous readings are for published texts)")
     return Profile(op, name, data.get("title", name), path, enforcement, values, kind, entries,
                    products)
+
+
+def _some_of(path: Path, data: dict, key: str, allowed: tuple[str, ...],
+             inherited: tuple[str, ...]) -> tuple[str, ...]:
+    """The profile's `key` (entries, products): a non-empty list of the operator's, else the
+    version before's."""
+    if key not in data:
+        return inherited
+    chosen = tuple(data[key]) if isinstance(data[key], list) else ()
+    if not chosen or not set(chosen) <= set(allowed):
+        raise ProfileError(f"{path.name}: {key} {data[key]!r}; accepted: a list of "
+                           f"{', '.join(allowed)}")
+    return chosen
 
 
 @cache
